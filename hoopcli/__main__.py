@@ -1,0 +1,5 @@
+import sys
+
+from hoopcli.cli import main
+
+sys.exit(main())

@@ -1,0 +1,86 @@
+"""The `hoop` command: a thin click layer. Subcommands are imported only when invoked.
+
+Each subcommand module exposes a click command or group named in COMMANDS; it parses flags,
+calls one library function and prints. HoopError is turned into `hoop: ...` and its exit code
+in exactly one place: `main`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from .. import __version__
+
+# name -> "module:attribute" (relative to hoopcli.cli)
+COMMANDS: dict[str, str] = {
+    "login": "auth:login",
+    "logout": "auth:logout",
+    "whoami": "auth:whoami",
+    "shim": "shim:shim",
+    "run": "run:run",
+    "explain": "explain:explain",
+    "policy": "policy:policy",
+    "approvals": "approvals:approvals",
+    "sessions": "sessions:sessions",
+    "server": "server:server",
+    "sync": "sync:sync",
+    "status": "sync:status",
+    "doctor": "doctor:doctor",
+    "demo": "demo:demo",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        return getattr(module, attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hoop")
+def cli() -> None:
+    """hoop: policy, approvals, short-lived credentials, masking and a tamper-evident
+    trail for AI agents that run the AWS CLI."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `hoop`: the one error funnel for hoop's own commands."""
+    from ..errors import INTERNAL_HINT, HoopError
+    from ..exitcodes import ExitStatus
+
+    try:
+        cli.main(args=argv, prog_name="hoop", standalone_mode=False)
+    except HoopError as exc:
+        click.echo(exc.line(), err=True)
+        return int(exc.exit_status)
+    except click.exceptions.Abort:
+        click.echo("hoop: aborted", err=True)
+        return 130
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("hoop: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the funnel of last resort
+        click.echo(f"hoop: internal error: {type(exc).__name__}: {exc}; {INTERNAL_HINT}", err=True)
+        return int(ExitStatus.INTERNAL)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

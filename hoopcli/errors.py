@@ -1,0 +1,86 @@
+"""One exception tree; one funnel turns it into exit codes and stderr lines.
+
+    HoopError                       exit 70 unless a subclass says otherwise
+    ├── UsageError                  bad input to hoop itself (exit 2)
+    │   └── InvocationError         an aws command line hoop cannot classify (exit 2)
+    ├── ConfigError                 bad config / policy file (exit 1)
+    ├── NotLoggedIn                 exit 65
+    ├── Unavailable                 server unreachable, failing closed (exit 69)
+    ├── ApprovalPending             exit 75
+    ├── ApprovalRejected            exit 76
+    ├── PolicyDenied                exit 77
+    ├── RealCliNotFound             exit 70
+    └── RecursionRefused            exit 70
+
+Library errors (requests, botocore, sqlalchemy, ...) are translated where they enter hoop's code,
+with ``raise ... from exc``; nothing else decides an exit code.
+"""
+
+from __future__ import annotations
+
+from .exitcodes import ExitStatus
+
+
+class HoopError(Exception):
+    """Root of every error hoop reports on purpose."""
+
+    exit_status: ExitStatus = ExitStatus.INTERNAL
+    hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if hint is not None:
+            self.hint = hint
+
+    def line(self) -> str:
+        """The single stderr line: `hoop: <message>[; <hint>]`, no newlines inside."""
+        text = self.message if not self.hint else f"{self.message}; {self.hint}"
+        return "hoop: " + " ".join(text.split())
+
+
+class UsageError(HoopError):
+    exit_status = ExitStatus.USAGE
+
+
+class InvocationError(UsageError):
+    """An aws command line that cannot be parsed or classified."""
+
+
+class ConfigError(HoopError):
+    exit_status = ExitStatus.ERROR
+
+
+class NotLoggedIn(HoopError):
+    exit_status = ExitStatus.NOT_LOGGED_IN
+    hint = "run `hoop login`"
+
+
+class Unavailable(HoopError):
+    exit_status = ExitStatus.UNAVAILABLE
+    hint = "retry later; the record is kept in the local spool"
+
+
+class ApprovalPending(HoopError):
+    exit_status = ExitStatus.PENDING
+
+
+class ApprovalRejected(HoopError):
+    exit_status = ExitStatus.REJECTED
+
+
+class PolicyDenied(HoopError):
+    exit_status = ExitStatus.DENIED
+
+
+class RealCliNotFound(HoopError):
+    exit_status = ExitStatus.INTERNAL
+    hint = "install the AWS CLI or set HOOP_REAL_AWS to its path"
+
+
+class RecursionRefused(HoopError):
+    exit_status = ExitStatus.INTERNAL
+    hint = "HOOP_REAL_AWS or PATH points back at the hoop shim; point it at the real AWS CLI"
+
+
+INTERNAL_HINT = "this is a bug in hoop; please report it with `hoop doctor` output"
