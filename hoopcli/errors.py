@@ -10,7 +10,8 @@
     ├── ApprovalRejected            exit 76
     ├── PolicyDenied                exit 77
     ├── RealCliNotFound             exit 70
-    └── RecursionRefused            exit 70
+    ├── RecursionRefused            exit 70
+    └── SpoolError                  the local spool cannot be written (disk full, read-only) (exit 70)
 
 Library errors (requests, botocore, sqlalchemy, ...) are translated where they enter hoop's code,
 with ``raise ... from exc``; nothing else decides an exit code.
@@ -81,6 +82,13 @@ class RealCliNotFound(HoopError):
 class RecursionRefused(HoopError):
     exit_status = ExitStatus.INTERNAL
     hint = "HOOP_REAL_AWS or PATH points back at the hoop shim; point it at the real AWS CLI"
+
+
+class SpoolError(HoopError):
+    """The local spool cannot take a record (disk full, read-only or unwritable HOOP_HOME)."""
+
+    exit_status = ExitStatus.INTERNAL
+    hint = "free space in HOOP_HOME or point HOOP_HOME at a writable directory; run `hoop status`"
 
 
 INTERNAL_HINT = "this is a bug in hoop; please report it with `hoop doctor` output"
