@@ -1,0 +1,143 @@
+"""Short-lived credentials vended by the server, cached per (server, user, connection, scope).
+
+The cache lives in HOOP_HOME/cache/credentials (0700 dir, 0600 files), is keyed by the exact set
+of actions and resources the credentials are scoped to, and is dropped a minute before expiry.
+Credentials bound to an approval are single use and never cached. Nothing here is written to
+~/.aws or to the agent's environment. Set HOOP_CREDENTIAL_CACHE=0 to keep them in memory only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .client import Client, Forbidden, ServerError
+from .errors import PolicyDenied
+from .paths import Layout, ensure_dir
+from .runner import Credentials
+
+REFRESH_MARGIN = 60.0  # seconds before expiry at which cached credentials are no longer used
+
+
+class ReviewRequired(Exception):
+    """The server's policy says review for a call the local cache allowed: the server wins."""
+
+    def __init__(self, detail: Any) -> None:
+        super().__init__("approval required")
+        self.detail = detail
+
+
+@dataclass
+class Vended:
+    credentials: Credentials
+    expiration: float                      # epoch seconds
+    region: str | None
+    endpoint_url: str | None
+    assumed_role_arn: str | None
+    sts_session_name: str | None
+    decision: dict[str, Any]
+
+    def public(self) -> dict[str, Any]:
+        """What may be recorded: never the keys."""
+        return {
+            "assumed_role_arn": self.assumed_role_arn,
+            "sts_session_name": self.sts_session_name,
+            "expiration": datetime.fromtimestamp(self.expiration).astimezone().isoformat(),
+        }
+
+
+def _epoch(value: Any) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).replace("Z", "+00:00")
+    return datetime.fromisoformat(text).timestamp()
+
+
+def scope_key(server: str, user: str, connection: str, actions: Sequence[str],
+              resources: Sequence[str], region: str | None, endpoint_url: str | None) -> str:
+    material = json.dumps([server, user, connection, sorted(set(actions)), sorted(set(resources)),
+                           region, endpoint_url], separators=(",", ":"))
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _from_payload(data: Mapping[str, Any]) -> Vended:
+    try:
+        creds = Credentials(str(data["access_key_id"]), str(data["secret_access_key"]),
+                            data.get("session_token"))
+        return Vended(creds, _epoch(data["expiration"]), data.get("region"), data.get("endpoint_url"),
+                      data.get("assumed_role_arn"), data.get("sts_session_name"),
+                      dict(data.get("decision") or {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ServerError("the server sent malformed credentials") from exc
+
+
+def _read_cache(path: str) -> Vended | None:
+    try:
+        st = os.stat(path)
+        if st.st_uid != os.getuid() or st.st_mode & 0o077:
+            os.unlink(path)
+            return None
+        with open(path, encoding="utf-8") as fh:
+            vended = _from_payload(json.load(fh))
+    except (OSError, ValueError, ServerError):
+        return None
+    if vended.expiration - time.time() <= REFRESH_MARGIN:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        return None
+    return vended
+
+
+def _write_cache(path: str, payload: Mapping[str, Any]) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(dict(payload), fh)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def obtain(client: Client, layout: Layout, *, user: str, connection: str, session_id: str,
+           argv: Sequence[str], actions: Sequence[str], resources: Sequence[str],
+           region: str | None, endpoint_url: str | None, approval_id: str | None = None,
+           env: Mapping[str, str] | None = None) -> Vended:
+    """Cached credentials for this scope, else new ones from POST /api/v1/credentials."""
+    use_cache = approval_id is None and (env or {}).get("HOOP_CREDENTIAL_CACHE", "1") != "0"
+    path = None
+    if use_cache:
+        key = scope_key(client.base_url, user, connection, actions, resources, region, endpoint_url)
+        path = os.path.join(layout.credentials_dir, key + ".json")
+        cached = _read_cache(path)
+        if cached is not None:
+            return cached
+    body: dict[str, Any] = {"connection": connection, "session_id": session_id, "argv": list(argv)}
+    if approval_id:
+        body["approval_id"] = approval_id
+    try:
+        data = client.post("/api/v1/credentials", json=body).json()
+    except Forbidden as exc:
+        raise PolicyDenied(f"denied by the server's policy: {exc.message}") from exc
+    except ServerError as exc:
+        if exc.status == 409:
+            raise ReviewRequired(exc.detail) from exc
+        raise
+    if not isinstance(data, dict):
+        raise ServerError("the server sent malformed credentials")
+    vended = _from_payload(data)
+    if path is not None:
+        ensure_dir(layout.credentials_dir)
+        _write_cache(path, data)
+    return vended

@@ -1,0 +1,331 @@
+"""Run the real AWS CLI: awscli v1 in process (default) or a real `aws` binary as a subprocess.
+
+In process, botocore event hooks see every API call with its final parameters, can stop a call
+before it is sent, record request id / status / error / duration, and mask parsed responses
+before awscli formats them (so `--query` and `--output text|table` only ever see masked data).
+The subprocess runner (an `aws` v2 binary, or any real CLI) decides on argv alone and masks the
+output streams.
+
+Credentials are handed to the CLI in memory (in process) or through the child's environment only
+(subprocess); never written anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from .errors import RealCliNotFound, RecursionRefused
+
+SHIM_MARKER = b"hoopcli-shim"          # written into every shim launcher
+ACTIVE_ENV = "HOOP_SHIM_ACTIVE"        # set for the real CLI; a shim that sees it refuses to nest
+
+# Variables that select or carry AWS credentials: removed before the real CLI runs, so the only
+# credentials it can use are the ones hoop vended for this call.
+AMBIENT_AWS_VARS = (
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME",
+    "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED",
+)
+
+
+@dataclass
+class Credentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None = None
+
+    def __repr__(self) -> str:  # never show the secret, even in a traceback
+        return f"Credentials(access_key_id={self.access_key_id[:4]}..., secret=***)"
+
+
+@dataclass
+class CallRecord:
+    service: str
+    operation: str
+    params: dict[str, Any]
+    started: float
+    duration_ms: float | None = None
+    request_id: str | None = None
+    http_status: int | None = None
+    error_code: str | None = None
+    blocked: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "service": self.service, "operation": self.operation, "params": self.params,
+            "request_id": self.request_id, "http_status": self.http_status,
+            "error_code": self.error_code, "duration_ms": self.duration_ms,
+            **({"blocked": self.blocked} if self.blocked else {}),
+        }
+
+
+@dataclass
+class RunRequest:
+    args: list[str]                                  # arguments after `aws`, as the real CLI gets them
+    credentials: Credentials | None
+    region: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    # in-process hooks
+    check_call: Callable[[str, str, dict[str, Any]], str | None] | None = None   # -> refusal text or None
+    mask_parsed: Callable[[str, str, Any], Any] | None = None
+    mask_params: Callable[[str, str, dict[str, Any]], dict[str, Any]] | None = None
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    calls: list[CallRecord] = field(default_factory=list)
+    blocked: str | None = None           # the first refusal made by check_call, if any
+
+
+class _Http403:
+    """The stand-in HTTP response botocore gets for a call hoop stops before sending."""
+
+    status_code = 403
+    headers: dict[str, str] = {}
+    content = b""
+    text = ""
+
+
+def clean_env(env: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k not in AMBIENT_AWS_VARS}
+
+
+# --- in process --------------------------------------------------------------------------------
+
+class InProcessRunner:
+    """awscli v1 inside the shim's own process."""
+
+    name = "inprocess"
+
+    def run(self, req: RunRequest, stdout: IO[str], stderr: IO[str]) -> RunResult:
+        from awscli.clidriver import create_clidriver  # heavy: imported only when running
+
+        result = RunResult(exit_code=0)
+        lock = threading.Lock()
+        pending: dict[int, CallRecord] = {}
+
+        saved_env = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(clean_env(req.env))
+        # No shared credentials/config file may supply keys: hoop's are the only ones.
+        os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+        os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+        old_out, old_err = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = stdout, stderr
+        try:
+            driver = create_clidriver()
+            session = driver.session
+            if req.credentials is not None:
+                c = req.credentials
+                session.set_credentials(c.access_key_id, c.secret_access_key, c.session_token)
+            if req.region:
+                session.set_config_variable("region", req.region)
+
+            def on_params(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+                service = model.service_model.service_name
+                shown = dict(params)
+                if req.mask_params is not None:
+                    shown = req.mask_params(service, model.name, shown)
+                record = CallRecord(service, model.name, _jsonable(shown), time.monotonic())
+                context["hoop_record"] = record
+                refusal = req.check_call(service, model.name, dict(params)) if req.check_call else None
+                if refusal:
+                    record.blocked = refusal
+                    context["hoop_blocked"] = refusal
+                with lock:
+                    result.calls.append(record)
+                    pending[id(record)] = record
+                    if refusal and result.blocked is None:
+                        result.blocked = refusal
+
+            def before_call(model: Any, params: Any, context: dict[str, Any], **_: Any) -> Any:
+                refusal = context.get("hoop_blocked")
+                if refusal:
+                    return _Http403(), {
+                        "Error": {"Code": "HoopPolicyDenied", "Message": refusal},
+                        "ResponseMetadata": {"HTTPStatusCode": 403},
+                    }
+                return None
+
+            def after_call(http_response: Any, parsed: Any, model: Any, context: dict[str, Any], **_: Any) -> None:
+                record = context.get("hoop_record")
+                if record is not None:
+                    record.duration_ms = round((time.monotonic() - record.started) * 1000, 3)
+                    record.http_status = getattr(http_response, "status_code", None)
+                    if isinstance(parsed, dict):
+                        meta = parsed.get("ResponseMetadata") or {}
+                        record.request_id = meta.get("RequestId")
+                        err = parsed.get("Error") or {}
+                        record.error_code = err.get("Code") if isinstance(err, dict) else None
+                if req.mask_parsed is not None and isinstance(parsed, dict) and "Error" not in parsed:
+                    masked = req.mask_parsed(model.service_model.service_name, model.name, parsed)
+                    if masked is not parsed and isinstance(masked, dict):
+                        parsed.clear()
+                        parsed.update(masked)
+
+            events = session.get_component("event_emitter")
+            events.register("before-parameter-build", on_params)
+            events.register_last("before-call", before_call)
+            events.register_first("after-call", after_call)
+            try:
+                result.exit_code = int(driver.main(list(req.args)) or 0)
+            except SystemExit as exc:  # argparse errors exit 252 in awscli
+                code = exc.code
+                result.exit_code = code if isinstance(code, int) else (0 if code is None else 255)
+        finally:
+            for record in pending.values():
+                if record.duration_ms is None:
+                    record.duration_ms = round((time.monotonic() - record.started) * 1000, 3)
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            sys.stdout, sys.stderr = old_out, old_err
+            os.environ.clear()
+            os.environ.update(saved_env)
+        return result
+
+
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    """A JSON-safe copy of API parameters (bytes and streams summarised, never read)."""
+    if depth > 20:
+        return "…"
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, depth + 1) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    return f"<{type(value).__name__}>"
+
+
+# --- subprocess ----------------------------------------------------------------------------------
+
+def is_shim(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return SHIM_MARKER in fh.read(1024)
+    except OSError:
+        return False
+
+
+def find_real_aws(env: Mapping[str, str], self_path: str | None = None) -> str:
+    """HOOP_REAL_AWS, else the first `aws` on PATH that is not a hoop shim (and not ourselves)."""
+    explicit = env.get("HOOP_REAL_AWS")
+    me = os.path.realpath(self_path) if self_path else None
+    if explicit:
+        if not (os.path.isfile(explicit) and os.access(explicit, os.X_OK)):
+            raise RealCliNotFound(f"HOOP_REAL_AWS={explicit} is not an executable file")
+        if is_shim(explicit) or (me and os.path.realpath(explicit) == me):
+            raise RecursionRefused(f"HOOP_REAL_AWS={explicit} is a hoop shim, not the real AWS CLI")
+        return explicit
+    seen: set[str] = set()
+    for directory in env.get("PATH", "").split(os.pathsep):
+        if not directory:
+            continue
+        candidate = os.path.join(directory, "aws")
+        real = os.path.realpath(candidate)
+        if real in seen:
+            continue
+        seen.add(real)
+        if not (os.path.isfile(candidate) and os.access(candidate, os.X_OK)):
+            continue
+        if (me and real == me) or is_shim(candidate):
+            continue
+        return candidate
+    raise RealCliNotFound("the real AWS CLI was not found on PATH (every `aws` found is a hoop shim)")
+
+
+class SubprocessRunner:
+    """A real `aws` binary (v2 or v1) as a child process; argv-level decisions only."""
+
+    name = "subprocess"
+
+    def __init__(self, executable: str) -> None:
+        self.executable = executable
+
+    def run(self, req: RunRequest, stdin: IO[bytes] | None, stdout_sink: Callable[[bytes], None],
+            stderr_sink: Callable[[bytes], None], passthrough_stdout: IO[bytes] | None = None) -> RunResult:
+        env = clean_env(req.env)
+        env[ACTIVE_ENV] = "1"
+        env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+        env["AWS_EC2_METADATA_DISABLED"] = "true"
+        if req.credentials is not None:
+            env["AWS_ACCESS_KEY_ID"] = req.credentials.access_key_id
+            env["AWS_SECRET_ACCESS_KEY"] = req.credentials.secret_access_key
+            if req.credentials.session_token:
+                env["AWS_SESSION_TOKEN"] = req.credentials.session_token
+        if req.region:
+            env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = req.region
+        proc = subprocess.Popen(
+            [self.executable, *req.args], env=env, stdin=stdin,
+            stdout=passthrough_stdout if passthrough_stdout is not None else subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        forwarded = _forward_signals(proc)
+        threads = []
+        if passthrough_stdout is None:
+            threads.append(threading.Thread(target=_pump, args=(proc.stdout, stdout_sink), daemon=True))
+        threads.append(threading.Thread(target=_pump, args=(proc.stderr, stderr_sink), daemon=True))
+        for t in threads:
+            t.start()
+        try:
+            code = proc.wait()
+        finally:
+            for t in threads:
+                t.join()
+            _restore_signals(forwarded)
+        if code < 0:  # killed by a signal: report it the way a shell does
+            code = 128 - code
+        return RunResult(exit_code=code)
+
+
+def _pump(stream: IO[bytes] | None, sink: Callable[[bytes], None]) -> None:
+    if stream is None:
+        return
+    read = getattr(stream, "read1", stream.read)
+    while True:
+        chunk = read(65536)
+        if not chunk:
+            break
+        sink(chunk)
+
+
+def _forward_signals(proc: subprocess.Popen[bytes]) -> dict[int, Any]:
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+
+    def forward(signum: int, _frame: Any) -> None:
+        try:
+            proc.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        previous[sig] = signal.signal(sig, forward)
+    return previous
+
+
+def _restore_signals(previous: Mapping[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def exec_args(args: Sequence[str]) -> list[str]:
+    return list(args)

@@ -1,0 +1,403 @@
+"""The `aws` shim: the hot path, top to bottom.
+
+    parse -> decide -> approve -> credentials -> record start -> run (+ per-call checks, masking)
+    -> record result -> kick the uploader -> exit with the real CLI's code
+
+Module-level imports are stdlib only (tests pin them): everything heavy is imported when needed.
+Every hoop outcome is one `hoop: ...` line on stderr and an exit code from hoopcli.exitcodes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from .errors import INTERNAL_HINT, HoopError, PolicyDenied, RecursionRefused
+from .exitcodes import ExitStatus
+from .paths import Layout, ensure_dir
+
+DATA_STREAM_OPS = frozenset({"cp", "mv"})
+_GLOBAL_WITH_VALUE = frozenset({"--profile"})
+
+
+@dataclass
+class Environment:
+    """Everything the shim takes from the outside world, injectable for tests."""
+
+    environ: dict[str, str]
+    stdin: IO[Any]
+    stdout: IO[Any]
+    stderr: IO[Any]
+    cwd: str
+    argv0: str = "aws"
+
+    @classmethod
+    def from_os(cls) -> "Environment":
+        return cls(dict(os.environ), sys.stdin, sys.stdout, sys.stderr, os.getcwd(),
+                   sys.argv[0] if sys.argv else "aws")
+
+
+@dataclass
+class Timer:
+    marks: dict[str, float] = field(default_factory=dict)
+    _t: float = field(default_factory=time.perf_counter)
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.marks[name + "_ms"] = round((now - self._t) * 1000, 3)
+        self._t = now
+
+
+def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
+    """Entry point of the shim: the one error funnel of the hot path."""
+    env = env or Environment.from_os()
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return Shim(env).run(args)
+    except HoopError as exc:
+        _say(env, exc.line())
+        return int(exc.exit_status)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last resort: never a traceback to the agent
+        _say(env, f"hoop: internal error ({type(exc).__name__}); {INTERNAL_HINT}")
+        if env.environ.get("HOOP_DEBUG"):
+            import traceback
+
+            traceback.print_exc(file=env.stderr)
+        return int(ExitStatus.INTERNAL)
+
+
+def _say(env: Environment, line: str) -> None:
+    try:
+        env.stderr.write(line + "\n")
+        env.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def strip_profile(args: list[str]) -> list[str]:
+    """`--profile NAME` selects the hoop connection; the real CLI never sees it."""
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        if arg == "--profile":
+            skip = True
+            continue
+        if arg.startswith("--profile="):
+            continue
+        out.append(arg)
+    return out
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """The ID token's claims, unverified: only to label the record and build the policy context.
+    The server verifies every token it receives."""
+    try:
+        payload = token.split(".")[1]
+        payload += "=" * (-len(payload) % 4)
+        data = json.loads(base64.urlsafe_b64decode(payload))
+        return data if isinstance(data, dict) else {}
+    except (IndexError, ValueError):
+        return {}
+
+
+class Shim:
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+        self.environ = env.environ
+        self.timer = Timer()
+
+    # -- the pipeline -------------------------------------------------------------------------
+    def run(self, args: list[str]) -> int:
+        from .runner import ACTIVE_ENV
+
+        if self.environ.get(ACTIVE_ENV):
+            raise RecursionRefused("the hoop shim was started by the CLI it runs (nested shim)")
+        from . import config
+        from .invocation import parse
+
+        layout = Layout.from_env(self.environ)
+        cfg = config.load(self.environ, layout)
+        inv = parse(args)
+        self.timer.lap("parse")
+        cli_args = strip_profile(args)
+        if inv.kind in ("help", "version") or not args:
+            return self._run_plain(cli_args)
+
+        connection = inv.globals.profile or self.environ.get("AWS_PROFILE") or cfg.connection
+        from . import auth
+
+        token = auth.id_token(layout, cfg, self.environ)
+        claims = token_claims(token)
+        from .client import Client
+
+        client = Client(cfg.server, token=token, timeout=float(self.environ.get("HOOP_TIMEOUT", "10")))
+        from . import policy as policy_mod
+
+        pol = policy_mod.ensure_fresh(layout, client)
+        groups = claims.get("groups") or []
+        ctx = policy_mod.Context(
+            user=str(claims.get("email") or claims.get("sub") or "unknown"),
+            groups=tuple(groups) if isinstance(groups, list) else (),
+            agent=cfg.agent, connection=connection, region=inv.globals.region,
+            endpoint_url=inv.globals.endpoint_url,
+        )
+        session_id = cfg.session_id or implicit_session(layout, self.environ)
+        from .masking import Masker, load_key, whole_output_secret
+
+        masker = Masker(load_key(layout))
+        from . import recorder
+
+        spool = recorder.Spool(layout)
+        base = {
+            "session_id": session_id, "user": ctx.user, "agent": cfg.agent,
+            "host": socket.gethostname(), "cwd": self.env.cwd, "connection": connection,
+            "argv": masker.mask_argv(inv, list(args)),
+        }
+        command_id = uuid.uuid4().hex
+        seq = next_seq(layout, session_id)
+        started_at = time.time()
+        decision = pol.evaluate(inv, ctx)
+        self.timer.lap("decide")
+        approval: Any = None
+        try:
+            if decision.effect == "deny":
+                raise PolicyDenied(deny_line(inv, decision))
+            if decision.effect == "review":
+                approval = self._approve(client, inv, decision, ctx, connection, session_id, cfg)
+            self.timer.lap("approve")
+            vended = self._credentials(client, layout, ctx, connection, session_id, inv, args,
+                                       approval, decision, cfg)
+            self.timer.lap("credentials")
+        except HoopError as exc:
+            # Refused before running: the refusal is recorded too (start + result), then reported.
+            rec = recorder.record_start(command_id=command_id, seq=seq, invocation=inv.to_dict(),
+                                        decision=_decision_dict(decision, exc), approval=_approval_dict(approval),
+                                        credentials=None, **base)
+            spool.append(rec)
+            spool.append(recorder.record_result(command_id=command_id, session_id=session_id, seq=seq,
+                                                exit_code=int(exc.exit_status), api_calls=[],
+                                                stdout=None, stderr={"text": exc.line(), "size": len(exc.line()), "truncated": False},
+                                                started_at=started_at, ended_at=time.time(),
+                                                timings=self.timer.marks))
+            recorder.kick_uploader(layout, self.environ, cfg.server)
+            raise
+
+        rec = recorder.record_start(command_id=command_id, seq=seq, invocation=inv.to_dict(),
+                                    decision=_decision_dict(decision), approval=_approval_dict(approval),
+                                    credentials=vended.public() if vended else None, **base)
+        spool.append(rec)          # write-ahead: on disk (fsync) before the real CLI runs
+        self.timer.lap("record")
+        exit_code, calls, out_cap, err_cap, blocked = self._execute(
+            inv, cli_args, vended, masker, whole_output_secret(inv), pol, ctx)
+        self.timer.lap("run")
+        spool.append(recorder.record_result(
+            command_id=command_id, session_id=session_id, seq=seq, exit_code=exit_code,
+            api_calls=calls, stdout=out_cap, stderr=err_cap, started_at=started_at,
+            ended_at=time.time(), timings=self.timer.marks))
+        recorder.kick_uploader(layout, self.environ, cfg.server)
+        if blocked:
+            _say(self.env, f"hoop: {blocked}")
+            return int(ExitStatus.DENIED)
+        return exit_code
+
+    # -- stages ---------------------------------------------------------------------------------
+    def _approve(self, client: Any, inv: Any, decision: Any, ctx: Any, connection: str,
+                 session_id: str, cfg: Any) -> Any:
+        from .approval import request_and_wait
+
+        return request_and_wait(client, inv, decision, ctx, connection=connection,
+                                 session_id=session_id, reason=cfg.reason,
+                                 server=cfg.server, environ=self.environ)
+
+    def _credentials(self, client: Any, layout: Layout, ctx: Any, connection: str, session_id: str,
+                     inv: Any, args: list[str], approval: Any, decision: Any, cfg: Any) -> Any:
+        if not inv.api_calls:
+            return None
+        from .credentials import ReviewRequired, obtain
+
+        kw = dict(user=ctx.user, connection=connection, session_id=session_id, argv=args,
+                  actions=inv.actions, resources=inv.resources, region=inv.globals.region,
+                  endpoint_url=inv.globals.endpoint_url, env=self.environ)
+        try:
+            return obtain(client, layout, approval_id=getattr(approval, "id", None), **kw)
+        except ReviewRequired as exc:
+            if approval is not None:
+                raise
+            # The server's policy is stricter than our cache: it wins. Refresh, then ask a human.
+            from . import policy as policy_mod
+
+            pol = policy_mod.ensure_fresh(layout, client, force=True)
+            server_decision = pol.evaluate(inv, ctx)
+            if server_decision.effect == "deny":
+                raise PolicyDenied(deny_line(inv, server_decision)) from exc
+            approval = self._approve(client, inv, server_decision, ctx, connection, session_id, cfg)
+            return obtain(client, layout, approval_id=getattr(approval, "id", None), **kw)
+
+    def _execute(self, inv: Any, cli_args: list[str], vended: Any, masker: Any, whole_secret: bool,
+                 pol: Any, ctx: Any) -> tuple[int, list[dict[str, Any]], dict[str, Any], dict[str, Any], str | None]:
+        from .runner import InProcessRunner, RunRequest, SubprocessRunner, find_real_aws
+        from .streams import Capture, MaskedBinary, MaskedTextStream
+
+        args = list(cli_args)
+        if vended is not None and vended.endpoint_url and not inv.globals.endpoint_url:
+            args = ["--endpoint-url", vended.endpoint_url, *args]
+        region = inv.globals.region or (vended.region if vended else None)
+        out_cap, err_cap = Capture(), Capture()
+        out_raw = _binary(self.env.stdout)
+        err_raw = _binary(self.env.stderr)
+        out_sink = MaskedBinary(out_raw, out_cap, masker.stream(whole_secret=whole_secret))
+        err_sink = MaskedBinary(err_raw, err_cap, masker.stream(whole_secret=False, debug=inv.globals.debug))
+        req = RunRequest(args=args, credentials=vended.credentials if vended else None, region=region,
+                         env=self.environ)
+        runner_name = self.environ.get("HOOP_RUNNER") or ("subprocess" if self.environ.get("HOOP_REAL_AWS") else "inprocess")
+        if runner_name == "subprocess":
+            exe = find_real_aws(self.environ, self.env.argv0)
+            passthrough = out_raw if _is_data_stream(inv) else None
+            result = SubprocessRunner(exe).run(req, _binary(self.env.stdin), out_sink.write_masked,
+                                               err_sink.write_masked, passthrough_stdout=passthrough)
+        else:
+            approved_actions = set(inv.actions)
+
+            def check_call(service: str, operation: str, params: dict[str, Any]) -> str | None:
+                from .invocation import call_for
+
+                call = call_for(service, operation, params)
+                d = pol.evaluate_call(call, inv, ctx)
+                if d.effect == "deny":
+                    return deny_line_call(call, d)
+                if d.effect == "review" and not set(call.actions) <= approved_actions:
+                    return (f"{service}:{operation} was not part of the approved command; "
+                            f"run it as its own command so it can be reviewed")
+                return None
+
+            req.check_call = check_call
+            req.mask_parsed = masker.mask_parsed
+            req.mask_params = masker.mask_params
+            out_text = MaskedTextStream(out_sink, self.env.stdout)
+            err_text = MaskedTextStream(err_sink, self.env.stderr)
+            result = InProcessRunner().run(req, out_text, err_text)
+        out_sink.close()
+        err_sink.close()
+        calls = [c.to_dict() for c in result.calls]
+        return result.exit_code, calls, out_cap.to_dict(), err_cap.to_dict(), result.blocked
+
+    def _run_plain(self, cli_args: list[str]) -> int:
+        """help / --version: no credentials, nothing secret; still the real CLI's own output."""
+        from .runner import InProcessRunner, RunRequest, SubprocessRunner, find_real_aws
+
+        req = RunRequest(args=cli_args, credentials=None, env=self.environ)
+        if self.environ.get("HOOP_RUNNER") == "subprocess" or self.environ.get("HOOP_REAL_AWS"):
+            exe = find_real_aws(self.environ, self.env.argv0)
+            out, err = _binary(self.env.stdout), _binary(self.env.stderr)
+            return SubprocessRunner(exe).run(req, _binary(self.env.stdin), _writer(out), _writer(err)).exit_code
+        return InProcessRunner().run(req, self.env.stdout, self.env.stderr).exit_code
+
+
+def _writer(raw: IO[bytes]) -> Any:
+    def write(data: bytes) -> None:
+        raw.write(data)
+        raw.flush()
+    return write
+
+
+def _binary(stream: IO[Any]) -> Any:
+    return getattr(stream, "buffer", stream)
+
+
+def _is_data_stream(inv: Any) -> bool:
+    """`aws s3 cp s3://b/k -`: object bytes to stdout, passed through byte-exact."""
+    return inv.service == "s3" and inv.operation in DATA_STREAM_OPS and bool(inv.argv) and "-" in inv.argv[2:]
+
+
+def _decision_dict(decision: Any, exc: HoopError | None = None) -> dict[str, Any]:
+    out = {"effect": decision.effect, "rule": decision.rule, "reason": decision.reason}
+    if exc is not None:
+        out["outcome"] = type(exc).__name__
+        out["exit_status"] = int(exc.exit_status)
+    return out
+
+
+def _approval_dict(approval: Any) -> dict[str, Any] | None:
+    if approval is None:
+        return None
+    to_dict = getattr(approval, "to_dict", None)
+    return to_dict() if callable(to_dict) else {"id": getattr(approval, "id", None)}
+
+
+def deny_line(inv: Any, decision: Any) -> str:
+    action = ", ".join(inv.actions) or f"{inv.service} {inv.operation}"
+    resource = ", ".join(inv.resources) or "*"
+    reason = f": {decision.reason}" if decision.reason else ""
+    return f"denied by policy rule {decision.rule or 'default'} for {action} on {resource}{reason}"
+
+
+def deny_line_call(call: Any, decision: Any) -> str:
+    action = ", ".join(call.actions) or f"{call.service}:{call.operation}"
+    resource = ", ".join(call.resources) or "*"
+    reason = f": {decision.reason}" if decision.reason else ""
+    return f"denied by policy rule {decision.rule or 'default'} for {action} on {resource}{reason}"
+
+
+def implicit_session(layout: Layout, environ: Mapping[str, str]) -> str:
+    """A session for an agent that runs `aws` without `hoop run`: one per parent process, minted
+    locally so the hot path makes no extra round trip (the server learns it from the records)."""
+    ppid = os.getppid()
+    directory = ensure_dir(layout.cache_dir / "sessions")
+    path = directory / f"ppid-{ppid}"
+    try:
+        st = path.stat()
+        if time.time() - st.st_mtime < 12 * 3600:
+            value = path.read_text(encoding="ascii").strip()
+            if len(value) == 32 and all(c in "0123456789abcdef" for c in value):
+                return value
+    except (OSError, ValueError):
+        pass
+    value = uuid.uuid4().hex
+    tmp = path.with_name(path.name + f".{os.getpid()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return value
+
+
+def next_seq(layout: Layout, session_id: str) -> int:
+    """Sequence number of this command in its session, safe across concurrent shims."""
+    import fcntl
+
+    directory = ensure_dir(layout.cache_dir / "seq")
+    path = directory / session_id
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        raw = os.read(fd, 32)
+        try:
+            value = int(raw.decode() or "0") + 1
+        except ValueError:
+            value = 1
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(value).encode())
+        return value
+    finally:
+        os.close(fd)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
