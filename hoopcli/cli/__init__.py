@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..exitcodes import ExitStatus
 
     try:
-        cli.main(args=argv, prog_name="hoop", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="hoop", standalone_mode=False)
     except HoopError as exc:
         click.echo(exc.line(), err=True)
         return int(exc.exit_status)
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the funnel of last resort
         click.echo(f"hoop: internal error: {type(exc).__name__}: {exc}; {INTERNAL_HINT}", err=True)
         return int(ExitStatus.INTERNAL)
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
