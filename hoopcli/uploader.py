@@ -1,0 +1,356 @@
+"""Upload spooled records to the server; the detached background uploader (`python -m hoopcli.uploader`).
+
+Stdlib-only at import: the shim calls `kick_uploader` after every command. The uploader holds an
+flock on spool/.uploader.lock while it runs, so a probe of that lock tells whether one runs (a few
+microseconds). It sends pending records in batches, retries with exponential backoff and jitter
+while the server is unreachable, and exits once the spool stays empty for a short linger.
+
+The server's ingest is idempotent by record id, so sending a record twice (two uploaders, `hoop
+sync` racing the background uploader, a crash between send and ack) stores it once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import HoopError, NotLoggedIn, Unavailable
+from .paths import Layout, ensure_dir
+
+if TYPE_CHECKING:
+    from .recorder import Spool
+
+LOCK_NAME = ".uploader.lock"
+STATE_NAME = ".uploader.state"
+LOG_NAME = "uploader.log"
+LOG_MAX_BYTES = 1 << 20
+RECORDS_PATH = "/api/v1/records"
+BATCH_RECORDS = 100
+BATCH_BYTES = 4 << 20
+
+
+# --------------------------------------------------------------------------------------------------
+# lock probe and spawn (hot path)
+
+def uploader_pid(layout: Layout) -> int | None:
+    """The pid of the running background uploader (0 if unknown), or None when none runs."""
+    import fcntl
+
+    try:
+        fd = os.open(layout.spool_dir / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            return int(text) if text.isdigit() else 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+_CHILDREN: list[Any] = []   # keep Popen objects alive: no "still running" warning at shim exit
+
+
+def kick_uploader(layout: Layout, env: Mapping[str, str] | None = None,
+                  server_url: str | None = None) -> bool:
+    """Start the background uploader unless one runs; True when one was spawned. Never raises.
+
+    When one runs this is an open + flock probe + close. A record that arrives while an uploader
+    is about to exit is not stranded: the uploader re-checks the spool after releasing its lock.
+    """
+    import fcntl
+
+    try:
+        directory = ensure_dir(layout.spool_dir)
+        fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+    try:
+        return _spawn(layout, os.environ if env is None else env, server_url)
+    except (OSError, ValueError):
+        return False
+
+
+def _spawn(layout: Layout, env: Mapping[str, str], server_url: str | None) -> bool:
+    import subprocess
+
+    # The uploader needs HOOP_* and the interpreter's environment, never AWS credentials.
+    child_env = {k: v for k, v in env.items() if not k.startswith("AWS_")}
+    child_env["HOOP_HOME"] = str(layout.home)
+    if server_url:
+        child_env["HOOP_SERVER"] = server_url
+    log = os.open(layout.home / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    try:
+        child = subprocess.Popen(
+            [sys.executable or "python3", "-m", "hoopcli.uploader"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=child_env,
+            cwd=str(layout.home), start_new_session=True, close_fds=True)
+    finally:
+        os.close(log)
+    _CHILDREN.append(child)
+    return True
+
+
+# --------------------------------------------------------------------------------------------------
+# one upload pass (hoop sync and the uploader)
+
+def _post(client: Any, records: list[dict[str, Any]]) -> set[str]:
+    """POST a batch; the ids the server accepted or already had."""
+    body = client.post(RECORDS_PATH, json={"records": records}).json()
+    if not isinstance(body, dict):
+        raise Unavailable("the hoop server sent an unexpected answer to POST /api/v1/records")
+    done: set[str] = set()
+    for key in ("accepted", "duplicates"):
+        ids = body.get(key) or []
+        if isinstance(ids, list):
+            done.update(i for i in ids if isinstance(i, str))
+    return done
+
+
+def _send(spool: "Spool", client: Any, batch: list[tuple[Path, dict[str, Any]]]) -> tuple[int, int]:
+    """Send one batch; a batch the server refuses (4xx) is split until the bad record is found,
+    which is quarantined with the server's reason so it cannot block the rest."""
+    from .client import Forbidden, ServerError
+
+    try:
+        done = _post(client, [rec for _, rec in batch])
+    except Forbidden:
+        raise
+    except ServerError as exc:
+        if len(batch) > 1:
+            mid = len(batch) // 2
+            a = _send(spool, client, batch[:mid])
+            b = _send(spool, client, batch[mid:])
+            return a[0] + b[0], a[1] + b[1]
+        spool.quarantine(batch[0][0], f"server refused the record (HTTP {exc.status}): {exc.message}"[:500])
+        return 0, 1
+    spool.ack(done)
+    sent = sum(1 for _, rec in batch if rec.get("id") in done)
+    return sent, len(batch) - sent
+
+
+def upload(spool: "Spool", client: Any, limit: int | None = None, *,
+           batch_records: int = BATCH_RECORDS, batch_bytes: int = BATCH_BYTES) -> tuple[int, int]:
+    """Send up to `limit` pending records, oldest first, in batches: (sent, failed).
+
+    `sent` counts records the server now holds (accepted or duplicate; their files are removed);
+    `failed` counts records refused (quarantined) or not confirmed. Raises Unavailable when the
+    server cannot be reached (records sent before that are already acknowledged), NotLoggedIn
+    and Forbidden as the client does.
+    """
+    sent = failed = 0
+    batch: list[tuple[Path, dict[str, Any]]] = []
+    size = 0
+    for path, record in spool.records(limit):
+        try:
+            rec_size = path.stat().st_size
+        except OSError:
+            continue
+        if batch and (len(batch) >= batch_records or size + rec_size > batch_bytes):
+            s, f = _send(spool, client, batch)
+            sent, failed, batch, size = sent + s, failed + f, [], 0
+        batch.append((path, record))
+        size += rec_size
+    if batch:
+        s, f = _send(spool, client, batch)
+        sent, failed = sent + s, failed + f
+    return sent, failed
+
+
+# --------------------------------------------------------------------------------------------------
+# state shown by `hoop status`
+
+def write_state(layout: Layout, **state: Any) -> None:
+    path = layout.spool_dir / STATE_NAME
+    tmp = layout.spool_dir / f"{STATE_NAME}.{os.getpid()}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"pid": os.getpid(), "updated": time.time(), **state}, fh)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def read_state(layout: Layout) -> dict[str, Any]:
+    try:
+        data = json.loads((layout.spool_dir / STATE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _log(layout: Layout, message: str) -> None:
+    """One line to HOOP_HOME/uploader.log (kept under ~1 MiB). Messages carry no record content."""
+    path = layout.home / LOG_NAME
+    try:
+        if path.stat().st_size > LOG_MAX_BYTES:
+            os.replace(path, path.with_suffix(".log.1"))
+    except OSError:
+        pass
+    line = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} pid={os.getpid()} {message}\n"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
+            fh.write(line)
+    except OSError:
+        pass
+
+
+# --------------------------------------------------------------------------------------------------
+# the background process
+
+class Backoff:
+    """Exponential backoff with equal jitter: attempt n waits in [d/2, d], d = min(cap, base*2**n)."""
+
+    def __init__(self, base: float = 0.5, cap: float = 30.0, rng: Any = None) -> None:
+        import random
+
+        self.base, self.cap, self.attempt = base, cap, 0
+        self.rng = rng or random.Random()
+
+    def next(self) -> float:
+        d = min(self.cap, self.base * (2 ** min(self.attempt, 30)))
+        self.attempt += 1
+        return d / 2 + self.rng.uniform(0, d / 2)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+def _acquire(fd: int, wait: float) -> bool:
+    import fcntl
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
+
+def run(layout: Layout, client_factory: Callable[[], Any], *, linger: float = 2.0,
+        give_up_after: float = 900.0, backoff: Backoff | None = None) -> int:
+    """Upload until the spool is empty (then linger) or the server stays unreachable too long."""
+    import fcntl
+
+    from .recorder import Spool
+
+    spool = Spool(layout)
+    ensure_dir(layout.spool_dir)
+    fd = os.open(layout.spool_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    if not _acquire(fd, 0.05):
+        os.close(fd)
+        return 0                      # another uploader runs
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    backoff = backoff or Backoff()
+    failing_since: float | None = None
+    total = 0
+    client = client_factory()
+    try:
+        while True:
+            spool.clean_tmp()
+            idle_until = time.monotonic() + linger
+            while not spool.pending():
+                if time.monotonic() >= idle_until:
+                    break
+                time.sleep(min(0.2, linger))
+            if not spool.pending():
+                # Release, then look again: a shim that appended while we held the lock saw an
+                # uploader running and did not spawn one, so its record is ours to send.
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                if not spool.pending() or not _acquire(fd, 0.2):
+                    write_state(layout, state="stopped", sent=total, last_error=None)
+                    _log(layout, f"done: {total} records sent")
+                    return 0
+                os.pwrite(fd, str(os.getpid()).encode(), 0)
+            write_state(layout, state="uploading", sent=total)
+            try:
+                sent, failed = upload(spool, client)
+            except NotLoggedIn as exc:
+                write_state(layout, state="stopped", sent=total, last_error=exc.line())
+                _log(layout, f"stopped: {exc.line()}")
+                return 0
+            except HoopError as exc:
+                now = time.monotonic()
+                failing_since = failing_since or now
+                if now - failing_since > give_up_after:
+                    write_state(layout, state="stopped", sent=total, last_error=exc.line())
+                    _log(layout, f"gave up after {give_up_after:.0f}s: {exc.line()}")
+                    return 1
+                delay = backoff.next()
+                write_state(layout, state="backoff", sent=total, last_error=exc.line(),
+                            next_retry=time.time() + delay)
+                _log(layout, f"retry in {delay:.1f}s: {exc.line()}")
+                time.sleep(delay)
+                continue
+            total += sent
+            failing_since = None
+            backoff.reset()
+            write_state(layout, state="uploading", sent=total, last_success=time.time())
+            if sent == 0 and failed:
+                time.sleep(backoff.next())   # the server keeps not confirming: do not spin
+    finally:
+        os.close(fd)
+
+
+def make_client_factory(layout: Layout, env: Mapping[str, str]) -> Callable[[], Any]:
+    def factory() -> Any:
+        from . import config
+        from .client import Client
+
+        cfg = config.load(env, layout)
+
+        def token() -> str:
+            from .auth import id_token
+
+            return id_token(layout, cfg, env)
+
+        return Client(cfg.server, token=token)
+
+    return factory
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m hoopcli.uploader",
+                                     description="Upload the hoop spool in the background.")
+    parser.add_argument("--linger", type=float, default=2.0, help="seconds to wait for more records")
+    parser.add_argument("--give-up-after", type=float, default=900.0,
+                        help="stop after the server is unreachable this long (records stay spooled)")
+    parser.add_argument("--max-delay", type=float, default=30.0, help="longest wait between retries")
+    args = parser.parse_args(argv)
+    env = dict(os.environ)
+    layout = Layout.from_env(env)
+    try:
+        return run(layout, make_client_factory(layout, env), linger=args.linger,
+                   give_up_after=args.give_up_after, backoff=Backoff(cap=args.max_delay))
+    except Exception as exc:  # noqa: BLE001 - a detached process: log and leave the spool as it is
+        _log(layout, f"crashed: {type(exc).__name__}")
+        return 70
+
+
+if __name__ == "__main__":
+    sys.exit(main())
