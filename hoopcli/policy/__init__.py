@@ -1,0 +1,19 @@
+"""hoop's policy engine: model, evaluation, local cache (stdlib-only) and the YAML compiler.
+
+    from hoopcli import policy
+    p = policy.load_cached(layout)                       # fast, no network
+    p = policy.refresh(layout, client)                   # TTL + conditional GET + offline rules
+    d = p.evaluate(invocation, policy.Context(user=..., groups=(...), agent=..., connection=...))
+    d.effect, d.rule, d.reason, d.review
+
+Importing this package imports no YAML, requests or click: the shim calls it on every `aws`.
+The compiler (YAML -> compiled JSON, with line/column errors) is `hoopcli.policy.compiler`.
+"""
+
+from __future__ import annotations
+
+from .cache import CacheRefused, default_policy, load_cached, read_cached, refresh, write_cache
+from .model import EFFECT_RANK, Context, Decision, Policy, PolicyFormatError, ReviewSpec
+
+__all__ = ["CacheRefused", "Context", "Decision", "EFFECT_RANK", "Policy", "PolicyFormatError",
+           "ReviewSpec", "default_policy", "load_cached", "read_cached", "refresh", "write_cache"]

@@ -1,0 +1,1 @@
+"""Data shipped with hoop's policy engine: the default policy (default.yaml)."""
