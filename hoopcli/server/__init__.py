@@ -1,0 +1,1 @@
+"""The hoop server: FastAPI app, storage, identity, credential broker. Needs the `server` extra."""

@@ -1,0 +1,31 @@
+"""GET /api/v1/config: what a client needs to log in (no authentication)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from ... import __version__
+from ..security import get_settings, public
+from ..settings import Settings
+
+router = APIRouter(prefix="/api/v1", tags=["config"])
+
+
+@router.get("/config", dependencies=[Depends(public("clients read it before they can log in"))])
+def get_config(settings: Settings = Depends(get_settings)) -> dict[str, Any]:
+    return {
+        "issuer": settings.issuer,
+        "client_id": settings.client_id,
+        "scopes": list(settings.scopes),
+        "groups_claim": settings.groups_claim,
+        "dev_idp": settings.dev_idp,
+        "server_version": __version__,
+        "connections": sorted(settings.connections),
+    }
+
+
+@router.get("/health", dependencies=[Depends(public("load balancer health check"))])
+def health() -> dict[str, str]:
+    return {"status": "ok"}

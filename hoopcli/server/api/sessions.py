@@ -1,0 +1,56 @@
+"""POST /api/v1/sessions: open an agent session for the calling user."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..security import Principal, get_db, get_settings, require
+from ..settings import Settings
+from ..store.db import Database
+from ..store.models import AgentSession
+from .common import check_connection, remember_user
+
+router = APIRouter(prefix="/api/v1", tags=["sessions"])
+
+
+class SessionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str | None = Field(default=None, max_length=128)
+    host: str | None = Field(default=None, max_length=255)
+    cwd: str | None = Field(default=None, max_length=4096)
+    connection: str | None = Field(default=None, max_length=64)
+
+
+@router.post("/sessions", status_code=201)
+def open_session(
+    body: SessionIn,
+    principal: Principal = Depends(require()),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> dict[str, Any]:
+    if body.connection is not None:
+        check_connection(settings, body.connection)
+    for value in (body.agent, body.host, body.cwd):
+        if value is not None and "\x00" in value:
+            raise HTTPException(422, "NUL characters are not allowed")
+    with db.session() as s:
+        remember_user(s, principal)
+        row = AgentSession(
+            id=uuid.uuid4().hex,
+            org=principal.org,
+            user=principal.subject,
+            user_email=principal.email,
+            agent=body.agent,
+            host=body.host,
+            cwd=body.cwd,
+            connection=body.connection,
+            source="api",
+        )
+        s.add(row)
+        s.flush()
+        return row.to_dict()

@@ -1,0 +1,96 @@
+"""The FastAPI application factory.
+
+`create_app(settings)` opens and migrates the database (refusing one written by a newer hoop),
+sets up token verification, mounts every router named in api.ROUTERS, and installs the body
+cap, the access log and the error translation (HoopError -> JSON with the right status; never a
+stack trace or a library message with secrets in it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from .. import __version__
+from ..errors import ConfigError, HoopError, NotLoggedIn, Unavailable
+from .api import ROUTERS
+from .logging import AccessLogMiddleware, BodyLimitMiddleware
+from .security import TokenVerifier
+from .settings import Settings
+from .store.db import Database
+
+log = logging.getLogger("hoopcli.server")
+
+
+def _router_module(name: str) -> Any:
+    target = name if "." in name else f"{__package__}.api.{name}"
+    return importlib.import_module(target)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    aws_session: Any = None,
+    migrate: bool = True,
+) -> FastAPI:
+    """Build the app. `aws_session` (a boto3 Session) overrides the standard AWS credential
+    chain the broker uses for its own calls; tests pass one holding moto's fake keys."""
+    db = database or Database(settings.database_url)
+    if migrate:
+        db.migrate()
+
+    app = FastAPI(
+        title="hoop server",
+        version=__version__,
+        description="Policy, approvals, short-lived AWS credentials and a tamper-evident trail "
+        "for AI agents that run the AWS CLI.",
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.verifier = TokenVerifier(settings)
+    app.state.aws_session = aws_session
+
+    for name in ROUTERS:
+        app.include_router(_router_module(name).router)
+
+    _install_error_handlers(app)
+    # Outermost first in the request path: the access log sees the body cap's 413 too.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(AccessLogMiddleware)
+    return app
+
+
+STATUS_OF: list[tuple[type[HoopError], int]] = [
+    (NotLoggedIn, 401),
+    (Unavailable, 503),
+    (ConfigError, 400),
+]
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Same shape as FastAPI's default, without echoing the submitted values back.
+        errors = [
+            {k: v for k, v in err.items() if k in ("type", "loc", "msg")} for err in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(HoopError)
+    async def hoop_error(_request: Request, exc: HoopError) -> JSONResponse:
+        status = next((code for cls, code in STATUS_OF if isinstance(exc, cls)), 500)
+        if status == 500:
+            log.error("internal error: %s: %s", type(exc).__name__, exc.message)
+            return JSONResponse({"detail": "internal server error"}, status_code=500)
+        return JSONResponse({"detail": exc.message}, status_code=status)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("internal error: %s", type(exc).__name__, exc_info=exc)
+        return JSONResponse({"detail": "internal server error"}, status_code=500)
