@@ -22,7 +22,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -114,8 +114,8 @@ class Approval:
             expires_at=data.get("expires_at"), consumed=bool(data.get("consumed_at")),
         )
 
-    def record(self) -> dict[str, Any] | None:
-        """The transcript's "approval" object."""
+    def to_dict(self) -> dict[str, Any] | None:
+        """The transcript's "approval" object (None when no approval was needed)."""
         if self.id is None:
             return None
         return {"id": self.id, "approver": self.approver, "channel": self.channel,
@@ -123,10 +123,13 @@ class Approval:
 
 
 def who_can_approve(approvers: list[str]) -> str:
-    groups = [a for a in approvers if a != "self"]
+    groups = [a for a in approvers if a != "self" and not a.startswith("role:")]
+    roles = [a[5:] for a in approvers if a.startswith("role:")]
     parts = []
     if "self" in approvers:
         parts.append("you (self-approval)")
+    if roles:
+        parts.append("users with the " + " or ".join(roles) + " role")
     if groups:
         parts.append("members of " + ", ".join(groups))
     if not parts:
@@ -326,7 +329,8 @@ def request_and_wait(client: Any, invocation: Any, decision: Any, ctx: Any = Non
                      connection: str, session_id: str | None = None, reason: str | None = None,
                      wait_seconds: float | None = None, tty: str | None = "/dev/tty",
                      stream: TextIO | None = None, layout: Layout | None = None,
-                     prompt_timeout: float = DEFAULT_PROMPT_TIMEOUT) -> Approval:
+                     prompt_timeout: float = DEFAULT_PROMPT_TIMEOUT, server: str | None = None,
+                     environ: Mapping[str, str] | None = None) -> Approval:
     """Open (or resume) the approval for this call and wait for a decision. See module docstring.
 
     `tty` is the controlling terminal to offer self-approval on (None: never prompt); `stream`
@@ -336,11 +340,11 @@ def request_and_wait(client: Any, invocation: Any, decision: Any, ctx: Any = Non
     if _review_attr(decision, "require_justification", False) and not reason:
         raise justification_missing_error(decision)
     stream = stream if stream is not None else sys.stderr
-    layout = layout or Layout.from_env()
+    layout = layout or Layout.from_env(environ)
     if wait_seconds is None:
         wait_seconds = float(_review_attr(decision, "wait", None) or DEFAULT_WAIT)
     digest = hash_invocation(invocation, connection)
-    resume = ResumeMap(layout, getattr(client, "base_url", ""))
+    resume = ResumeMap(layout, server or getattr(client, "base_url", ""))
 
     approval: Approval | None = None
     previous = resume.get(digest)

@@ -9,4 +9,6 @@ ROUTERS: list[str] = [
     "sessions",
     "credentials",
     "policy",
+    "approvals",
+    "slack",
 ]

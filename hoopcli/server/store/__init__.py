@@ -7,3 +7,4 @@ from .db import Base, Database  # noqa: F401
 from . import models  # noqa: F401
 from . import ledger  # noqa: F401
 from . import policy  # noqa: F401
+from . import approvals  # noqa: F401
