@@ -1,0 +1,306 @@
+"""One masking vocabulary: what is secret in AWS CLI traffic, and how it is shown.
+
+    masker = Masker(load_key(layout))
+    masker.mask_parsed("secretsmanager", "GetSecretValue", parsed)   # in place, before formatting
+    masker.mask_params("ssm", "PutParameter", params)                # a masked copy for records
+    masker.mask_text(stdout_text); masker.mask_bytes(chunk); masker.mask_debug(stderr_text)
+    StreamMasker(masker).feed(chunk) ... .close()                    # streaming output
+    whole_output_secret(invocation)                                  # e.g. ecr get-login-password
+
+A masked value becomes `[masked:<kind>:<fingerprint8>]`, the fingerprint being the first 8 hex
+digits of HMAC-SHA256(per-installation key, value): equal secrets correlate, nothing is revealed.
+Stdlib-only at import (runs in the shim). See docs/masking.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from hoopcli.masking import detect, paths
+from hoopcli.masking.detect import MARKER_RE, is_secret_name, kind_for_name
+
+if TYPE_CHECKING:
+    from hoopcli.invocation import Invocation
+    from hoopcli.paths import Layout
+
+__all__ = [
+    "KEY_FILE_NAME", "MARKER_RE", "Masker", "StreamMasker", "WHOLE_OUTPUT_COMMANDS", "load_key",
+    "whole_output_secret",
+]
+
+KEY_FILE_NAME = "masking.key"
+KEY_BYTES = 32
+
+# Commands (CLI names) whose entire stdout is a credential.
+WHOLE_OUTPUT_COMMANDS = frozenset(
+    {
+        ("ecr", "get-login-password"),
+        ("ecr", "get-login"),
+        ("ecr-public", "get-login-password"),
+        ("rds", "generate-db-auth-token"),
+        ("dsql", "generate-db-connect-auth-token"),
+        ("dsql", "generate-db-connect-admin-auth-token"),
+        ("eks", "get-token"),
+        ("configure", "export-credentials"),
+        ("codecommit", "credential-helper"),
+    }
+)
+_CONFIGURE_SECRET_VAR = re.compile(r"(?i)secret|token|password|credential")
+
+# Strings in parsed data are scanned by the detectors only when one of these appears (cheap).
+_PREFILTER = re.compile(
+    r"(?i)AKIA|ASIA|ABIA|ACCA|AIDA|AROA|AGPA|AIPA|ANPA|ANVA|APKA|ASCA|BEGIN|ey[A-Za-z0-9_-]{8}|"
+    r"IQo|FwoG|FQoG|AQo|signature|token|passw|passphrase|secret|pwd|key|credential|plaintext|"
+    r"cookie|otp|auth|bearer|basic|session|seed|private"
+)
+
+
+def whole_output_secret(invocation: Invocation) -> bool:
+    """True when the command's whole stdout is a secret (mask it as one marker)."""
+    service = (getattr(invocation, "service", None) or "").lower()
+    operation = (getattr(invocation, "operation", None) or "").lower()
+    if (service, operation) in WHOLE_OUTPUT_COMMANDS:
+        return True
+    if service == "configure" and operation == "get":
+        argv = tuple(getattr(invocation, "argv", ()) or ())
+        return any(_CONFIGURE_SECRET_VAR.search(str(a)) for a in argv[2:] if not str(a).startswith("--"))
+    return False
+
+
+class Masker:
+    """Masks secrets with keyed fingerprints. `extra`: policy paths
+    [{"service": botocore name, "operation": API name, "paths": [response paths],
+    "params": [parameter paths]}]. `pii=True` also masks what botocore flags as PII;
+    `unique_ids=True` also masks IAM unique ids (AIDA..., AROA...)."""
+
+    def __init__(
+        self,
+        key: bytes,
+        extra: Iterable[Mapping[str, Any]] | None = None,
+        *,
+        pii: bool = False,
+        unique_ids: bool = False,
+    ) -> None:
+        if not isinstance(key, (bytes, bytearray)) or len(key) < 16:
+            raise ValueError("masking key must be at least 16 bytes")
+        self._key = bytes(key)
+        self._extra = paths.compile_extra(extra)
+        self.pii = pii
+        self.unique_ids = unique_ids
+
+    # -- markers ---------------------------------------------------------------------------
+    def fingerprint(self, value: str | bytes) -> str:
+        data = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+        return hmac.new(self._key, data, hashlib.sha256).hexdigest()[:8]
+
+    def marker(self, kind: str, value: str | bytes) -> str:
+        return f"[masked:{kind}:{self.fingerprint(value)}]"
+
+    # -- free text -------------------------------------------------------------------------
+    def _spans(self, text: str, debug: bool) -> list[detect.Span]:
+        return detect.merge_spans(detect.find_spans(text, unique_ids=self.unique_ids, debug=debug))
+
+    def _apply(self, text: str, spans: list[detect.Span]) -> str:
+        if not spans:
+            return text
+        out: list[str] = []
+        pos = 0
+        for start, end, kind in spans:
+            out.append(text[pos:start])
+            value = text[start:end]
+            out.append(value if MARKER_RE.fullmatch(value) else self.marker(kind, value))
+            pos = end
+        out.append(text[pos:])
+        return "".join(out)
+
+    def mask_text(self, text: str) -> str:
+        """Mask every detected secret in free text (output of any format)."""
+        return self._apply(text, self._spans(text, False))
+
+    def mask_debug(self, text: str) -> str:
+        """mask_text plus --debug forms: Authorization / X-Amz-Security-Token headers, header
+        dict reprs, SigV4 query strings and botocore's request/response body dumps."""
+        return self._apply(text, self._spans(text, True))
+
+    def mask_bytes(self, data: bytes, *, debug: bool = False) -> bytes:
+        text = data.decode("utf-8", "surrogateescape")
+        masked = self.mask_debug(text) if debug else self.mask_text(text)
+        return masked.encode("utf-8", "surrogateescape")
+
+    def mask_whole(self, text: str) -> str:
+        """The whole output as one marker (for whole_output_secret commands); keeps a final
+        newline so the agent's shell sees the same shape."""
+        body = text.rstrip("\r\n")
+        if not body:
+            return text
+        return self.marker("whole-output", body) + text[len(body):]
+
+    def stream(self, *, debug: bool = False, **kw: Any) -> StreamMasker:
+        return StreamMasker(self, debug=debug, **kw)
+
+    # -- parsed responses and parameters ----------------------------------------------------
+    def mask_parsed(self, service: str, operation: str, parsed: Any) -> Any:
+        """Mask a botocore parsed response IN PLACE (and return it): per-operation paths, then
+        secret-named members and detectors on every string."""
+        for path in paths.paths_for(service, operation, "o", pii=self.pii, extra=self._extra):
+            kind = kind_for_name(_leaf(path.steps))
+            paths.apply_path(parsed, path, lambda v, k=kind: self._mask_value(v, k))
+        return self._walk(parsed)
+
+    def mask_params(self, service: str, operation: str, params: Any) -> Any:
+        """A masked COPY of API parameters (the originals still go to AWS untouched)."""
+        copy = _copy_containers(params)
+        for path in paths.paths_for(service, operation, "i", pii=self.pii, extra=self._extra):
+            kind = kind_for_name(_leaf(path.steps))
+            paths.apply_path(copy, path, lambda v, k=kind: self._mask_value(v, k))
+        return self._walk(copy)
+
+    def _mask_value(self, value: Any, kind: str) -> Any:
+        if isinstance(value, str):
+            return value if (not value or MARKER_RE.fullmatch(value)) else self.marker(kind, value)
+        if isinstance(value, (bytes, bytearray)):
+            return self.marker(kind, bytes(value)) if value else value
+        if isinstance(value, dict):
+            for key in list(value):
+                value[key] = self._mask_value(value[key], kind)
+            return value
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                value[i] = self._mask_value(item, kind)
+            return value
+        return value  # numbers, booleans, dates, streams: not secrets by themselves
+
+    def _walk(self, obj: Any) -> Any:
+        if isinstance(obj, dict):
+            for key in list(obj):
+                value = obj[key]
+                if isinstance(value, (str, bytes, bytearray)) and isinstance(key, str) \
+                        and is_secret_name(key) and value not in detect.NOT_VALUES \
+                        and value != b"":
+                    obj[key] = self._mask_value(value, kind_for_name(key))
+                else:
+                    obj[key] = self._walk(value)
+            return obj
+        if isinstance(obj, list):
+            for i, item in enumerate(obj):
+                obj[i] = self._walk(item)
+            return obj
+        if isinstance(obj, str) and len(obj) >= 8 and _PREFILTER.search(obj):
+            return self.mask_text(obj)
+        return obj
+
+
+def _leaf(steps: tuple[str, ...]) -> str:
+    for step in reversed(steps):
+        if step not in ("*", "[]"):
+            return step
+    return ""
+
+
+def _copy_containers(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _copy_containers(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_copy_containers(v) for v in obj]
+    return obj
+
+
+class StreamMasker:
+    """Masks a byte stream chunk by chunk without splitting a secret across chunks.
+
+    Complete lines are masked and released at once (so `aws logs tail --follow` still streams);
+    a line longer than `max_line` is cut at its last whitespace (or hard, at worst); a private key
+    block is held until its END line (up to `hold_limit`). The last `context` characters already
+    released are kept (unmasked, in memory only) so a secret key on the line after its key id or
+    label is still recognised."""
+
+    def __init__(self, masker: Masker, *, debug: bool = False, max_line: int = 64 * 1024,
+                 hold_limit: int = 1024 * 1024, context: int = 512) -> None:
+        self.masker = masker
+        self.debug = debug
+        self.max_line = max_line
+        self.hold_limit = hold_limit
+        self.context = context
+        self._buf = b""
+        self._ctx = ""
+
+    def feed(self, data: bytes) -> bytes:
+        self._buf += data
+        cut = self._cut_point()
+        if cut <= 0:
+            return b""
+        ready, self._buf = self._buf[:cut], self._buf[cut:]
+        return self._emit(ready)
+
+    def close(self) -> bytes:
+        ready, self._buf = self._buf, b""
+        return self._emit(ready) if ready else b""
+
+    def _cut_point(self) -> int:
+        buf = self._buf
+        begin = buf.rfind(b"-----BEGIN ")
+        if begin != -1 and b"PRIVATE KEY" in buf[begin:begin + 80] \
+                and buf.find(b"-----END ", begin) == -1 and len(buf) < self.hold_limit:
+            return buf.rfind(b"\n", 0, begin) + 1  # release only what precedes the key block
+        cut = buf.rfind(b"\n") + 1
+        if cut == 0 and len(buf) > self.max_line:
+            space = max(buf.rfind(b" "), buf.rfind(b"\t"), buf.rfind(b","))
+            cut = space + 1 if space > 0 else len(buf)
+        return cut
+
+    def _emit(self, ready: bytes) -> bytes:
+        text = ready.decode("utf-8", "surrogateescape")
+        ctx = self._ctx
+        whole = ctx + text
+        spans = []
+        for start, end, kind in self.masker._spans(whole, self.debug):
+            if end <= len(ctx):
+                continue
+            spans.append((max(start, len(ctx)) - len(ctx), end - len(ctx), kind))
+        self._ctx = whole[-self.context:] if self.context else ""
+        return self.masker._apply(text, spans).encode("utf-8", "surrogateescape")
+
+
+def load_key(layout: Layout) -> bytes:
+    """The installation's masking key: HOOP_HOME/masking.key (32 random bytes, 0600), created on
+    first use. Concurrent first uses agree on one key (link-based create)."""
+    from hoopcli.errors import ConfigError
+    from hoopcli.paths import ensure_dir
+
+    home = ensure_dir(layout.home)
+    path = home / KEY_FILE_NAME
+    for _ in range(3):
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            data = None
+        except OSError as exc:
+            raise ConfigError(f"cannot read masking key {path}: {exc.strerror}") from exc
+        if data is not None:
+            if len(data) != KEY_BYTES:
+                raise ConfigError(
+                    f"masking key {path} is corrupt ({len(data)} bytes, expected {KEY_BYTES})",
+                    hint="remove it to start a new key (old fingerprints will no longer match)",
+                )
+            if path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
+            return data
+        tmp = home / f".{KEY_FILE_NAME}.{os.getpid()}.{os.urandom(4).hex()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, os.urandom(KEY_BYTES))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process won: read its key
+        finally:
+            os.unlink(tmp)
+    raise ConfigError(f"cannot create masking key {path}")

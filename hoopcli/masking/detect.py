@@ -1,0 +1,243 @@
+"""Value detectors for free text: find the spans of secrets, decide nothing else.
+
+Every function returns spans (start, end, kind) over the text it was given; hoopcli.masking
+merges them and replaces each with a marker. Stdlib-only.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+Span = tuple[int, int, str]
+
+MARKER_RE = re.compile(r"\[masked:[a-z0-9-]{1,32}:[0-9a-f]{8}\]")
+
+# Credential key ids (long-term AKIA, temporary ASIA, bearer ABIA, context ACCA). Unique ids of
+# users/roles/groups (AIDA, AROA, AGPA, ...) are identifiers, not credentials: masked only when
+# asked (Masker(unique_ids=True)), because they appear in ordinary output (get-caller-identity).
+KEY_ID_RE = re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])")
+UNIQUE_ID_RE = re.compile(
+    r"(?<![A-Za-z0-9])(?:AIDA|AROA|AGPA|AIPA|ANPA|ANVA|APKA|ASCA)[A-Z0-9]{16}(?![A-Za-z0-9])"
+)
+# A bare 40-character secret access key: only next to a key id or after a label.
+SECRET_KEY_CANDIDATE_RE = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+SECRET_KEY_LABELLED_RE = re.compile(
+    r"(?i)(?:aws_?secret_?access_?key|secret_?access_?key|aws_?secret_?key|secret_?key)"
+    r"[\"']?[\s\"':=|,>]{1,12}([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+)
+KEY_ID_WINDOW = 300  # characters either side of a key id in which a 40-char token is its secret
+
+# Session tokens: the protobuf-in-base64 prefixes STS uses, or any long token after a label.
+SESSION_TOKEN_RE = re.compile(
+    r"(?<![A-Za-z0-9/+])(?:IQoJb3JpZ2lu|IQoDYXdz|FwoGZXIvYXdz|FQoGZXIvYXdz|AQoDYXdz|AQoEXAMPLE)"
+    r"[A-Za-z0-9/+=%]{20,}"
+)
+SESSION_TOKEN_LABELLED_RE = re.compile(
+    r"(?i)(?:aws_?session_?token|aws_?security_?token|session_?token|security_?token|"
+    r"x-amz-security-token)[\"']?[\s\"':=|,>]{1,12}b?[\"']?([A-Za-z0-9/+=%]{16,})"
+)
+PRIVATE_KEY_RE = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
+    r".*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)",
+    re.DOTALL,
+)
+JWT_RE = re.compile(
+    r"(?<![A-Za-z0-9_-])ey[A-Za-z0-9_-]{8,}\.ey[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*(?![A-Za-z0-9_.-])"
+)
+# Signatures and tokens carried in URLs (presigned URLs, SigV2 query auth, --debug request lines).
+QUERY_SECRET_RE = re.compile(
+    r"(?i)(?<=[?&;])(X-Amz-Signature|X-Amz-Security-Token|Signature)="
+    r"([^&\s\"'<>\\]+)"
+)
+BEARER_RE = re.compile(r"(?i)\b(?:Bearer|Basic)\s+([A-Za-z0-9._~+/=-]{12,})")
+
+# `name = value` forms. The name must look like a secret (keyword) or be a member name that
+# botocore flags as a secret somewhere (_names.json); is_secret_name() then filters.
+KEYWORDS = (
+    r"passw(?:or)?d|passphrase|secret|token|pwd|api_?key|private_?key|credential|plaintext|"
+    r"cookie|otp|auth_?code|authorization_?code|client_?secret"
+)
+NOT_SECRET_RE = re.compile(
+    r"(?i)(?:id|ids|arn|arns|name|names|type|types|status|date|time|description|length|version|"
+    r"expiration|expires|count|enabled|required|policy|age|ttl|format|source|location|url|uri|"
+    r"provider|config|configuration|rotation|reuse|prevention|used|duration|list|set|kms.*|"
+    r"(?:next|continuation|client|clientrequest|idempotency|pagination|starting|change|sync|"
+    r"page|resume|request|sequence|upload|marker|fleet|cursor|receipt)_?token)$"
+)
+VALUE_ALT = r"\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s,;&\"'<>|]+"
+NOT_VALUES = frozenset({"", "true", "false", "null", "none", "None", "-", "***", "****", "*"})
+
+
+def is_secret_name(name: str) -> bool:
+    """A member/field/variable name whose value is a secret (by keyword or flagged name)."""
+    if not name:
+        return False
+    base = name.rsplit(".", 1)[-1]
+    if NOT_SECRET_RE.search(base):
+        return False
+    return bool(re.search(KEYWORDS, base, re.IGNORECASE)) or base in flagged_names()
+
+
+@lru_cache(maxsize=1)
+def flagged_names() -> frozenset[str]:
+    path = Path(__file__).resolve().parent.parent / "masking_data" / "_names.json"
+    try:
+        return frozenset(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return frozenset()
+
+
+@lru_cache(maxsize=1)
+def _pair_res() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    exact = "|".join(sorted((re.escape(n) for n in flagged_names()), key=len, reverse=True))
+    name = rf"[A-Za-z0-9_.-]*(?:{KEYWORDS})[A-Za-z0-9_.-]*" + (f"|{exact}" if exact else "")
+    pair = re.compile(
+        rf"(?i)(?<![A-Za-z0-9_.-])({name})(?![A-Za-z0-9_.-])[\"']?\s*[:=]\s*b?({VALUE_ALT})"
+    )
+    xml = re.compile(rf"(?i)<({name})>([^<]+)</\1>")
+    return pair, xml
+
+
+def kind_for_name(name: str) -> str:
+    low = name.lower().replace("_", "").replace("-", "")
+    if "passw" in low or low.endswith("pwd") or "passphrase" in low:
+        return "password"
+    if "secretaccesskey" in low or low.endswith("secretkey"):
+        return "secret-key"
+    if "sessiontoken" in low or "securitytoken" in low:
+        return "session-token"
+    if "privatekey" in low:
+        return "private-key"
+    if "token" in low:
+        return "token"
+    return "secret"
+
+
+def _unquote(value: str, start: int) -> tuple[int, int] | None:
+    """Span of the value's content without quotes, or None when it is not worth masking."""
+    end = start + len(value)
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        start, end, value = start + 1, end - 1, value[1:-1]
+    if value in NOT_VALUES or MARKER_RE.fullmatch(value) or value.startswith("[masked:"):
+        return None
+    return start, end
+
+
+def find_spans(text: str, *, unique_ids: bool = False, debug: bool = False) -> list[Span]:
+    """All secret spans in `text` (may overlap; merge_spans resolves)."""
+    spans: list[Span] = []
+    for m in PRIVATE_KEY_RE.finditer(text):
+        spans.append((m.start(), m.end(), "private-key"))
+    key_ids = [m.start() for m in KEY_ID_RE.finditer(text)]
+    spans.extend((s, s + 20, "access-key-id") for s in key_ids)
+    if unique_ids:
+        spans.extend((m.start(), m.end(), "principal-id") for m in UNIQUE_ID_RE.finditer(text))
+    for m in SECRET_KEY_LABELLED_RE.finditer(text):
+        spans.append((m.start(1), m.end(1), "secret-key"))
+    if key_ids:
+        for m in SECRET_KEY_CANDIDATE_RE.finditer(text):
+            i = bisect.bisect_left(key_ids, m.start() - KEY_ID_WINDOW)
+            if i < len(key_ids) and key_ids[i] <= m.end() + KEY_ID_WINDOW and _looks_random(m.group()):
+                spans.append((m.start(), m.end(), "secret-key"))
+    for m in SESSION_TOKEN_RE.finditer(text):
+        spans.append((m.start(), m.end(), "session-token"))
+    for m in SESSION_TOKEN_LABELLED_RE.finditer(text):
+        spans.append((m.start(1), m.end(1), "session-token"))
+    for m in JWT_RE.finditer(text):
+        spans.append((m.start(), m.end(), "jwt"))
+    for m in QUERY_SECRET_RE.finditer(text):
+        kind = "session-token" if "token" in m.group(1).lower() else "signature"
+        spans.append((m.start(2), m.end(2), kind))
+    for m in BEARER_RE.finditer(text):
+        spans.append((m.start(1), m.end(1), "token"))
+    pair_re, xml_re = _pair_res()
+    for m in pair_re.finditer(text):
+        if is_secret_name(m.group(1)):
+            inner = _unquote(m.group(2), m.start(2))
+            if inner:
+                spans.append((inner[0], inner[1], kind_for_name(m.group(1))))
+    if "<" in text:
+        for m in xml_re.finditer(text):
+            if is_secret_name(m.group(1)) and not MARKER_RE.fullmatch(m.group(2)):
+                spans.append((m.start(2), m.end(2), kind_for_name(m.group(1))))
+    if debug:
+        spans.extend(_debug_spans(text))
+    if "[masked:" in text:
+        spans = _outside_markers(text, spans)
+    return spans
+
+
+def _outside_markers(text: str, spans: list[Span]) -> list[Span]:
+    """Drop spans that touch an existing marker (masking twice changes nothing)."""
+    markers = [(m.start(), m.end()) for m in MARKER_RE.finditer(text)]
+    starts = [a for a, _ in markers]
+    kept = []
+    for start, end, kind in spans:
+        i = bisect.bisect_right(starts, end) - 1
+        hit = False
+        while i >= 0 and not hit:
+            a, b = markers[i]
+            if b <= start:
+                break
+            hit = a < end and start < b
+            i -= 1
+        if not hit:
+            kept.append((start, end, kind))
+    return kept
+
+
+def _looks_random(token: str) -> bool:
+    """A 40-char token shaped like a secret key: mixed case and a digit or / or +."""
+    return (
+        any(c.islower() for c in token)
+        and any(c.isupper() for c in token)
+        and any(c.isdigit() or c in "/+" for c in token)
+    )
+
+
+# --debug: header values (botocore logs header dicts as reprs, and raw HTTP lines).
+DEBUG_HEADER_RE = re.compile(
+    r"(?i)([\"']?(?:authorization|proxy-authorization|x-amz-security-token|"
+    r"x-amz-server-side-encryption-customer-key(?:-md5)?|x-amz-copy-source-server-side-"
+    r"encryption-customer-key|x-api-key|cookie|set-cookie)[\"']?\s*[:=]\s*b?)"
+    r"(\"[^\"\n]*\"|'[^'\n]*'|[^\r\n,}]+)"
+)
+SECURESTRING_VALUE_RE = re.compile(r"(?i)[\"']?Value[\"']?\s*[:=]\s*(\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*')")
+
+
+def _debug_spans(text: str) -> list[Span]:
+    spans: list[Span] = []
+    for m in DEBUG_HEADER_RE.finditer(text):
+        inner = _unquote(m.group(2).strip(), m.start(2) + (len(m.group(2)) - len(m.group(2).lstrip())))
+        if inner:
+            spans.append((inner[0], inner[1], "authorization"))
+    if "SecureString" in text:
+        # SSM bodies: the parameter value sits next to "Type": "SecureString" (request or reply).
+        for line_match in re.finditer(r"[^\n]*SecureString[^\n]*", text):
+            base = line_match.start()
+            for m in SECURESTRING_VALUE_RE.finditer(line_match.group()):
+                inner = _unquote(m.group(1), base + m.start(1))
+                if inner:
+                    spans.append((inner[0], inner[1], "secret"))
+    return spans
+
+
+def merge_spans(spans: list[Span]) -> list[Span]:
+    """Non-overlapping spans, left to right; an overlap is merged into one (first kind wins,
+    except that a longer earlier span absorbs the later one)."""
+    if not spans:
+        return []
+    spans = sorted(spans, key=lambda s: (s[0], -s[1]))
+    out = [spans[0]]
+    for start, end, kind in spans[1:]:
+        last_start, last_end, last_kind = out[-1]
+        if start < last_end:
+            if end > last_end:
+                out[-1] = (last_start, end, last_kind)
+            continue
+        out.append((start, end, kind))
+    return out
