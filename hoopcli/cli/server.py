@@ -55,3 +55,7 @@ def serve(config_file: Path | None = None, host: str | None = None, port: int | 
                f"identity provider: {issuer}; database: {app.state.db.safe_url}", err=True)
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=False,
                 log_level=settings.log_level, server_header=False, proxy_headers=False)
+
+
+from .server_users import add_user  # noqa: E402  (identity engineer: `hoop server add-user`)
+server.add_command(add_user)

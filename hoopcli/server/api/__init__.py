@@ -11,4 +11,6 @@ ROUTERS: list[str] = [
     "policy",
     "approvals",
     "slack",
+    "whoami",
+    "hoopcli.server.idp.routes",
 ]

@@ -8,3 +8,4 @@ from . import models  # noqa: F401
 from . import ledger  # noqa: F401
 from . import policy  # noqa: F401
 from . import approvals  # noqa: F401
+from . import idp  # noqa: F401
