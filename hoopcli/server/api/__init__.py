@@ -12,5 +12,7 @@ ROUTERS: list[str] = [
     "approvals",
     "slack",
     "whoami",
+    "records",
+    "audit",
     "hoopcli.server.idp.routes",
 ]
