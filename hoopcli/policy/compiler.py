@@ -136,7 +136,10 @@ class _Walker:
             self.err(node, f"{what} must not be empty")
             return None
         if not isinstance(value, str):
-            if value is not None:
+            if isinstance(value, bool):
+                self.err(node, f"{what} must be a string (quote it: YAML reads a bare "
+                               f"'{node.value}' as {str(value).lower()})")
+            elif value is not None:
                 self.err(node, f"{what} must be a string")
             return None
         if len(value) > max_len:
@@ -485,6 +488,11 @@ def check_source(data: str | bytes) -> tuple[dict[str, Any] | None, list[Problem
     if text is None:
         return None, problems
     try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent):
+                mark = event.start_mark
+                return None, [Problem("error", mark.line + 1, mark.column + 1,
+                                      "YAML anchors and aliases are not allowed in a policy")]
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
