@@ -88,8 +88,8 @@ def sync(server: str | None, limit: int | None) -> None:
     quarantined = len(spool.quarantined())
     click.echo(f"sent {sent} records to {cfg.server}; {left} pending; {quarantined} quarantined")
     if failed:
-        raise ServerError(f"{failed} records were not accepted; see `hoop status` and "
-                        f"{spool.quarantine_dir}", hint="the server's reasons are in the .reason files")
+        raise ServerError(f"{failed} records were not accepted; the reasons are in "
+                          f"{spool.quarantine_dir}/*.reason (see `hoop status`)")
 
 
 @click.command()

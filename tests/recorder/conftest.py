@@ -13,12 +13,9 @@ from recorder_helpers import Ingest
 
 
 @pytest.fixture
-def layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Layout:
-    home = tmp_path / "home"
-    monkeypatch.setenv("HOOP_HOME", str(home))
-    for key in ("HOOP_SERVER", "HOOP_SESSION_ID", "HOOP_TOKEN_STORE"):
-        monkeypatch.delenv(key, raising=False)
-    return Layout(home).ensure()
+def layout(clean_env: Path) -> Layout:
+    """The HOOP_HOME that tests/conftest.py's clean_env set for this test."""
+    return Layout(clean_env).ensure()
 
 
 @pytest.fixture

@@ -124,3 +124,60 @@ def log_in(layout: Layout, server_url: str, token: str) -> None:
     path.write_text(json.dumps({"server": server_url, "id_token": token,
                                 "expires_at": time.time() + 3600}))
     path.chmod(0o600)
+
+
+class Gate:
+    """A TCP forwarder on a fixed port in front of a server: `down()` refuses connections the way a
+    server that is not running does, `up()` forwards again. Lets a test take a real server "down"
+    and bring it "back" on the same URL."""
+
+    def __init__(self, target_port: int, port: int | None = None) -> None:
+        self.target = ("127.0.0.1", target_port)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._sock: socket.socket | None = None
+
+    def up(self) -> "Gate":
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        sock.listen(64)
+        self._sock = sock
+        threading.Thread(target=self._accept, args=(sock,), daemon=True).start()
+        return self
+
+    def down(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def _accept(self, sock: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = sock.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass

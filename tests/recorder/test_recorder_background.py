@@ -1,0 +1,91 @@
+"""The detached background uploader as the shim starts it: one at a time, retries while the server
+is down, delivers everything exactly once when it is back, then exits."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import pytest
+
+from hoopcli import recorder
+from hoopcli.paths import Layout
+from hoopcli.uploader import read_state, uploader_pid
+from recorder_helpers import Ingest, free_port, log_in, make_result, make_start
+
+pytestmark = pytest.mark.e2e
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _pid_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    except ChildProcessError:
+        return True
+
+
+def test_server_down_for_100_records_then_back_the_uploader_delivers_all_once(layout: Layout) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_in(layout, url, "test-token")
+    spool = recorder.Spool(layout)
+    env = dict(os.environ)
+    ids = []
+    for i in range(50):                         # 50 commands = 100 records, server down
+        start = make_start(seq=i)
+        result = make_result(seq=i)
+        result["command_id"] = start["command_id"]
+        for rec in (start, result):
+            spool.append(rec)
+            ids.append(rec["id"])
+        recorder.kick_uploader(layout, env, url)
+    wait_for("an uploader to run", lambda: uploader_pid(layout) is not None)
+    pid = uploader_pid(layout)
+    assert pid and pid != os.getpid()
+    assert recorder.kick_uploader(layout, env, url) is False        # one runs: no second one
+    wait_for("the uploader to back off", lambda: read_state(layout).get("state") == "backoff")
+    state = read_state(layout)
+    assert state["last_error"].startswith(f"hoop: cannot reach the hoop server at {url}")
+    assert len(spool.pending()) == 100
+
+    server = Ingest(port=port).start()
+    try:
+        wait_for("the spool to drain", lambda: not spool.pending())
+        wait_for("the uploader to exit", lambda: _pid_gone(pid))
+        assert set(server.stored) == set(ids) and len(server.stored) == 100
+        assert set(server.posts.values()) == {1}
+        assert uploader_pid(layout) is None
+        assert read_state(layout)["state"] == "stopped"
+        log = (layout.home / "uploader.log").read_text()
+        assert "done: 100 records sent" in log and "test-token" not in log
+
+        # later commands start a fresh uploader
+        late = make_result(seq=99)
+        spool.append(late)
+        assert recorder.kick_uploader(layout, env, url) is True
+        wait_for("the late record", lambda: late["id"] in server.stored)
+        wait_for("the spool to drain", lambda: not spool.pending())
+    finally:
+        server.stop()
+
+
+def test_an_uploader_that_is_not_logged_in_stops_and_says_why(layout: Layout, ingest: Ingest) -> None:
+    spool = recorder.Spool(layout)
+    spool.append(make_start())
+    assert recorder.kick_uploader(layout, dict(os.environ), ingest.url) is True
+    wait_for("the uploader to stop", lambda: read_state(layout).get("state") == "stopped"
+             and uploader_pid(layout) is None)
+    assert read_state(layout)["last_error"] == f"hoop: not logged in to {ingest.url}; run `hoop login`"
+    assert len(spool.pending()) == 1 and ingest.stored == {}
