@@ -74,6 +74,7 @@ class Provider:
         self.expires_in = 600
         self.id_token_ttl = ID_TOKEN_TTL
         self.limiter = RateLimiter()
+        self.csrf_key = secrets.token_bytes(32)
         self.validator = Validator(self)
         bearer = BearerToken(self.validator, token_generator=self._access_token,
                              expires_in=lambda request: self.id_token_ttl,

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -53,14 +54,22 @@ _templates = Environment(loader=FileSystemLoader(str(Path(__file__).parent / "te
                          autoescape=select_autoescape(["html"]))
 
 
-def get_provider(request: Request) -> Provider:
-    state = request.app.state
-    provider = getattr(state, "idp", None)
-    if provider is None:
-        provider = Provider(state.settings, state.db)
-        provider.csrf_key = secrets.token_bytes(32)
-        state.idp = provider
+_create_lock = threading.Lock()
+
+
+def provider_for(app: Any) -> Provider:
+    """The app's dev IdP (created on first use; tests tune `interval` / `expires_in` on it)."""
+    state = app.state
+    with _create_lock:
+        provider = getattr(state, "idp", None)
+        if provider is None:
+            provider = Provider(state.settings, state.db)
+            state.idp = provider
     return provider
+
+
+def get_provider(request: Request) -> Provider:
+    return provider_for(request.app)
 
 
 async def _body(request: Request) -> str | None:
