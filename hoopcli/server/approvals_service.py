@@ -32,6 +32,7 @@ DECIDER_CHANNELS = ("cli", "terminal", "web", "slack")
 NOTIFY_CHANNEL = "hoop_approvals"
 SECRET_FLAG = re.compile(r"secret|password|passwd|token|private|credential|key-material|passphrase"
                          r"|auth|certificate-pem|--cli-input", re.I)
+NAMES_ONLY = re.compile(r"-(id|ids|arn|arns|name|names)$")   # --secret-id names a secret, it is not one
 
 
 class ApprovalError(HoopError):
@@ -74,7 +75,7 @@ def display_command(argv: Iterable[str], limit: int = 2000) -> str:
             mask_next = False
             continue
         mask_next = False
-        if arg.startswith("--") and SECRET_FLAG.search(arg):
+        if arg.startswith("--") and SECRET_FLAG.search(arg) and not NAMES_ONLY.search(arg.partition("=")[0]):
             name, eq, _ = arg.partition("=")
             out.append(f"{name}=[masked]" if eq else name)
             mask_next = not eq
