@@ -117,8 +117,12 @@ class InProcessRunner:
         pending: dict[int, CallRecord] = {}
 
         saved_env = dict(os.environ)
+        # awscli sets AWS_DATA_PATH to its own models when first imported; keep it set.
+        data_path = os.environ.get("AWS_DATA_PATH") or _awscli_data_path()
         os.environ.clear()
         os.environ.update(clean_env(req.env))
+        if data_path:
+            os.environ["AWS_DATA_PATH"] = data_path
         # No shared credentials/config file may supply keys: hoop's are the only ones.
         os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
         os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
@@ -197,6 +201,12 @@ class InProcessRunner:
             os.environ.clear()
             os.environ.update(saved_env)
         return result
+
+
+def _awscli_data_path() -> str:
+    import awscli
+
+    return os.path.join(os.path.dirname(awscli.__file__), "data")
 
 
 def _jsonable(value: Any, depth: int = 0) -> Any:
