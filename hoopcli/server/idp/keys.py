@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 ALGORITHM = "RS256"
 KEEP_KEYS = 3
 _lock = threading.Lock()
+# path -> (mtime_ns, key): parsing and validating an RSA key costs ~100 ms; tokens are minted
+# and verified on every request.
+_loaded: dict[Path, tuple[int, "SigningKey"]] = {}
 
 
 @dataclass(frozen=True)
@@ -64,20 +67,29 @@ def _write_key(directory: Path) -> SigningKey:
         fh.write(pem)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, directory / f"{kid}.pem")
-    return SigningKey(kid, key)
+    path = directory / f"{kid}.pem"
+    os.replace(tmp, path)
+    signing = SigningKey(kid, key)
+    _loaded[path] = (path.stat().st_mtime_ns, signing)
+    return signing
 
 
 def _load(path: Path) -> SigningKey:
     try:
-        if path.stat().st_mode & 0o077:
+        stat = path.stat()
+        cached = _loaded.get(path)
+        if cached is not None and cached[0] == stat.st_mtime_ns:
+            return cached[1]
+        if stat.st_mode & 0o077:
             os.chmod(path, 0o600)
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as exc:
         raise ConfigError(f"cannot read the dev IdP signing key {path}: {exc}") from exc
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ConfigError(f"the dev IdP signing key {path} is not an RSA key")
-    return SigningKey(path.stem, key)
+    loaded = SigningKey(path.stem, key)
+    _loaded[path] = (stat.st_mtime_ns, loaded)
+    return loaded
 
 
 def signing_keys(settings: "Settings") -> list[SigningKey]:
