@@ -56,7 +56,7 @@ def new_id() -> str:
 def now_rfc3339(ts: float | None = None) -> str:
     """RFC 3339 UTC with microseconds, e.g. 2026-11-27T04:01:28.123456Z."""
     ts = time.time() if ts is None else ts
-    micros = int(round((ts % 1) * 1_000_000))
+    micros = round((ts % 1) * 1_000_000)
     if micros >= 1_000_000:
         ts, micros = ts + 1, 0
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(ts))) + f".{micros:06d}Z"
@@ -95,7 +95,7 @@ def output_field(value: str | bytes | Mapping[str, Any] | None,
     cut_before = False
     if isinstance(value, Mapping):
         extra = {k: v for k, v in value.items() if k not in ("text", "size", "truncated")}
-        size_seen = value.get("size") if isinstance(value.get("size"), int) else 0
+        size_seen = value["size"] if isinstance(value.get("size"), int) else 0
         cut_before = value.get("truncated") is True
         value = value.get("text") if isinstance(value.get("text"), (str, bytes)) else None
     data = _to_bytes(value)
@@ -104,7 +104,7 @@ def output_field(value: str | bytes | Mapping[str, Any] | None,
             "truncated": cut_before or len(data) > cap or size > len(data)}
 
 
-def _time(value: str | float | int | None) -> str | None:
+def _time(value: str | float | None) -> str | None:
     """RFC 3339 text for a time given as text (kept) or as epoch seconds."""
     if value is None or isinstance(value, str):
         return value
@@ -240,7 +240,7 @@ def unframe(data: bytes) -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError) as exc:
         raise ValueError(f"unreadable JSON ({type(exc).__name__})") from None
     if not isinstance(record, dict):
-        raise ValueError("record is not a JSON object")
+        raise ValueError("record is not a JSON object")  # noqa: TRY004 - "damaged file", not a caller bug
     return record
 
 
@@ -455,4 +455,4 @@ def upload(client: Any, limit: int | None = None, *, layout: Layout | None = Non
 
 
 # the background uploader lives in hoopcli.uploader (stdlib-only at import too)
-from .uploader import kick_uploader, uploader_pid  # noqa: E402,F401
+from .uploader import kick_uploader, uploader_pid  # noqa: F401

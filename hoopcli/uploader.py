@@ -110,8 +110,9 @@ def _spawn(layout: Layout, env: Mapping[str, str], server_url: str | None) -> bo
 # --------------------------------------------------------------------------------------------------
 # one upload pass (hoop sync and the uploader)
 
-def _post(client: Any, records: list[dict[str, Any]]) -> set[str]:
-    """POST a batch; the ids the server accepted or already had."""
+def _post(client: Any, records: list[dict[str, Any]]) -> tuple[set[str], dict[int, str]]:
+    """POST a batch: the ids the server accepted or already had, and {batch index: why} of the
+    records it rejected (the ledger answers 200 with `rejected: [{index, id, errors}]`)."""
     body = client.post(RECORDS_PATH, json={"records": records}).json()
     if not isinstance(body, dict):
         raise Unavailable("the hoop server sent an unexpected answer to POST /api/v1/records")
@@ -120,16 +121,23 @@ def _post(client: Any, records: list[dict[str, Any]]) -> set[str]:
         ids = body.get(key) or []
         if isinstance(ids, list):
             done.update(i for i in ids if isinstance(i, str))
-    return done
+    rejected: dict[int, str] = {}
+    for item in body.get("rejected") or []:
+        if isinstance(item, dict) and isinstance(item.get("index"), int) \
+                and 0 <= item["index"] < len(records):
+            errors = item.get("errors")
+            why = "; ".join(str(e) for e in errors[:5]) if isinstance(errors, list) else "rejected"
+            rejected[item["index"]] = why
+    return done, rejected
 
 
-def _send(spool: "Spool", client: Any, batch: list[tuple[Path, dict[str, Any]]]) -> tuple[int, int]:
-    """Send one batch; a batch the server refuses (4xx) is split until the bad record is found,
-    which is quarantined with the server's reason so it cannot block the rest."""
+def _send(spool: Spool, client: Any, batch: list[tuple[Path, dict[str, Any]]]) -> tuple[int, int]:
+    """Send one batch. Records the server rejects are quarantined with its reason, so a bad record
+    cannot block the rest; a batch refused as a whole (4xx) is split until the bad record is found."""
     from .client import Forbidden, ServerError
 
     try:
-        done = _post(client, [rec for _, rec in batch])
+        done, rejected = _post(client, [rec for _, rec in batch])
     except Forbidden:
         raise
     except ServerError as exc:
@@ -141,11 +149,15 @@ def _send(spool: "Spool", client: Any, batch: list[tuple[Path, dict[str, Any]]])
         spool.quarantine(batch[0][0], f"server refused the record (HTTP {exc.status}): {exc.message}"[:500])
         return 0, 1
     spool.ack(done)
+    for index, why in rejected.items():
+        path, rec = batch[index]
+        if rec.get("id") not in done:
+            spool.quarantine(path, f"server rejected the record: {why}"[:1000])
     sent = sum(1 for _, rec in batch if rec.get("id") in done)
     return sent, len(batch) - sent
 
 
-def upload(spool: "Spool", client: Any, limit: int | None = None, *,
+def upload(spool: Spool, client: Any, limit: int | None = None, *,
            batch_records: int = BATCH_RECORDS, batch_bytes: int = BATCH_BYTES) -> tuple[int, int]:
     """Send up to `limit` pending records, oldest first, in batches: (sent, failed).
 
@@ -228,7 +240,7 @@ class Backoff:
     def next(self) -> float:
         d = min(self.cap, self.base * (2 ** min(self.attempt, 30)))
         self.attempt += 1
-        return d / 2 + self.rng.uniform(0, d / 2)
+        return float(d / 2 + self.rng.uniform(0, d / 2))
 
     def reset(self) -> None:
         self.attempt = 0

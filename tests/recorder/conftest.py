@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from recorder_helpers import Ingest
 
 from hoopcli import recorder
 from hoopcli.paths import Layout
-from recorder_helpers import Ingest
 
 
 @pytest.fixture

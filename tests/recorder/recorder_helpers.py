@@ -11,8 +11,8 @@ import json
 import socket
 import threading
 import time
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from hoopcli import recorder, transcript
@@ -41,7 +41,7 @@ class Ingest:
         self.lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
 
-    def start(self) -> "Ingest":
+    def start(self) -> Ingest:
         ingest = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -56,7 +56,7 @@ class Ingest:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 if self.path != "/api/v1/records":
@@ -108,7 +108,7 @@ def make_result(seq: int = 0, session: str = "sess-1", **kw: Any) -> dict[str, A
 
 
 def make_start(seq: int = 0, session: str = "sess-1", **kw: Any) -> dict[str, Any]:
-    base: dict[str, Any] = dict(command_id=recorder.new_id(), session_id=session, seq=seq,
+    base: dict[str, Any] = dict(command_id=recorder.new_id(), session_id=session, seq=seq,  # noqa: C408
                                 user="alice@example.com", agent="claude", host="build-7",
                                 cwd="/work", connection="default", argv=["s3", "ls"],
                                 invocation={"service": "s3", "operation": "ls"},
@@ -137,7 +137,7 @@ class Gate:
         self.url = f"http://127.0.0.1:{self.port}"
         self._sock: socket.socket | None = None
 
-    def up(self) -> "Gate":
+    def up(self) -> Gate:
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))

@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable
 
 import pytest
+from recorder_helpers import Ingest, free_port, log_in, make_result, make_start
 
 from hoopcli import recorder
 from hoopcli.paths import Layout
 from hoopcli.uploader import read_state, uploader_pid
-from recorder_helpers import Ingest, free_port, log_in, make_result, make_start
 
 pytestmark = pytest.mark.e2e
 

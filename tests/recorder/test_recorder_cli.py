@@ -7,13 +7,14 @@ import os
 import subprocess
 import sys
 
+from recorder_helpers import Ingest, free_port, log_in, make_result, make_start
+
 from hoopcli import recorder
 from hoopcli.paths import Layout
-from recorder_helpers import Ingest, free_port, log_in, make_result, make_start
 
 
 def hoop(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hoopcli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "hoopcli", *args], capture_output=True, text=True, check=False,
                           env={**os.environ, **(env or {})}, timeout=120)
 
 

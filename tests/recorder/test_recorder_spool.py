@@ -10,10 +10,10 @@ import sys
 import zlib
 
 import pytest
+from recorder_helpers import make_result, make_start
 
 from hoopcli import recorder, transcript
 from hoopcli.errors import HoopError, SpoolError
-from recorder_helpers import make_result, make_start
 
 
 def test_append_writes_one_private_file_per_record_in_a_private_dir(spool: recorder.Spool) -> None:
@@ -94,7 +94,7 @@ def test_values_json_cannot_encode_are_stored_as_text(spool: recorder.Spool) -> 
 
     rec = make_result(api_calls=[{"service": "s3", "operation": "ListBuckets",
                                   "params": {"When": datetime.datetime(2026, 1, 2, 3, 4, 5),
-                                             "Blob": b"\x00\x01", "Tags": {"a", "a"},
+                                             "Blob": b"\x00\x01", "Tags": {"a"},
                                              "Lone": "\udcff"}}])
     kept = spool.load(spool.append(rec))
     assert kept is not None
