@@ -15,5 +15,7 @@ from __future__ import annotations
 from .cache import CacheRefused, default_policy, load_cached, read_cached, refresh, write_cache
 from .model import EFFECT_RANK, Context, Decision, Policy, PolicyFormatError, ReviewSpec
 
+ensure_fresh = refresh   # the name the shim uses: the policy to decide with, refreshed per TTL
+
 __all__ = ["CacheRefused", "Context", "Decision", "EFFECT_RANK", "Policy", "PolicyFormatError",
-           "ReviewSpec", "default_policy", "load_cached", "read_cached", "refresh", "write_cache"]
+           "ReviewSpec", "default_policy", "ensure_fresh", "load_cached", "read_cached", "refresh", "write_cache"]
