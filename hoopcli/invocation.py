@@ -18,6 +18,8 @@ PERMISSIONS = "Permissions management"
 UNKNOWN = "Unknown"
 ACCESS_LEVEL_RANK = {LIST: 0, READ: 1, TAGGING: 2, WRITE: 3, PERMISSIONS: 4, UNKNOWN: 5}
 READ_ONLY_LEVELS = frozenset({LIST, READ})
+# `aws configure` subcommands that only read the local configuration (no AWS call, no secret).
+CONFIGURE_READ_ONLY = frozenset({"list", "list-profiles"})
 
 
 def strictest(levels: Any) -> str:
@@ -105,7 +107,11 @@ class Invocation:
     @property
     def access_level(self) -> str:
         if not self.api_calls:
-            return LIST if self.kind in ("help", "version") else UNKNOWN
+            if self.kind in ("help", "version"):
+                return LIST
+            if self.kind == "configure" and self.operation in CONFIGURE_READ_ONLY:
+                return READ
+            return UNKNOWN
         return strictest(c.access_level for c in self.api_calls)
 
     @property
@@ -127,5 +133,22 @@ class Invocation:
 
 
 def parse(argv: list[str] | tuple[str, ...]) -> Invocation:
-    """Parse the arguments after `aws`. Raises InvocationError for anything unclassifiable."""
-    raise NotImplementedError  # filled by the invocation work (issue 2)
+    """Parse the arguments after `aws`. Raises InvocationError for anything unclassifiable.
+
+    Globals are accepted anywhere on the line, like the real CLI; the service, operation, API
+    calls, IAM actions, access levels and resources come from the generated index in
+    hoopcli/actions/data (see docs/explain.md).
+    """
+    from .actions.parser import parse as _parse
+
+    return _parse(argv)
+
+
+def call_for(service: str, operation: str, params: dict[str, Any] | None = None,
+             region: str | None = None) -> ApiCall:
+    """Classify one real API call (botocore service model name, API operation name, final
+    parameters): actions, access level and resources. Never raises for unknown names: an
+    operation missing from the index is access level Unknown."""
+    from .actions.parser import call_for as _call_for
+
+    return _call_for(service, operation, params or {}, region)

@@ -160,10 +160,16 @@ def resource_hints(sar: Sar, actions: list[str], op_model: Any) -> list[list[Any
     return hints
 
 
+def _multi(cmd: Any) -> list[str]:
+    """Options of a command that take several values (lists)."""
+    return sorted(name for name, arg in cmd.arg_table.items()
+                  if getattr(arg, "cli_type_name", None) == "list" or getattr(arg, "nargs", None) in ("+", "*"))
+
+
 def _flags(cmd: Any) -> tuple[list[str], int]:
     flags, pos = [], 0
     for name, arg in cmd.arg_table.items():
-        if getattr(arg, "positional_arg", False):
+        if getattr(arg, "positional_arg", False) or not str(getattr(arg, "cli_name", "--")).startswith("--"):
             nargs = getattr(arg, "nargs", None)
             pos += nargs if isinstance(nargs, int) else 1
         elif getattr(arg, "cli_type_name", None) == "boolean" or getattr(arg, "_action", None) in (
@@ -219,14 +225,14 @@ class Generator:
         if cmd is None or not hasattr(cmd, "service_model"):
             service = next((c[0] for calls in customs.values() for c in calls if c[0]), cli)
             out: dict[str, Any] = {"v": INDEX_VERSION, "cli": cli, "service": service,
-                                   "prefix": None, "ops": {}, "api": {}, "waiters": {}, "custom": {}}
+                                   "prefix": None, "ops": {}, "api": {}, "waiters": {}, "custom": {}, "pos": {}}
             sub: dict[str, Any] = {}
         else:
             service = cmd.service_model.service_name
             prefixes = self.prefixes(service)
             out = {"v": INDEX_VERSION, "cli": cli, "service": service,
                    "prefix": prefixes[0] if prefixes else None,
-                   "ops": {}, "api": {}, "waiters": {}, "custom": {}}
+                   "ops": {}, "api": {}, "waiters": {}, "custom": {}, "pos": {}}
             sub = cmd._get_command_table()
         for name, op_cmd in sorted(sub.items()):
             op_model = getattr(op_cmd, "_operation_model", None)
@@ -238,6 +244,9 @@ class Generator:
                            if getattr(a, "_serialized_name", None) in wanted
                            and not arg.startswith("no-")}
                 out["api"][op_model.name] = entry + [cli_map]
+                flags, pos = _flags(op_cmd)
+                if pos:  # positional arguments (outfile): options must not swallow them
+                    out["pos"][name] = {"n": pos, "flags": flags, "multi": _multi(op_cmd)}
             elif name == "wait":
                 for wname, wcmd in sorted(op_cmd.subcommand_table.items()):
                     wop = wcmd._operation_model.name
@@ -251,11 +260,11 @@ class Generator:
             elif (cli, name) in CUSTOM_CALLS:
                 flags, pos = _flags(op_cmd)
                 out["custom"][name] = {"calls": [self.custom_call(*c) for c in customs[name]],
-                                       "flags": flags, "pos": pos}
+                                       "flags": flags, "pos": pos, "multi": _multi(op_cmd)}
             else:
                 flags, pos = _flags(op_cmd)
                 out["custom"][name] = {"calls": [list(LOCAL) + [[], "Unknown"]],
-                                       "flags": flags, "pos": pos}
+                                       "flags": flags, "pos": pos, "multi": _multi(op_cmd)}
         for name, calls in customs.items():
             if name not in out["custom"]:  # awscli v2-only customizations
                 out["custom"][name] = {"calls": [self.custom_call(*c) for c in calls],
@@ -268,7 +277,8 @@ class Generator:
         return sorted(names - {"s3", "configure", "history"})
 
     def s3_flags(self) -> dict[str, Any]:
-        return {name: _flags(cmd)[0] for name, cmd in self.table["s3"].subcommand_table.items()}
+        return {name: {"flags": _flags(cmd)[0], "multi": _multi(cmd)}
+                for name, cmd in self.table["s3"].subcommand_table.items()}
 
 
 def dump(obj: Any) -> str:
@@ -288,7 +298,7 @@ def generate(only: list[str] | None = None) -> dict[str, str]:
         if only is None or cli in only:
             files[cli + ".json"] = dump(gen.service_file(cli))
     files["_index.json"] = dump({"v": INDEX_VERSION, "services": services, "botocore": botocore_map,
-                                 "s3_flags": gen.s3_flags()})
+                                 "s3": gen.s3_flags()})
     return files
 
 
