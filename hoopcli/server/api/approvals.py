@@ -139,6 +139,8 @@ def list_approvals(status: Literal["pending", "approved", "rejected", "expired"]
                    limit: int = Query(100, ge=1, le=1000),
                    principal: Principal = Depends(require()), db: Database = Depends(get_db),
                    settings: Settings = Depends(get_settings)) -> list[dict[str, Any]]:
+    with db.session() as s:
+        remember_user(s, principal)   # approvers' groups, for matching Slack users by email
     rows = svc.list_(db, principal.org, status=status, limit=limit)
     return [svc.to_json(r, settings.public_url) for r in rows if _visible(r, principal)]
 
