@@ -1,0 +1,73 @@
+"""`hoop explain [--json] -- AWS_ARGS...` and `hoop explain --json -` (batch from stdin)."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from typing import Any
+
+import click
+
+from ..errors import UsageError
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per line with -).")
+@click.argument("aws_args", nargs=-1, type=click.UNPROCESSED)
+def explain(as_json: bool, aws_args: tuple[str, ...]) -> None:
+    """Show what an aws command line would do: service, operation, API calls, IAM actions,
+    access level, resources, and the policy decision, without running it.
+
+    \b
+    hoop explain -- s3 rm --recursive s3://bucket/logs/
+    hoop explain --json -- aws lambda invoke --function-name f out.json
+    printf 'aws s3 ls\\naws ec2 run-instances --image-id ami-1\\n' | hoop explain --json -
+    """
+    from ..actions.explain import explain as explain_one
+    from ..actions.explain import explain_lines, make_decider, write_jsonl
+
+    decide = make_decider()
+    if list(aws_args) == ["-"]:
+        if not as_json:
+            raise UsageError("reading commands from stdin needs --json: `hoop explain --json -`")
+        stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape")
+        write_jsonl(explain_lines(stdin, decide), click.get_text_stream("stdout"))
+        return
+    argv = list(aws_args)
+    if argv[:1] == ["aws"]:
+        argv = argv[1:]
+    if not argv:
+        raise UsageError("nothing to explain: `hoop explain -- s3 ls` or `hoop explain --json -`")
+    result = explain_one(argv, decide)
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        _render(result)
+
+
+def _render(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    effect = result.get("decision") or "?"
+    color = {"allow": "green", "review": "yellow", "deny": "red"}.get(effect, "white")
+    title = " ".join(x for x in (result["service"], result["operation"] or "") if x) or "aws"
+    console.print(f"[bold]aws {title}[/bold]  ({result['kind']})")
+    console.print(f"access level: [bold]{result['access_level']}[/bold]   "
+                  f"decision: [bold {color}]{effect}[/bold {color}]   rule: {result.get('rule')}")
+    if result.get("reason"):
+        console.print(f"reason: {result['reason']}")
+    if result["globals"]:
+        console.print("globals: " + ", ".join(f"{k}={v}" for k, v in result["globals"].items()))
+    if result["api_calls"]:
+        table = Table(show_header=True, header_style="bold")
+        for col in ("API call", "IAM actions", "access level", "resources"):
+            table.add_column(col, overflow="fold")
+        for call in result["api_calls"]:
+            table.add_row(f"{call['service']}:{call['operation']}", "\n".join(call["actions"]) or "-",
+                          call["access_level"], "\n".join(call["resources"]) or "-")
+        console.print(table)
+    else:
+        console.print("no AWS API call")
