@@ -35,6 +35,7 @@ __all__ = [
 
 KEY_FILE_NAME = "masking.key"
 KEY_BYTES = 32
+MIN_KNOWN = 6
 
 # Commands (CLI names) whose entire stdout is a credential.
 WHOLE_OUTPUT_COMMANDS = frozenset(
@@ -92,6 +93,27 @@ class Masker:
         self._extra = paths.compile_extra(extra)
         self.pii = pii
         self.unique_ids = unique_ids
+        self._known: dict[str, str] = {}
+
+    # -- known values ------------------------------------------------------------------------
+    def remember(self, value: Any, kind: str = "secret") -> None:
+        """Mask this exact value wherever it appears later in this process's text (argv values,
+        parameters and response members already masked by path). Values shorter than
+        MIN_KNOWN characters are not remembered (they would mask ordinary words)."""
+        if isinstance(value, (bytes, bytearray)):
+            value = bytes(value).decode("utf-8", "surrogateescape")
+        if isinstance(value, str) and len(value) >= MIN_KNOWN and not MARKER_RE.fullmatch(value) \
+                and len(self._known) < 10_000:
+            self._known.setdefault(value, kind)
+
+    def _known_spans(self, text: str) -> list[detect.Span]:
+        spans: list[detect.Span] = []
+        for value, kind in self._known.items():
+            start = text.find(value)
+            while start != -1:
+                spans.append((start, start + len(value), kind))
+                start = text.find(value, start + len(value))
+        return spans
 
     # -- markers ---------------------------------------------------------------------------
     def fingerprint(self, value: str | bytes) -> str:
@@ -103,7 +125,10 @@ class Masker:
 
     # -- free text -------------------------------------------------------------------------
     def _spans(self, text: str, debug: bool) -> list[detect.Span]:
-        return detect.merge_spans(detect.find_spans(text, unique_ids=self.unique_ids, debug=debug))
+        spans = detect.find_spans(text, unique_ids=self.unique_ids, debug=debug)
+        if self._known:
+            spans.extend(self._known_spans(text))
+        return detect.merge_spans(spans)
 
     def _apply(self, text: str, spans: list[detect.Span]) -> str:
         if not spans:
@@ -160,10 +185,41 @@ class Masker:
             paths.apply_path(copy, path, lambda v, k=kind: self._mask_value(v, k))
         return self._walk(copy)
 
+    def mask_argv(self, argv: Iterable[str]) -> list[str]:
+        """A masked copy of an `aws` argv (the arguments after `aws`): values of secret-named
+        options (`--secret-string X`, `--password=X`, `--value X` with `--type SecureString`),
+        then the detectors on every argument. Masked values are remembered, so later output
+        (--debug echoes argv) is masked too."""
+        args = [str(a) for a in argv]
+        secure = any(a.lower() in ("securestring", "--type=securestring") for a in args)
+        out: list[str] = []
+        pending: str | None = None
+        for arg in args:
+            if pending is not None:
+                self.remember(arg, pending)
+                out.append(self.marker(pending, arg) if arg else arg)
+                pending = None
+                continue
+            if arg.startswith("--"):
+                name, eq, value = arg[2:].partition("=")
+                kind = _secret_option(name, secure)
+                if kind and eq:
+                    self.remember(value, kind)
+                    out.append(f"--{name}={self.marker(kind, value)}" if value else arg)
+                    continue
+                if kind:
+                    pending = kind
+            out.append(arg)
+        return [self.mask_text(a) if not MARKER_RE.fullmatch(a) else a for a in out]
+
     def _mask_value(self, value: Any, kind: str) -> Any:
         if isinstance(value, str):
-            return value if (not value or MARKER_RE.fullmatch(value)) else self.marker(kind, value)
+            if not value or MARKER_RE.fullmatch(value):
+                return value
+            self.remember(value, kind)
+            return self.marker(kind, value)
         if isinstance(value, (bytes, bytearray)):
+            self.remember(value, kind)
             return self.marker(kind, bytes(value)) if value else value
         if isinstance(value, dict):
             for key in list(value):
@@ -193,6 +249,20 @@ class Masker:
         if isinstance(obj, str) and len(obj) >= 8 and _PREFILTER.search(obj):
             return self.mask_text(obj)
         return obj
+
+
+def _secret_option(name: str, secure: bool) -> str | None:
+    """The marker kind for a CLI option whose value is a secret, else None."""
+    member = "".join(part.capitalize() for part in name.split("-"))
+    if name == "value" and secure:
+        return "secret"
+    if name in _SECRET_OPTIONS or is_secret_name(member):
+        return kind_for_name(member)
+    return None
+
+
+_SECRET_OPTIONS = frozenset({"secret-string", "secret-binary", "plaintext", "environment",
+                             "auth-parameters", "challenge-responses", "connection-input"})
 
 
 def _leaf(steps: tuple[str, ...]) -> str:
