@@ -286,7 +286,7 @@ def run(layout: Layout, client_factory: Callable[[], Any], *, linger: float = 2.
             while not spool.pending():
                 if time.monotonic() >= idle_until:
                     break
-                time.sleep(min(0.2, linger))
+                time.sleep(min(0.05, linger))
             if not spool.pending():
                 # Release, then look again: a shim that appended while we held the lock saw an
                 # uploader running and did not spawn one, so its record is ours to send.
