@@ -514,7 +514,7 @@ def check_source(data: str | bytes) -> tuple[dict[str, Any] | None, list[Problem
     problems = sorted(w.problems, key=lambda p: (p.line, p.column))
     if compiled is None or any(p.severity == "error" for p in problems):
         return None, problems
-    Policy(compiled)  # the compiled form must load; a failure here is a bug, not a user error
+    Policy(compiled).rules  # the compiled form must load; a failure here is a bug, not a user error
     return compiled, problems
 
 

@@ -153,7 +153,7 @@ def _param_values(params: dict[str, Any], name: str) -> list[str] | None:
 class _Rule:
     __slots__ = ("id", "effect", "rank", "reason", "review", "pos", "actions", "services",
                  "levels", "resources", "params", "connections", "regions", "endpoint_urls",
-                 "groups", "agents", "users", "prefixes")
+                 "groups", "agents", "users")
 
     def __init__(self, data: Any, pos: int) -> None:
         if not isinstance(data, dict):
@@ -197,17 +197,6 @@ class _Rule:
         self.groups = _globs(get("groups")) if "groups" in m else None
         self.agents = _globs(get("agents")) if "agents" in m else None
         self.users = _globs(get("users")) if "users" in m else None
-        # IAM service prefixes this rule can apply to (None: any service)
-        self.prefixes: frozenset[str] | None = None
-        if self.actions is not None:
-            prefixes = set()
-            for g in self.actions:
-                head = g.literal_prefix
-                if ":" not in head:
-                    break
-                prefixes.add(head.split(":", 1)[0])
-            else:
-                self.prefixes = frozenset(prefixes)
 
     def matches(self, call: ApiCall, level: str, ctx: Context, region: str | None,
                 endpoint: str | None, connection: str | None) -> bool:
@@ -254,6 +243,26 @@ class _Rule:
         return True
 
 
+def _prefixes(actions: Any) -> frozenset[str] | None:
+    """IAM service prefixes a rule's action patterns are confined to; None: any service."""
+    if not isinstance(actions, list):
+        raise PolicyFormatError("actions must be a list")
+    out = set()
+    for pattern in actions:
+        if not isinstance(pattern, str):
+            raise PolicyFormatError("actions must be strings")
+        cut = len(pattern)
+        for wild in ("*", "?"):
+            at = pattern.find(wild)
+            if at >= 0:
+                cut = min(cut, at)
+        head = pattern[:cut]
+        if ":" not in head:
+            return None
+        out.add(head.split(":", 1)[0].lower())
+    return frozenset(out)
+
+
 _DEFAULT_KEYS = {LIST: "list", READ: "read", TAGGING: "tagging", WRITE: "write",
                  PERMISSIONS: "permissions", UNKNOWN: "unknown"}
 
@@ -294,24 +303,43 @@ class Policy:
         rules = data.get("rules")
         if not isinstance(rules, list):
             raise PolicyFormatError("rules must be a list")
-        self.rules = [_Rule(r, i) for i, r in enumerate(rules)]
-        self._any_service = [r for r in self.rules if r.prefixes is None]
-        self._by_prefix: dict[str, list[_Rule]] = {}
-        for r in self.rules:
-            for p in r.prefixes or ():
-                self._by_prefix.setdefault(p, []).append(r)
+        # Rules are indexed by IAM service prefix now and built (globs compiled) on first use:
+        # a command touching one service builds only that service's rules and the global ones.
+        self._raw: list[Any] = rules
+        self._built: list[_Rule | None] = [None] * len(rules)
+        self._any_service: list[int] = []
+        self._by_prefix: dict[str, list[int]] = {}
+        for i, r in enumerate(rules):
+            if not isinstance(r, dict) or not isinstance(r.get("match"), dict):
+                raise PolicyFormatError("each rule must be an object with a match")
+            prefixes = _prefixes(r["match"].get("actions")) if "actions" in r["match"] else None
+            if prefixes is None:
+                self._any_service.append(i)
+            else:
+                for p in prefixes:
+                    self._by_prefix.setdefault(p, []).append(i)
         self._memo: dict[frozenset[str], list[_Rule]] = {}
+
+    def _rule(self, i: int) -> _Rule:
+        rule = self._built[i]
+        if rule is None:
+            rule = self._built[i] = _Rule(self._raw[i], i)
+        return rule
+
+    @property
+    def rules(self) -> list[_Rule]:
+        """Every rule, built (and so fully checked)."""
+        return [self._rule(i) for i in range(len(self._raw))]
 
     # -- evaluation ---------------------------------------------------------------------------
 
     def _candidates(self, prefixes: frozenset[str]) -> list[_Rule]:
         found = self._memo.get(prefixes)
         if found is None:
-            merged = {id(r): r for r in self._any_service}
+            idx = set(self._any_service)
             for p in prefixes:
-                for r in self._by_prefix.get(p, ()):
-                    merged[id(r)] = r
-            found = sorted(merged.values(), key=lambda r: r.pos)
+                idx.update(self._by_prefix.get(p, ()))
+            found = [self._rule(i) for i in sorted(idx)]
             if len(self._memo) < 1024:
                 self._memo[prefixes] = found
         return found
@@ -369,5 +397,5 @@ class Policy:
 
     def summary(self) -> dict[str, Any]:
         return {"source": self.source, "version": self.version, "etag": self.etag,
-                "rules": len(self.rules), "checked_at": self.checked_at,
+                "rules": len(self._raw), "checked_at": self.checked_at,
                 "offline_expired": self.offline_expired}
