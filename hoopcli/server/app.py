@@ -25,6 +25,16 @@ from .settings import Settings
 from .store.db import Database
 
 log = logging.getLogger("hoopcli.server")
+# At DEBUG, botocore logs whole STS responses (the vended secret) and urllib3 logs request lines;
+# the server never lets them below WARNING, whatever the root logger says.
+QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
+
+
+def quiet_libraries() -> None:
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET or logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
 
 
 def _router_module(name: str) -> Any:
@@ -41,6 +51,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app. `aws_session` (a boto3 Session) overrides the standard AWS credential
     chain the broker uses for its own calls; tests pass one holding moto's fake keys."""
+    quiet_libraries()
     db = database or Database(settings.database_url)
     if migrate:
         db.migrate()
