@@ -219,7 +219,10 @@ def _review(w: _Walker, node: Any, base: dict[str, Any], what: str) -> dict[str,
             for item, value in items:
                 if value != "self" and not re.match(r"^(role:|group:)?[A-Za-z0-9][\w.@:/-]{0,127}$", value):
                     w.err(item, f"approver '{value}' must be 'self', 'role:NAME' or a group name")
-                approvers.append(value)
+                if value.startswith("group:"):
+                    value = value[len("group:"):]
+                if value not in approvers:
+                    approvers.append(value)
             if not approvers:
                 w.err(m["approvers"][1], f"{what}.approvers must name at least one approver")
             else:
