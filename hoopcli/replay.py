@@ -45,12 +45,18 @@ def _clean(text: str) -> str:
     return "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text)
 
 
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
 def play(commands: list[dict[str, Any]], *, speed: float = 1.0, max_wait: float | None = 10.0,
-         out: IO[str] = sys.stdout, sleep: Callable[[float], None] = time.sleep) -> int:
+         out: IO[str] | None = None, sleep: Callable[[float], None] | None = None) -> int:
     """Print each command as it happened, waiting the recorded gaps divided by `speed`
     (speed 0: no waits). Returns the number of commands shown."""
     if speed < 0:
         raise UsageError("--speed must be >= 0")
+    out = out or sys.stdout
+    sleep = sleep or _sleep
 
     def wait(seconds: float | None) -> None:
         if speed == 0 or seconds is None or seconds <= 0:

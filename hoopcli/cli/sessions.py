@@ -97,7 +97,7 @@ def list_cmd(limit: int, as_json: bool, **kw: Any) -> None:
 
     table = Table(box=None, header_style="bold")
     for col in ("STARTED", "SESSION", "USER", "AGENT", "CONNECTION", "CMDS", "STATUS", "DENIED"):
-        table.add_column(col, no_wrap=col not in ("USER",))
+        table.add_column(col, no_wrap=True, overflow="ellipsis", min_width=len(col))
     style = {"ok": "green", "failed": "red", "incomplete": "yellow"}
     for s in items:
         table.add_row(_safe(s.get("started_at"))[:19].replace("T", " "), _safe(s.get("id"), 36),
@@ -105,7 +105,8 @@ def list_cmd(limit: int, as_json: bool, **kw: Any) -> None:
                       _safe(s.get("connection"), 20), str(s.get("commands")),
                       f"[{style.get(s.get('status'), 'white')}]{_safe(s.get('status'))}[/]",
                       str(s.get("denied") or ""))
-    Console(highlight=False).print(table)
+    # piped output keeps whole rows (a terminal gets rich's fitting to its width)
+    Console(highlight=False, width=None if sys.stdout.isatty() else 220).print(table)
     if cursor:
         click.echo(f"(more sessions: raise --limit; showing {len(items)})")
 
