@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
 from pathlib import Path
@@ -40,6 +41,7 @@ router = APIRouter(
                   Depends(dev_idp_only)])
 
 MAX_BODY = 16 * 1024
+CHALLENGE_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 CSRF_COOKIE = "hoop_idp_csrf"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 PAGE_HEADERS = {
@@ -267,6 +269,8 @@ def _check_authorize(provider: Provider, request: Request, query: str) -> None:
     params = parse_qs(query, max_num_fields=30)
     if params.get("code_challenge_method", [""])[0] != "S256":
         raise FatalClientError(description="code_challenge_method must be S256")
+    if not CHALLENGE_RE.match(params.get("code_challenge", [""])[0]):
+        raise FatalClientError(description="code_challenge must be a base64url SHA-256 (RFC 7636)")
     provider.authorization_endpoint.validate_authorization_request(
         f"{provider.url('/authorize')}?{query}", "GET", None, {})
 
