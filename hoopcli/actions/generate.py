@@ -178,6 +178,11 @@ def _flags(cmd: Any) -> tuple[list[str], int]:
     return sorted(flags), pos
 
 
+def _botocore_name(cmd: Any) -> str | None:
+    """The botocore service of an awscli ServiceCommand, without loading its model."""
+    return getattr(cmd, "_service_name", None) if cmd is not None else None
+
+
 class Generator:
     def __init__(self) -> None:
         from awscli.clidriver import create_clidriver  # type: ignore[import-untyped]
@@ -222,13 +227,13 @@ class Generator:
     def service_file(self, cli: str) -> dict[str, Any]:
         cmd = self.table.get(cli)
         customs = {op: calls for (svc, op), calls in CUSTOM_CALLS.items() if svc == cli}
-        if cmd is None or not hasattr(cmd, "service_model"):
+        if _botocore_name(cmd) is None:
             service = next((c[0] for calls in customs.values() for c in calls if c[0]), cli)
             out: dict[str, Any] = {"v": INDEX_VERSION, "cli": cli, "service": service,
                                    "prefix": None, "ops": {}, "api": {}, "waiters": {}, "custom": {}, "pos": {}}
             sub: dict[str, Any] = {}
         else:
-            service = cmd.service_model.service_name
+            service = _botocore_name(cmd)
             prefixes = self.prefixes(service)
             out = {"v": INDEX_VERSION, "cli": cli, "service": service,
                    "prefix": prefixes[0] if prefixes else None,
@@ -272,7 +277,7 @@ class Generator:
         return out
 
     def cli_services(self) -> list[str]:
-        names = {n for n, c in self.table.items() if hasattr(c, "service_model")}
+        names = {n for n, c in self.table.items() if _botocore_name(c)}
         names |= {svc for svc, _ in CUSTOM_CALLS}
         return sorted(names - {"s3", "configure", "history"})
 
@@ -293,8 +298,9 @@ def generate(only: list[str] | None = None) -> dict[str, str]:
     botocore_map: dict[str, str] = {}
     for cli in services:
         cmd = gen.table.get(cli)
-        if cmd is not None and hasattr(cmd, "service_model"):
-            botocore_map.setdefault(cmd.service_model.service_name, cli)
+        name = _botocore_name(cmd)
+        if name:
+            botocore_map.setdefault(name, cli)
         if only is None or cli in only:
             files[cli + ".json"] = dump(gen.service_file(cli))
     files["_index.json"] = dump({"v": INDEX_VERSION, "services": services, "botocore": botocore_map,

