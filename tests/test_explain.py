@@ -1,0 +1,85 @@
+"""`hoop explain`: single command, --json, and the JSONL batch from stdin, via the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hoopcli.actions.explain import default_decide, explain_lines
+from hoopcli.invocation import parse
+
+HOOP = [sys.executable, "-m", "hoopcli"]
+
+
+def run(args: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([*HOOP, *args], input=stdin, capture_output=True, timeout=60,
+                          env=dict(os.environ))
+
+
+def test_batch_jsonl_in_order_with_errors_and_skipped_lines(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.json"
+    lines = [
+        "aws s3 ls",
+        "",
+        "# a comment",
+        "aws s3 rm --recursive 's3://b/my logs/'",
+        "ec2 describe-instances --region eu-west-1",
+        "aws ec2 bogus-op",
+        'aws s3 cp "unterminated',
+        f"aws s3api delete-object --cli-input-json file://{missing}",
+        "aws nosuchservice list",
+        "aws --endpoint-url https://attacker.example:9/ sts get-caller-identity",
+    ]
+    data = ("\n".join(lines) + "\n").encode() + b"aws s3api get-object --bucket \xff --key k o\n"
+    out = run(["explain", "--json", "-"], data)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(x) for x in out.stdout.decode().splitlines()]
+    assert len(rows) == 9
+    for row in (rows[0], rows[1], rows[2], rows[7], rows[8]):
+        for key in ("service", "operation", "api_operations", "actions", "access_level",
+                    "resources", "decision", "rule"):
+            assert key in row
+    assert (rows[0]["api_operations"], rows[0]["access_level"]) == (["ListBuckets"], "List")
+    assert rows[1]["api_operations"] == ["ListObjectsV2", "DeleteObject"]
+    assert rows[1]["resources"] == ["arn:aws:s3:::b", "arn:aws:s3:::b/my logs/*"]
+    assert rows[1]["decision"] != "allow"
+    assert rows[2]["globals"] == {"region": "eu-west-1"} and rows[2]["decision"] == "allow"
+    assert "unknown operation 'bogus-op'" in rows[3]["error"] and rows[3]["line"] == 6
+    assert "cannot split" in rows[4]["error"]
+    assert "cannot read" in rows[5]["error"]
+    assert "unknown service 'nosuchservice'" in rows[6]["error"]
+    assert rows[7]["globals"]["endpoint_url"] == "https://attacker.example:9/"
+    assert rows[8]["access_level"] == "Read"  # non-UTF-8 byte survives as an escape
+
+
+def test_single_command_json_and_table() -> None:
+    out = run(["explain", "--json", "--", "aws", "lambda", "invoke", "--function-name", "f", "o.json"])
+    assert out.returncode == 0, out.stderr
+    row = json.loads(out.stdout)
+    assert (row["actions"], row["access_level"]) == (["lambda:InvokeFunction"], "Write")
+    assert row["resources"] == ["arn:aws:lambda:*:*:function:f"]
+    table = run(["explain", "--", "s3", "rm", "s3://b/k"])
+    text = table.stdout.decode()
+    assert table.returncode == 0 and "s3:DeleteObject" in text and "arn:aws:s3:::b/k" in text
+    assert "Write" in text
+
+
+def test_single_command_errors_go_through_the_funnel() -> None:
+    out = run(["explain", "--", "ec22", "describe-instances"])
+    assert out.returncode == 2
+    assert out.stderr.decode() == "hoop: unknown service 'ec22'; did you mean ec2?\n"
+    out = run(["explain", "-"])
+    assert out.returncode == 2 and b"needs --json" in out.stderr
+    out = run(["explain"])
+    assert out.returncode == 2 and b"nothing to explain" in out.stderr
+
+
+def test_default_decision_without_a_policy_engine() -> None:
+    assert default_decide(parse(["s3", "ls"]))["decision"] == "allow"
+    assert default_decide(parse(["s3", "rm", "s3://b/k"])) ["decision"] == "review"
+    assert default_decide(parse(["configure", "set", "a", "b"]))["rule"] == "default"
+    rows = list(explain_lines(["aws s3 ls", "  ", "aws ec2 \x00"], default_decide))
+    assert rows[0]["decision"] == "allow" and "error" in rows[1]
