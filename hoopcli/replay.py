@@ -120,6 +120,33 @@ def shape(value: Any) -> Any:
     return "string"
 
 
+def same_shape(a: Any, b: Any) -> bool:
+    """Do two JSON documents have the same key structure? Lists are compared by the union of
+    their items' shapes; an empty list or a null matches anything (no data to compare)."""
+    if a is None or b is None:
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_shape(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        if not a or not b:
+            return True
+        return same_shape(_merged(a), _merged(b))
+    if isinstance(a, (dict, list)) or isinstance(b, (dict, list)):
+        return False
+    return shape(a) == shape(b)
+
+
+def _merged(items: list[Any]) -> Any:
+    dicts = [i for i in items if isinstance(i, dict)]
+    if dicts and len(dicts) == len(items):
+        keys: dict[str, Any] = {}
+        for d in dicts:
+            for k, v in d.items():
+                keys[k] = v if keys.get(k) is None else keys[k]
+        return keys
+    return items[0]
+
+
 def _json_or_none(text: str) -> Any:
     try:
         return json.loads(text) if text.strip() else None
@@ -204,7 +231,7 @@ def rerun(commands: list[dict[str, Any]], endpoint_url: str, *, region: str | No
         if before is None and after is None:
             shape_ok: bool | None = None
         else:
-            shape_ok = before is not None and after is not None and shape(before) == shape(after)
+            shape_ok = before is not None and after is not None and same_shape(before, after)
         note = "" if result else "original incomplete"
         if (result.get("stdout") or {}).get("truncated"):
             shape_ok, note = None, "original output truncated"
