@@ -89,6 +89,26 @@ class RunResult:
     blocked: str | None = None           # the first refusal made by check_call, if any
 
 
+class Terminated(BaseException):
+    """Raised in the main thread by SIGTERM/SIGHUP so the run ends through the normal path and
+    its result is recorded (BaseException: awscli's `except Exception` must not swallow it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, _frame: Any) -> None:
+    raise Terminated(signum)
+
+
+def terminate_gracefully() -> dict[int, Any]:
+    """Turn SIGTERM/SIGHUP into Terminated in the main thread; returns the previous handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, _raise_terminated) for sig in (signal.SIGTERM, signal.SIGHUP)}
+
+
 class _Http403:
     """The stand-in HTTP response botocore gets for a call hoop stops before sending."""
 
@@ -183,11 +203,16 @@ class InProcessRunner:
             events.register("before-parameter-build", on_params)
             events.register_last("before-call", before_call)
             events.register_first("after-call", after_call)
+            previous = terminate_gracefully()
             try:
                 result.exit_code = int(driver.main(list(req.args)) or 0)
             except SystemExit as exc:  # argparse errors exit 252 in awscli
                 code = exc.code
                 result.exit_code = code if isinstance(code, int) else (0 if code is None else 255)
+            except Terminated as exc:
+                result.exit_code = 128 + exc.signum
+            finally:
+                restore_signals(previous)
         finally:
             for record in pending.values():
                 if record.duration_ms is None:
@@ -299,7 +324,7 @@ class SubprocessRunner:
         finally:
             for t in threads:
                 t.join()
-            _restore_signals(forwarded)
+            restore_signals(forwarded)
         if code < 0:  # killed by a signal: report it the way a shell does
             code = 128 - code
         return RunResult(exit_code=code)
@@ -332,7 +357,7 @@ def _forward_signals(proc: subprocess.Popen[bytes]) -> dict[int, Any]:
     return previous
 
 
-def _restore_signals(previous: Mapping[int, Any]) -> None:
+def restore_signals(previous: Mapping[int, Any]) -> None:
     for sig, handler in previous.items():
         signal.signal(sig, handler)
 

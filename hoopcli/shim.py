@@ -23,6 +23,7 @@ from typing import IO, Any
 from .errors import INTERNAL_HINT, HoopError, PolicyDenied, RecursionRefused
 from .exitcodes import ExitStatus
 from .paths import Layout, ensure_dir
+from .runner import restore_signals
 
 DATA_STREAM_OPS = frozenset({"cp", "mv"})
 _GLOBAL_WITH_VALUE = frozenset({"--profile"})
@@ -60,8 +61,13 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
     """Entry point of the shim: the one error funnel of the hot path."""
     env = env or Environment.from_os()
     args = list(sys.argv[1:] if argv is None else argv)
+    from .runner import Terminated, terminate_gracefully
+
+    previous = terminate_gracefully()
     try:
         return Shim(env).run(args)
+    except Terminated as exc:
+        return 128 + exc.signum
     except HoopError as exc:
         _say(env, exc.line())
         return int(exc.exit_status)
@@ -74,6 +80,8 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
 
             traceback.print_exc(file=env.stderr)
         return int(ExitStatus.INTERNAL)
+    finally:
+        restore_signals(previous)
 
 
 def _say(env: Environment, line: str) -> None:
@@ -164,7 +172,7 @@ class Shim:
         base = {
             "session_id": session_id, "user": ctx.user, "agent": cfg.agent,
             "host": socket.gethostname(), "cwd": self.env.cwd, "connection": connection,
-            "argv": masker.mask_argv(inv, list(args)),
+            "argv": masker.mask_argv(args),
         }
         command_id = uuid.uuid4().hex
         seq = next_seq(layout, session_id)
@@ -200,14 +208,26 @@ class Shim:
                                     credentials=vended.public() if vended else None, **base)
         spool.append(rec)          # write-ahead: on disk (fsync) before the real CLI runs
         self.timer.lap("record")
-        exit_code, calls, out_cap, err_cap, blocked = self._execute(
-            inv, cli_args, vended, masker, whole_output_secret(inv), pol, ctx)
+        from .runner import Terminated
+
+        try:
+            exit_code, calls, out_cap, err_cap, blocked = self._execute(
+                inv, cli_args, vended, masker, whole_output_secret(inv), pol, ctx)
+        except Terminated as exc:  # stopped before the CLI got going: still record the end
+            exit_code, calls, out_cap, err_cap, blocked = 128 + exc.signum, [], None, None, None
         self.timer.lap("run")
-        spool.append(recorder.record_result(
-            command_id=command_id, session_id=session_id, seq=seq, exit_code=exit_code,
-            api_calls=calls, stdout=out_cap, stderr=err_cap, started_at=started_at,
-            ended_at=time.time(), timings=self.timer.marks))
-        recorder.kick_uploader(layout, self.environ, cfg.server)
+        # A SIGTERM now waits until the result is on disk, then ends the shim (exit 143).
+        import signal
+
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGHUP})
+        try:
+            spool.append(recorder.record_result(
+                command_id=command_id, session_id=session_id, seq=seq, exit_code=exit_code,
+                api_calls=calls, stdout=out_cap, stderr=err_cap, started_at=started_at,
+                ended_at=time.time(), timings=self.timer.marks))
+            recorder.kick_uploader(layout, self.environ, cfg.server)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGHUP})
         if blocked:
             _say(self.env, f"hoop: {blocked}")
             return int(ExitStatus.DENIED)
@@ -218,8 +238,11 @@ class Shim:
                  session_id: str, cfg: Any) -> Any:
         from .approval import request_and_wait
 
+        wait = self.environ.get("HOOP_APPROVAL_WAIT")
         return request_and_wait(client, inv, decision, ctx, connection=connection,
                                  session_id=session_id, reason=cfg.reason,
+                                 wait_seconds=float(wait) if wait else None,
+                                 tty=controlling_tty(self.environ), stream=self.env.stderr,
                                  server=cfg.server, environ=self.environ)
 
     def _credentials(self, client: Any, layout: Layout, ctx: Any, connection: str, session_id: str,
@@ -249,7 +272,7 @@ class Shim:
     def _execute(self, inv: Any, cli_args: list[str], vended: Any, masker: Any, whole_secret: bool,
                  pol: Any, ctx: Any) -> tuple[int, list[dict[str, Any]], dict[str, Any], dict[str, Any], str | None]:
         from .runner import InProcessRunner, RunRequest, SubprocessRunner, find_real_aws
-        from .streams import Capture, MaskedBinary, MaskedTextStream
+        from .streams import Capture, MaskedBinary, MaskedTextStream, WholeSecret
 
         args = list(cli_args)
         if vended is not None and vended.endpoint_url and not inv.globals.endpoint_url:
@@ -258,8 +281,8 @@ class Shim:
         out_cap, err_cap = Capture(), Capture()
         out_raw = _binary(self.env.stdout)
         err_raw = _binary(self.env.stderr)
-        out_sink = MaskedBinary(out_raw, out_cap, masker.stream(whole_secret=whole_secret))
-        err_sink = MaskedBinary(err_raw, err_cap, masker.stream(whole_secret=False, debug=inv.globals.debug))
+        out_sink = MaskedBinary(out_raw, out_cap, WholeSecret(masker) if whole_secret else masker.stream())
+        err_sink = MaskedBinary(err_raw, err_cap, masker.stream(debug=inv.globals.debug))
         req = RunRequest(args=args, credentials=vended.credentials if vended else None, region=region,
                          env=self.environ)
         runner_name = self.environ.get("HOOP_RUNNER") or ("subprocess" if self.environ.get("HOOP_REAL_AWS") else "inprocess")
@@ -349,6 +372,19 @@ def deny_line_call(call: Any, decision: Any) -> str:
     resource = ", ".join(call.resources) or "*"
     reason = f": {decision.reason}" if decision.reason else ""
     return f"denied by policy rule {decision.rule or 'default'} for {action} on {resource}{reason}"
+
+
+def controlling_tty(environ: Mapping[str, str]) -> str | None:
+    """/dev/tty when this process has a controlling terminal a person could answer on, else None
+    (never the agent's pipes). HOOP_NO_PROMPT=1 disables the terminal prompt."""
+    if environ.get("HOOP_NO_PROMPT") == "1":
+        return None
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return None
+    os.close(fd)
+    return "/dev/tty"
 
 
 def implicit_session(layout: Layout, environ: Mapping[str, str]) -> str:

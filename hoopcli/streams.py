@@ -39,8 +39,30 @@ class _Identity:
     def feed(self, data: bytes) -> bytes:
         return data
 
-    def flush(self) -> bytes:
+    def close(self) -> bytes:
         return b""
+
+
+class WholeSecret:
+    """For commands whose whole output is a secret (`ecr get-login-password`): nothing is
+    released until the end, then one marker stands for all of it. Bounded in memory."""
+
+    def __init__(self, masker: Any, limit: int = DEFAULT_CAP) -> None:
+        self.masker = masker
+        self.limit = limit
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    def feed(self, data: bytes) -> bytes:
+        if self._size < self.limit:
+            self._parts.append(data[: self.limit - self._size])
+        self._size += len(data)
+        return b""
+
+    def close(self) -> bytes:
+        text = b"".join(self._parts).decode("utf-8", "surrogateescape")
+        self._parts = []
+        return self.masker.mask_whole(text).encode("utf-8", "surrogateescape") if text else b""
 
 
 class MaskedBinary:
@@ -65,7 +87,7 @@ class MaskedBinary:
             pass
 
     def close(self) -> None:
-        tail = self.masker.flush()
+        tail = self.masker.close()
         if tail:
             self._emit(tail)
 
@@ -102,7 +124,7 @@ class MaskedTextStream:
         self.errors = "strict"
 
     def _drain(self) -> None:
-        tail = self._sink.masker.flush()
+        tail = self._sink.masker.close()
         if tail:
             self._sink._emit(tail)
 
