@@ -15,7 +15,6 @@ glob matchers and an index of rules by IAM service prefix, then evaluates:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Unavailable
@@ -39,25 +38,63 @@ class PolicyFormatError(ValueError):
     """A compiled policy (cache file or server answer) does not have the expected shape."""
 
 
-@dataclass(frozen=True)
-class Context:
+class _Value:
+    """Immutable value object with equality and repr from __slots__ (plain classes, not
+    dataclasses: building three dataclasses costs milliseconds at import on the shim's path)."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _set(self, **values: Any) -> None:
+        for k, v in values.items():
+            object.__setattr__(self, k, v)
+
+    def _items(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._items() == other._items()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self._items()))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
+        return f"{type(self).__name__}({inner})"
+
+
+class Context(_Value):
     """Who runs the command and where. Region/endpoint of the invocation's globals win."""
 
-    user: str | None = None
-    groups: tuple[str, ...] = ()
-    agent: str | None = None
-    connection: str | None = None
-    region: str | None = None
-    endpoint_url: str | None = None
+    __slots__ = ("user", "groups", "agent", "connection", "region", "endpoint_url")
+    user: str | None
+    groups: tuple[str, ...]
+    agent: str | None
+    connection: str | None
+    region: str | None
+    endpoint_url: str | None
+
+    def __init__(self, user: str | None = None, groups: tuple[str, ...] = (), agent: str | None = None,
+                 connection: str | None = None, region: str | None = None,
+                 endpoint_url: str | None = None) -> None:
+        self._set(user=user, groups=tuple(groups), agent=agent, connection=connection,
+                  region=region, endpoint_url=endpoint_url)
 
 
-@dataclass(frozen=True)
-class ReviewSpec:
-    approvers: tuple[str, ...] = ("self",)
-    channels: tuple[str, ...] = CHANNELS
-    expiry: int = 1800            # seconds an approval stays valid once granted
-    wait: int = 600               # seconds the shim waits for a decision
-    require_justification: bool = False
+class ReviewSpec(_Value):
+    __slots__ = ("approvers", "channels", "expiry", "wait", "require_justification")
+    approvers: tuple[str, ...]
+    channels: tuple[str, ...]
+    expiry: int                  # seconds an approval stays valid once granted
+    wait: int                    # seconds the shim waits for a decision
+    require_justification: bool
+
+    def __init__(self, approvers: tuple[str, ...] = ("self",), channels: tuple[str, ...] = CHANNELS,
+                 expiry: int = 1800, wait: int = 600, require_justification: bool = False) -> None:
+        self._set(approvers=tuple(approvers), channels=tuple(channels), expiry=expiry, wait=wait,
+                  require_justification=require_justification)
 
     @property
     def self_approval(self) -> bool:
@@ -86,16 +123,25 @@ class ReviewSpec:
         return cls(approvers, channels, expiry, wait, just)
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(_Value):
+    __slots__ = ("effect", "rule", "reason", "review", "access_level", "actions", "resources", "calls")
     effect: str                              # allow | review | deny
     rule: str | None                         # rule id, or "defaults.<level>"
     reason: str | None
-    review: ReviewSpec | None = None
-    access_level: str | None = None
-    actions: tuple[str, ...] = ()            # what the credentials may be narrowed to
-    resources: tuple[str, ...] = ()
-    calls: tuple[dict[str, Any], ...] = field(default=(), compare=False)
+    review: ReviewSpec | None
+    access_level: str | None
+    actions: tuple[str, ...]                 # what the credentials may be narrowed to
+    resources: tuple[str, ...]
+    calls: tuple[dict[str, Any], ...]        # per API call: operation, effect, rule
+
+    def __init__(self, effect: str, rule: str | None, reason: str | None, review: ReviewSpec | None = None,
+                 access_level: str | None = None, actions: tuple[str, ...] = (),
+                 resources: tuple[str, ...] = (), calls: tuple[dict[str, Any], ...] = ()) -> None:
+        self._set(effect=effect, rule=rule, reason=reason, review=review, access_level=access_level,
+                  actions=tuple(actions), resources=tuple(resources), calls=tuple(calls))
+
+    def _items(self) -> tuple[Any, ...]:   # `calls` is detail, not identity
+        return tuple(getattr(self, k) for k in self.__slots__ if k != "calls")
 
     @property
     def allowed(self) -> bool:
