@@ -200,3 +200,43 @@ def test_session_policy_stays_under_the_sts_limit() -> None:
     packed = json.dumps(session_policy(inv), separators=(",", ":"))
     assert len(packed) <= MAX_PACKED_POLICY
     assert "s3:Get" in packed
+
+
+def test_sessions_and_credentials_on_both_databases(make_server, moto_endpoint, database_url) -> None:
+    import concurrent.futures
+
+    srv = make_server(database_url=database_url,
+                      connections={"default": {"role_arn": ROLE, "endpoint_url": moto_endpoint}})
+    assert srv.db.dialect == ("sqlite" if database_url.startswith("sqlite") else "postgresql")
+    headers = srv.headers("dana", email="dana@example.com")
+
+    def open_session(i: int) -> httpx.Response:
+        return httpx.post(srv.url + "/api/v1/sessions", headers=headers, timeout=30,
+                          json={"agent": f"agent-{i}", "host": "h", "cwd": "/w", "connection": "default"})
+
+    # a brand-new user's first requests race to create the users-seen row
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(open_session, range(6)))
+    assert [r.status_code for r in responses] == [201] * 6, [r.text for r in responses]
+    sid = responses[0].json()["id"]
+    r = httpx.post(srv.url + "/api/v1/credentials", headers=headers, timeout=30,
+                   json={"connection": "default", "session_id": sid, "argv": ["s3api", "list-buckets"]})
+    assert r.status_code == 200, r.text
+    from hoopcli.server.store.models import User
+
+    with srv.db.session() as s:
+        users = s.scalars(select(User)).all()
+        grants = s.scalars(select(CredentialGrant)).all()
+        row = s.get(AgentSession, sid)
+    assert [(u.subject, u.email) for u in users] == [("dana", "dana@example.com")]
+    assert [g.session_id for g in grants] == [sid]
+    assert (row.agent, row.host, row.cwd, row.connection, row.source) == ("agent-0", "h", "/w", "default", "api")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"connection": "nope"}, {"agent": "a" * 200}, {"cwd": "x\x00y"}, {"unexpected": 1}, {"agent": 5}],
+)
+def test_bad_session_bodies(broker, body: dict) -> None:
+    r = httpx.post(broker.url + "/api/v1/sessions", json=body, headers=broker.headers("alice"))
+    assert 400 <= r.status_code < 500, r.text

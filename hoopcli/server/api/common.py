@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import HTTPException
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..security import Principal
 from ..settings import Connection, Settings
+from ..store.db import Database
 from ..store.models import User, utcnow
 
 
@@ -19,8 +21,26 @@ def check_connection(settings: Settings, name: str) -> Connection:
     return connection
 
 
-def remember_user(session: Session, principal: Principal) -> None:
-    """Upsert the users-seen row for this principal (last_seen, email, groups, roles)."""
+def remember_user(db: Database | Session, principal: Principal) -> None:
+    """Upsert the users-seen row for this principal.
+
+    Given the Database, it runs in its own transaction, and a concurrent first request of the
+    same user that loses the insert race updates instead. Given a Session, it joins that unit of
+    work (the caller's transaction; a lost race then fails the caller's commit)."""
+    if isinstance(db, Session):
+        _upsert_user(db, principal)
+        return
+    for attempt in (1, 2):
+        try:
+            with db.session() as session:
+                _upsert_user(session, principal)
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise
+
+
+def _upsert_user(session: Session, principal: Principal) -> None:
     user = session.scalars(
         select(User).where(User.org == principal.org, User.subject == principal.subject)
     ).first()

@@ -50,11 +50,9 @@ def decide(db: Database, settings: Settings, principal: Principal, invocation: A
         authority = None  # type: ignore[assignment]
     if authority is not None and hasattr(authority, "decide"):
         decision = authority.decide(db, settings, principal, invocation, connection)
-        return {
-            "effect": getattr(decision, "effect", None) or decision["effect"],
-            "rule": getattr(decision, "rule", None),
-            "reason": getattr(decision, "reason", None),
-        }
+        data = decision.to_dict() if hasattr(decision, "to_dict") else dict(decision)
+        # the parts a client needs; `calls` (parameters) stays on the server
+        return {k: data.get(k) for k in ("effect", "rule", "reason", "review", "access_level")}
     if invocation.read_only:
         return {"effect": "allow", "rule": "builtin:read-only", "reason": "List and Read actions are allowed"}
     return {"effect": "review", "rule": "builtin:review-writes", "reason": "changes need an approval"}
@@ -130,8 +128,8 @@ def vend_credentials(
         raise HTTPException(503, exc.message) from None
 
     grant_id = uuid.uuid4().hex
+    remember_user(db, principal)
     with db.session() as s:
-        remember_user(s, principal)
         s.add(CredentialGrant(
             id=grant_id, org=principal.org, session_id=body.session_id, user=principal.subject,
             connection=connection.name, assumed_role_arn=vended.assumed_role_arn,

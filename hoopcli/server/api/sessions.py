@@ -38,8 +38,8 @@ def open_session(
     for value in (body.agent, body.host, body.cwd):
         if value is not None and "\x00" in value:
             raise HTTPException(422, "NUL characters are not allowed")
+    remember_user(db, principal)
     with db.session() as s:
-        remember_user(s, principal)
         row = AgentSession(
             id=uuid.uuid4().hex,
             org=principal.org,
