@@ -197,8 +197,10 @@ def encode_record(record: Mapping[str, Any], limit: int = DEFAULT_MAX_RECORD) ->
     body = _dumps(record)
     if len(body) <= limit:
         return body
-    original = len(body)
     rec: dict[str, Any] = json.loads(body)
+    prior = rec.get("record_truncated")
+    earlier = prior.get("original_size") if isinstance(prior, dict) else None
+    original = max(len(body), earlier if isinstance(earlier, int) else 0)
     mark = {"original_size": original, "limit": limit}
     rec["record_truncated"] = mark
     for key in ("stdout", "stderr"):

@@ -31,7 +31,9 @@ LOG_NAME = "uploader.log"
 LOG_MAX_BYTES = 1 << 20
 RECORDS_PATH = "/api/v1/records"
 BATCH_RECORDS = 100
-BATCH_BYTES = 4 << 20
+BATCH_BYTES = 768 << 10          # the server's default body limit is 1 MiB
+MIN_SHRINK_BYTES = 8 << 10
+CUT_OFF_MIN_BODY = 256 << 10     # a connection cut while sending less than this is a network fault
 
 
 # --------------------------------------------------------------------------------------------------
@@ -131,21 +133,59 @@ def _post(client: Any, records: list[dict[str, Any]]) -> tuple[set[str], dict[in
     return done, rejected
 
 
+def _shrunk(record: dict[str, Any]) -> dict[str, Any] | None:
+    """`record` cut to half its encoded size (marked `record_truncated`), for a server whose body
+    limit is below the record; None once it is as small as it sensibly gets."""
+    from .recorder import encode_record
+
+    limit = len(encode_record(record, 1 << 62)) // 2
+    if limit < MIN_SHRINK_BYTES:
+        return None
+    smaller: dict[str, Any] = json.loads(encode_record(record, limit))
+    return smaller
+
+
+def _cut_off(exc: BaseException) -> bool:
+    """True when the server closed the connection while we were still sending (EPIPE/ECONNRESET):
+    what a server does when it answers 413 on Content-Length before reading a large body."""
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if isinstance(seen, (BrokenPipeError, ConnectionResetError)):
+            return True
+        reason = getattr(seen, "reason", None)        # urllib's URLError wraps the OSError
+        seen = reason if isinstance(reason, BaseException) else getattr(seen, "__cause__", None)
+        if seen is None:
+            return False
+    return False
+
+
+def _body_size(batch: list[tuple[Path, dict[str, Any]]]) -> int:
+    return len(json.dumps({"records": [rec for _, rec in batch]}, separators=(",", ":")))
+
+
 def _send(spool: Spool, client: Any, batch: list[tuple[Path, dict[str, Any]]]) -> tuple[int, int]:
     """Send one batch. Records the server rejects are quarantined with its reason, so a bad record
-    cannot block the rest; a batch refused as a whole (4xx) is split until the bad record is found."""
+    cannot block the rest; a batch refused as a whole (4xx) is split until the bad record is found.
+
+    A body too large for the server (413, or the connection cut mid-send on a large body) is
+    split; a single record too large is sent cut to half its size, marked `record_truncated`,
+    until it fits: cut with a mark, never dropped. The spool keeps the full record until the
+    server confirms the cut one."""
     from .client import Forbidden, ServerError
 
     try:
         done, rejected = _post(client, [rec for _, rec in batch])
     except Forbidden:
         raise
+    except Unavailable as exc:
+        if not (_cut_off(exc) and _body_size(batch) > CUT_OFF_MIN_BODY):
+            raise
+        return _too_large(spool, client, batch, exc)
     except ServerError as exc:
+        if exc.status == 413:
+            return _too_large(spool, client, batch, exc)
         if len(batch) > 1:
-            mid = len(batch) // 2
-            a = _send(spool, client, batch[:mid])
-            b = _send(spool, client, batch[mid:])
-            return a[0] + b[0], a[1] + b[1]
+            return _split(spool, client, batch)
         spool.quarantine(batch[0][0], f"server refused the record (HTTP {exc.status}): {exc.message}"[:500])
         return 0, 1
     spool.ack(done)
@@ -155,6 +195,27 @@ def _send(spool: Spool, client: Any, batch: list[tuple[Path, dict[str, Any]]]) -
             spool.quarantine(path, f"server rejected the record: {why}"[:1000])
     sent = sum(1 for _, rec in batch if rec.get("id") in done)
     return sent, len(batch) - sent
+
+
+def _split(spool: Spool, client: Any, batch: list[tuple[Path, dict[str, Any]]]) -> tuple[int, int]:
+    mid = len(batch) // 2
+    a = _send(spool, client, batch[:mid])
+    b = _send(spool, client, batch[mid:])
+    return a[0] + b[0], a[1] + b[1]
+
+
+def _too_large(spool: Spool, client: Any, batch: list[tuple[Path, dict[str, Any]]],
+               exc: HoopError) -> tuple[int, int]:
+    if len(batch) > 1:
+        return _split(spool, client, batch)
+    path, record = batch[0]
+    smaller = _shrunk(record)
+    if smaller is not None:
+        return _send(spool, client, [(path, smaller)])
+    if isinstance(exc, Unavailable):
+        raise exc
+    spool.quarantine(path, f"server refused the record as too large: {exc.message}"[:500])
+    return 0, 1
 
 
 def upload(spool: Spool, client: Any, limit: int | None = None, *,

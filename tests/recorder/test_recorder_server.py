@@ -4,6 +4,7 @@ every record exactly once; a record the ledger rejects is quarantined with the l
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -116,3 +117,40 @@ def test_a_record_the_ledger_rejects_is_quarantined_with_its_reason(
     reason = (moved.parent / (moved.name + ".reason")).read_text()
     assert "server rejected the record: $.time: has an invalid format" in reason
     assert _session(server, "sess-bad")["records"] == 4
+
+
+def test_records_larger_than_the_servers_body_limit_arrive_cut_and_marked(
+        layout: Layout, make_server: Any) -> None:
+    server = make_server(max_body_bytes=300 * 1024)
+    spool = recorder.Spool(layout)
+    small = _commands(spool, "sess-big", 3)
+    big = make_result(seq=7, session="sess-big", stdout="é" * 400_000, stderr="w" * 300_000)
+    spool.append(big)
+    client = Client(server.url, token=server.token("alice"))
+    assert recorder.upload(client, layout=layout) == (7, 0)
+    assert spool.pending() == [] and spool.quarantined() == []
+    lines = client.get("/api/v1/export", params={"session_id": "sess-big"}).body.splitlines()
+    stored = {e["record"]["id"]: e["record"] for e in map(json.loads, lines)}
+    assert set(stored) == {*small, big["id"]}
+    got = stored[big["id"]]
+    assert got["record_truncated"]["original_size"] > 1_000_000
+    assert got["stdout"]["size"] == 800_000 and got["stdout"]["truncated"] is True
+    assert got["stdout"]["text"] and set(got["stdout"]["text"]) == {"é"}
+
+
+def test_a_full_size_record_reaches_a_default_server(layout: Layout, server: Any) -> None:
+    spool = recorder.Spool(layout)
+    rec = make_result(seq=0, session="sess-full", stdout="a" * (2 << 20), stderr="b" * 10)
+    spool.append(rec)
+    client = Client(server.url, token=server.token("alice"))
+    assert recorder.upload(client, layout=layout) == (1, 0)
+    lines = client.get("/api/v1/export", params={"session_id": "sess-full"}).body.splitlines()
+    [entry] = [json.loads(x) for x in lines]
+    assert entry["record"]["id"] == rec["id"]
+    assert entry["record"]["stdout"]["size"] == 2 << 20
+    assert entry["record"]["stdout"]["truncated"] is True
+    assert entry["record"]["stderr"]["text"] == "b" * 10
+    # 1 MiB of output is kept whole where the server's body limit allows it; below that limit
+    # the record arrives cut further, and says so
+    kept = entry["record"]["stdout"]["text"]
+    assert kept == "a" * (1 << 20) or (set(kept) == {"a"} and "record_truncated" in entry["record"])
