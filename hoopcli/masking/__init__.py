@@ -29,13 +29,19 @@ if TYPE_CHECKING:
     from hoopcli.paths import Layout
 
 __all__ = [
-    "KEY_FILE_NAME", "MARKER_RE", "Masker", "StreamMasker", "WHOLE_OUTPUT_COMMANDS", "load_key",
+    "KEY_FILE_NAME",
+    "MARKER_RE",
+    "WHOLE_OUTPUT_COMMANDS",
+    "Masker",
+    "StreamMasker",
+    "load_key",
     "whole_output_secret",
 ]
 
 KEY_FILE_NAME = "masking.key"
 KEY_BYTES = 32
 MIN_KNOWN = 6
+_NUMBERISH = re.compile(r"[\d.:,+\-TZ ]+")
 
 # Commands (CLI names) whose entire stdout is a credential.
 WHOLE_OUTPUT_COMMANDS = frozenset(
@@ -106,13 +112,18 @@ class Masker:
                 and len(self._known) < 10_000:
             self._known.setdefault(value, kind)
 
-    def _known_spans(self, text: str) -> list[detect.Span]:
+    @staticmethod
+    def _known_spans(text: str, known: Mapping[str, str]) -> list[detect.Span]:
         spans: list[detect.Span] = []
-        for value, kind in self._known.items():
+        for value, kind in known.items():
             start = text.find(value)
             while start != -1:
-                spans.append((start, start + len(value), kind))
-                start = text.find(value, start + len(value))
+                end = start + len(value)
+                # whole tokens only: "bearer" must not mask the "bearer" in "bearerToken"
+                if not (value[0].isalnum() and start and text[start - 1].isalnum()) \
+                        and not (value[-1].isalnum() and end < len(text) and text[end].isalnum()):
+                    spans.append((start, end, kind))
+                start = text.find(value, end)
         return spans
 
     # -- markers ---------------------------------------------------------------------------
@@ -126,8 +137,13 @@ class Masker:
     # -- free text -------------------------------------------------------------------------
     def _spans(self, text: str, debug: bool) -> list[detect.Span]:
         spans = detect.find_spans(text, unique_ids=self.unique_ids, debug=debug)
+        # a secret found once in this text is masked at every occurrence in it
+        local = {text[a:b]: k for a, b, k in spans
+                 if b - a >= 8 and not _NUMBERISH.fullmatch(text[a:b])}
+        if local:
+            spans.extend(self._known_spans(text, local))
         if self._known:
-            spans.extend(self._known_spans(text))
+            spans.extend(self._known_spans(text, self._known))
         return detect.merge_spans(spans)
 
     def _apply(self, text: str, spans: list[detect.Span]) -> str:

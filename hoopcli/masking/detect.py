@@ -21,13 +21,13 @@ MARKER_RE = re.compile(r"\[masked:[a-z0-9-]{1,32}:[0-9a-f]{8}\]")
 # asked (Masker(unique_ids=True)), because they appear in ordinary output (get-caller-identity).
 KEY_ID_RE = re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])")
 UNIQUE_ID_RE = re.compile(
-    r"(?<![A-Za-z0-9])(?:AIDA|AROA|AGPA|AIPA|ANPA|ANVA|APKA|ASCA)[A-Z0-9]{16}(?![A-Za-z0-9])"
+    r"(?<![A-Za-z0-9])(?:AIDA|AROA|AGPA|AIPA|ANPA|ANVA|APKA|ASCA)[A-Z0-9]{16,17}(?![A-Za-z0-9])"
 )
 # A bare 40-character secret access key: only next to a key id or after a label.
-SECRET_KEY_CANDIDATE_RE = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+SECRET_KEY_CANDIDATE_RE = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])")
 SECRET_KEY_LABELLED_RE = re.compile(
     r"(?i)(?:aws_?secret_?access_?key|secret_?access_?key|aws_?secret_?key|secret_?key)"
-    r"[\"']?[\s\"':=|,>]{1,12}([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+    r"[\"']?[\s\"':=|,>]{1,12}([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"
 )
 KEY_ID_WINDOW = 300  # characters either side of a key id in which a 40-char token is its secret
 
@@ -61,25 +61,31 @@ KEYWORDS = (
     r"passw(?:or)?d|passphrase|secret|token|pwd|api_?key|private_?key|credential|plaintext|"
     r"cookie|otp|auth_?code|authorization_?code|client_?secret"
 )
+_KEYWORD_RE = re.compile(KEYWORDS, re.IGNORECASE)
 NOT_SECRET_RE = re.compile(
     r"(?i)(?:id|ids|arn|arns|name|names|type|types|status|date|time|description|length|version|"
     r"expiration|expires|count|enabled|required|policy|age|ttl|format|source|location|url|uri|"
     r"provider|config|configuration|rotation|reuse|prevention|used|duration|list|set|kms.*|"
+    r"expression|selection|validity|days|hours|minutes|seconds|host|tokens|ciphertext|"
+    r"ciphertextblob|generation|mode|endpoint|enforcement|options|settings|hint|"
     r"(?:next|continuation|client|clientrequest|idempotency|pagination|starting|change|sync|"
-    r"page|resume|request|sequence|upload|marker|fleet|cursor|receipt)_?token)$"
+    r"page|resume|request|sequence|upload|marker|fleet|cursor|receipt|creation|purchase)_?token)$"
+
 )
-VALUE_ALT = r"\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s,;&\"'<>|]+"
+_FLAG_PREFIX_RE = re.compile(r"(?:last|is|has|min|max|num|total|minimum|maximum)[A-Z_]")
+VALUE_ALT = r"\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s,;&\"'<>|{}\[\]]+"
 NOT_VALUES = frozenset({"", "true", "false", "null", "none", "None", "-", "***", "****", "*"})
 
 
+@lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
     """A member/field/variable name whose value is a secret (by keyword or flagged name)."""
     if not name:
         return False
     base = name.rsplit(".", 1)[-1]
-    if NOT_SECRET_RE.search(base):
+    if NOT_SECRET_RE.search(base) or _FLAG_PREFIX_RE.match(base):
         return False
-    return bool(re.search(KEYWORDS, base, re.IGNORECASE)) or base in flagged_names()
+    return bool(_KEYWORD_RE.search(base)) or base in flagged_names()
 
 
 @lru_cache(maxsize=1)
@@ -91,15 +97,12 @@ def flagged_names() -> frozenset[str]:
         return frozenset()
 
 
-@lru_cache(maxsize=1)
-def _pair_res() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    exact = "|".join(sorted((re.escape(n) for n in flagged_names()), key=len, reverse=True))
-    name = rf"[A-Za-z0-9_.-]*(?:{KEYWORDS})[A-Za-z0-9_.-]*" + (f"|{exact}" if exact else "")
-    pair = re.compile(
-        rf"(?i)(?<![A-Za-z0-9_.-])({name})(?![A-Za-z0-9_.-])[\"']?\s*[:=]\s*b?({VALUE_ALT})"
-    )
-    xml = re.compile(rf"(?i)<({name})>([^<]+)</\1>")
-    return pair, xml
+# Any `name: value` / `name = value` / `<name>value</name>`; is_secret_name() decides in Python
+# (a keyword alternation inside the regex backtracks badly on long words).
+PAIR_RE = re.compile(
+    rf"(?<![A-Za-z0-9_.-])([A-Za-z][A-Za-z0-9_.-]{{1,80}})[\"']?\s*[:=]\s*b?({VALUE_ALT})"
+)
+XML_RE = re.compile(r"<([A-Za-z][A-Za-z0-9_.-]{1,80})>([^<]+)</\1>")
 
 
 def kind_for_name(name: str) -> str:
@@ -122,7 +125,7 @@ def _unquote(value: str, start: int) -> tuple[int, int] | None:
     end = start + len(value)
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         start, end, value = start + 1, end - 1, value[1:-1]
-    if value in NOT_VALUES or MARKER_RE.fullmatch(value) or value.startswith("[masked:"):
+    if value in NOT_VALUES or MARKER_RE.fullmatch(value) or value.startswith(("[masked:", "arn:")):
         return None
     return start, end
 
@@ -154,14 +157,13 @@ def find_spans(text: str, *, unique_ids: bool = False, debug: bool = False) -> l
         spans.append((m.start(2), m.end(2), kind))
     for m in BEARER_RE.finditer(text):
         spans.append((m.start(1), m.end(1), "token"))
-    pair_re, xml_re = _pair_res()
-    for m in pair_re.finditer(text):
+    for m in PAIR_RE.finditer(text):
         if is_secret_name(m.group(1)):
             inner = _unquote(m.group(2), m.start(2))
             if inner:
                 spans.append((inner[0], inner[1], kind_for_name(m.group(1))))
     if "<" in text:
-        for m in xml_re.finditer(text):
+        for m in XML_RE.finditer(text):
             if is_secret_name(m.group(1)) and not MARKER_RE.fullmatch(m.group(2)):
                 spans.append((m.start(2), m.end(2), kind_for_name(m.group(1))))
     if debug:

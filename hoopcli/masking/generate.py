@@ -35,7 +35,7 @@ GENERIC_NAMES = frozenset(
         "Label", "Title", "Email", "email", "Address", "PhoneNumber", "Username", "UserName",
         "Attributes", "Events", "Records", "Item", "Items", "Summary", "summary", "Source",
         "Context", "Configuration", "Definition", "Template", "Metadata", "Tags", "tags",
-        "Arguments", "Entries", "Variables", "Environment", "Code", "Message", "Messages",
+        "Arguments", "Entries", "Variables", "Environment", "Code", "Messages",
     }
 )
 
@@ -152,7 +152,8 @@ def sensitive_names(data: dict[str, dict[str, dict[str, list[str]]]]) -> list[st
             for io in ("o", "i"):
                 for path in entry.get(io, ()):
                     leaf = path.split(".")[-1].replace("[]", "")
-                    if leaf and leaf != "*" and leaf not in GENERIC_NAMES and len(leaf) > 3:
+                    if leaf and leaf != "*" and leaf not in GENERIC_NAMES and len(leaf) > 3 \
+                            and not re.search(r"(?i)variables$|^environment$|^session$", leaf):
                         names.add(leaf)
     return sorted(names)
 

@@ -14,6 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from hoopcli.errors import ConfigError
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "masking_data"
 
 
@@ -25,18 +27,18 @@ class CompiledPath:
 
 
 def compile_path(path: str) -> CompiledPath:
-    """Parse one path; raises ValueError on malformed input (policy text is untrusted)."""
+    """Parse one path; raises ConfigError on malformed input (policy text is untrusted)."""
     if not isinstance(path, str) or not path or len(path) > 1000:
-        raise ValueError(f"bad masking path: {path!r}")
+        raise ConfigError(f"bad masking path: {path!r}")
     when = None
     body = path
     if "?" in path:
         body, cond = path.split("?", 1)
         if "=" not in cond:
-            raise ValueError(f"bad masking path condition: {path!r}")
+            raise ConfigError(f"bad masking path condition: {path!r}")
         key, value = cond.split("=", 1)
         if not key:
-            raise ValueError(f"bad masking path condition: {path!r}")
+            raise ConfigError(f"bad masking path condition: {path!r}")
         when = (key, value)
     steps: list[str] = []
     for segment in body.split("."):
@@ -45,9 +47,9 @@ def compile_path(path: str) -> CompiledPath:
         while name.endswith("[]"):
             name, lists = name[:-2], lists + 1
         if not name and not steps and lists:
-            raise ValueError(f"bad masking path: {path!r}")
+            raise ConfigError(f"bad masking path: {path!r}")
         if not name or "[" in name or "]" in name:
-            raise ValueError(f"bad masking path: {path!r}")
+            raise ConfigError(f"bad masking path: {path!r}")
         steps.append(name)
         steps.extend(["[]"] * lists)
     return CompiledPath(tuple(steps), when, path)
@@ -134,18 +136,18 @@ def _apply(obj: Any, steps: tuple[str, ...], i: int, when: tuple[str, str] | Non
 
 def compile_extra(extra: Iterable[Mapping[str, Any]] | None) -> dict[tuple[str, str, str], tuple[CompiledPath, ...]]:
     """Policy-supplied paths: [{service, operation, paths, params?}] -> index. Bad entries raise
-    ValueError (the caller turns it into ConfigError)."""
+    ConfigError naming the problem."""
     index: dict[tuple[str, str, str], tuple[CompiledPath, ...]] = {}
     for entry in extra or ():
         if not isinstance(entry, Mapping):
-            raise ValueError(f"masking entry must be a mapping: {entry!r}")
+            raise ConfigError(f"masking entry must be a mapping: {entry!r}")
         service, operation = entry.get("service"), entry.get("operation")
         if not isinstance(service, str) or not isinstance(operation, str):
-            raise ValueError("masking entry needs string 'service' and 'operation'")
+            raise ConfigError("masking entry needs string 'service' and 'operation'")
         for io, key in (("o", "paths"), ("i", "params")):
             raw = entry.get(key, ())
             if isinstance(raw, str) or not isinstance(raw, (list, tuple)):
-                raise ValueError(f"masking entry '{key}' must be a list of paths")
+                raise ConfigError(f"masking entry '{key}' must be a list of paths")
             compiled = tuple(compile_path(p) for p in raw)
             if compiled:
                 index[(service, operation, io)] = index.get((service, operation, io), ()) + compiled
