@@ -1,0 +1,1 @@
+"""`hoop demo`: the whole story on embedded defaults, all on loopback, cleaned up after."""
