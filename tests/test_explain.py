@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
-from hoopcli.actions.explain import default_decide, explain_lines
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hoopcli.actions.explain import default_decide, explain_lines, shell_split
 from hoopcli.invocation import parse
 
 HOOP = [sys.executable, "-m", "hoopcli"]
@@ -83,3 +87,17 @@ def test_default_decision_without_a_policy_engine() -> None:
     assert default_decide(parse(["configure", "set", "a", "b"]))["rule"] == "default"
     rows = list(explain_lines(["aws s3 ls", "  ", "aws ec2 \x00"], default_decide))
     assert rows[0]["decision"] == "allow" and "error" in rows[1]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=" \t\n\\'\"ab=$\x0b\u00a0", max_size=16))
+def test_fast_shell_split_agrees_with_shlex(text: str) -> None:
+    try:
+        expected: object = shlex.split(text)
+    except ValueError as exc:
+        expected = type(exc)
+    try:
+        got: object = shell_split(text)
+    except ValueError as exc:
+        got = type(exc)
+    assert got == expected

@@ -8,6 +8,7 @@ Read allow, everything else review (rule "default").
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any
@@ -45,12 +46,42 @@ def make_decider(env: Any = None) -> Decide:
     return decide
 
 
+_PIECE = re.compile(r"""(?P<ws>[ \t\r\n]+)|(?P<plain>[^ \t\r\n'"\\]+)|'(?P<sq>[^']*)'|"(?P<dq>(?:[^"\\]|\\.)*)"|\\(?P<esc>.)""",
+                    re.S)
+_DQ_ESCAPE = re.compile(r'\\(["\\])')
+
+
+def shell_split(text: str) -> list[str]:
+    """shlex.split(text) (POSIX rules, no comments), several times faster; shlex itself for
+    anything this does not cover (it then raises ValueError for unbalanced quotes)."""
+    words: list[str] = []
+    cur: str | None = None
+    pos = 0
+    for m in _PIECE.finditer(text):
+        if m.start() != pos:
+            return shlex.split(text)
+        pos = m.end()
+        kind = m.lastgroup
+        if kind == "ws":
+            if cur is not None:
+                words.append(cur)
+                cur = None
+            continue
+        piece = m.group(kind) if kind != "dq" else _DQ_ESCAPE.sub(r"\1", m.group("dq"))
+        cur = piece if cur is None else cur + piece
+    if pos != len(text):
+        return shlex.split(text)
+    if cur is not None:
+        words.append(cur)
+    return words
+
+
 def split_line(line: str) -> list[str] | None:
     """One stdin line -> argv after `aws`; None for blank and comment lines."""
     text = line.strip()
     if not text or text.startswith("#"):
         return None
-    words = shlex.split(text)
+    words = shell_split(text)
     if words and words[0] == "aws":
         words = words[1:]
     return words
