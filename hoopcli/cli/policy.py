@@ -36,7 +36,7 @@ def _client(server: str | None = None) -> tuple[Any, Any]:
 
 
 def _compile(path: str) -> tuple[dict[str, Any], list[Any]]:
-    from ..policy.compiler import check_source, read_policy_file, PolicyInvalid
+    from ..policy.compiler import PolicyInvalid, check_source, read_policy_file
 
     compiled, problems = check_source(read_policy_file(path))
     for p in problems:

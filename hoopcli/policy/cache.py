@@ -163,7 +163,7 @@ def refresh(layout: Layout, client: Any, force: bool = False, now: float | None 
     anything but reads (which follow `offline.offline_reads`). NotLoggedIn and other refusals
     from the server propagate."""
     now = time.time() if now is None else now
-    cached, problem = read_cached(layout)
+    cached, _problem = read_cached(layout)
     if cached is not None and cached.checked_at is not None and not force:
         age = now - cached.checked_at
         if 0 <= age < cached.cache_ttl:

@@ -20,7 +20,7 @@ from ..errors import ConfigError
 from .glob import check_pattern
 from .model import CHANNELS, EFFECT_RANK, FORMAT, LEVELS, MATCH_KEYS, Policy
 
-MAX_POLICY_BYTES = 1024 * 1024
+MAX_POLICY_BYTES = 512 * 1024   # the server also caps request bodies (1 MiB by default)
 MAX_NODES = 200_000
 MAX_RULES = 5000
 MAX_LIST = 1000
@@ -219,8 +219,7 @@ def _review(w: _Walker, node: Any, base: dict[str, Any], what: str) -> dict[str,
             for item, value in items:
                 if value != "self" and not re.match(r"^(role:|group:)?[A-Za-z0-9][\w.@:/-]{0,127}$", value):
                     w.err(item, f"approver '{value}' must be 'self', 'role:NAME' or a group name")
-                if value.startswith("group:"):
-                    value = value[len("group:"):]
+                value = value.removeprefix("group:")
                 if value not in approvers:
                     approvers.append(value)
             if not approvers:
@@ -482,7 +481,7 @@ def _decode(data: str | bytes) -> tuple[str | None, list[Problem]]:
 
 
 def _too_big(size: int) -> Problem:
-    return Problem("error", 0, 0, f"the policy is {size} bytes; the limit is {MAX_POLICY_BYTES} bytes (1 MiB)")
+    return Problem("error", 0, 0, f"the policy is {size} bytes; the limit is {MAX_POLICY_BYTES} bytes (512 KiB)")
 
 
 def check_source(data: str | bytes) -> tuple[dict[str, Any] | None, list[Problem]]:
@@ -517,7 +516,7 @@ def check_source(data: str | bytes) -> tuple[dict[str, Any] | None, list[Problem
     problems = sorted(w.problems, key=lambda p: (p.line, p.column))
     if compiled is None or any(p.severity == "error" for p in problems):
         return None, problems
-    Policy(compiled).rules  # the compiled form must load; a failure here is a bug, not a user error
+    _ = Policy(compiled).rules  # the compiled form must load; a failure here is a bug, not a user error
     return compiled, problems
 
 
@@ -535,13 +534,13 @@ def read_policy_file(path: str | os.PathLike[str]) -> bytes:
     try:
         size = p.stat().st_size
         if size > MAX_POLICY_BYTES:
-            raise ConfigError(f"{p}: the policy is {size} bytes; the limit is {MAX_POLICY_BYTES} bytes (1 MiB)")
+            raise ConfigError(f"{p}: the policy is {size} bytes; the limit is {MAX_POLICY_BYTES} bytes (512 KiB)")
         with p.open("rb") as fh:
             data = fh.read(MAX_POLICY_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read policy file {p}: {exc.strerror or exc}") from exc
     if len(data) > MAX_POLICY_BYTES:
-        raise ConfigError(f"{p}: the policy is larger than {MAX_POLICY_BYTES} bytes (1 MiB)")
+        raise ConfigError(f"{p}: the policy is larger than {MAX_POLICY_BYTES} bytes (512 KiB)")
     return data
 
 

@@ -36,13 +36,13 @@ def check_pattern(pattern: str) -> str | None:
 def _segment(text: str) -> _Segment:
     if "?" not in text:
         return text
-    return re.compile("".join("." if c == "?" else re.escape(c) for c in text), re.S)
+    return re.compile("".join("." if c == "?" else re.escape(c) for c in text), re.DOTALL)
 
 
 class Glob:
     """A compiled glob. `Glob("s3:Delete*", fold=True).match("s3:DeleteObject")`."""
 
-    __slots__ = ("pattern", "fold", "_kind", "_literal", "_segs", "_lens", "_minlen")
+    __slots__ = ("_kind", "_lens", "_literal", "_minlen", "_segs", "fold", "pattern")
 
     def __init__(self, pattern: str, fold: bool = False) -> None:
         problem = check_pattern(pattern)

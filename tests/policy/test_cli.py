@@ -64,7 +64,7 @@ def test_validate_refuses_ten_megabytes(capsys: pytest.CaptureFixture[str], tmp_
     big.write_bytes(b"#" * (10 * 1024 * 1024))
     code, _out, err = run(capsys, "policy", "validate", str(big))
     assert code == 1
-    assert err == f"hoop: {big}: the policy is 10485760 bytes; the limit is 1048576 bytes (1 MiB)\n"
+    assert err == f"hoop: {big}: the policy is 10485760 bytes; the limit is 524288 bytes (512 KiB)\n"
 
 
 def test_validate_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ hoop server (uvicorn thread, real database, real signed tokens)."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -107,8 +106,9 @@ def test_push_rejects_invalid_policy_with_positions(server: Any) -> None:
 
 def test_push_rejects_oversized_and_malformed_bodies(server: Any) -> None:
     with pytest.raises(ServerError) as info:
-        push(server, "# " + "x" * (2 * 1024 * 1024))
+        push(server, "# " + "x" * (600 * 1024))       # over the policy cap, under the body cap
     assert info.value.status == 413
+    assert info.value.message == "policy too large: the limit is 524288 bytes (512 KiB)"
     c = client(server, ("admins",))
     with pytest.raises(ServerError) as info:
         c.put("/api/v1/policy", json={"source": "rules: []", "extra": 1})

@@ -33,8 +33,7 @@ def _etag_matches(header: str | None, etag: str) -> bool:
         return True
     for part in header.split(","):
         tag = part.strip()
-        if tag.startswith("W/"):
-            tag = tag[2:]
+        tag = tag.removeprefix("W/")
         if tag == etag:
             return True
     return False
@@ -72,14 +71,14 @@ async def _read_body(request: Request) -> bytes:
     if length is not None:
         try:
             if int(length) > MAX_PUSH_BODY:
-                raise HTTPException(413, f"policy too large: the limit is {MAX_POLICY_BYTES} bytes (1 MiB)")
+                raise HTTPException(413, f"policy too large: the limit is {MAX_POLICY_BYTES} bytes (512 KiB)")
         except ValueError:
             raise HTTPException(400, "bad Content-Length") from None
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_PUSH_BODY:
-            raise HTTPException(413, f"policy too large: the limit is {MAX_POLICY_BYTES} bytes (1 MiB)")
+            raise HTTPException(413, f"policy too large: the limit is {MAX_POLICY_BYTES} bytes (512 KiB)")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -122,7 +121,7 @@ async def _push(request: Request, principal: Principal, db: Any, settings: Any) 
         raise HTTPException(400, "comment must be a string of at most 2000 characters")
     source: str = body["source"]
     if len(source.encode("utf-8")) > MAX_POLICY_BYTES:
-        raise HTTPException(413, f"policy too large: the limit is {MAX_POLICY_BYTES} bytes (1 MiB)")
+        raise HTTPException(413, f"policy too large: the limit is {MAX_POLICY_BYTES} bytes (512 KiB)")
     compiled, problems = await run_in_threadpool(check_source, source)
     listed = [p.to_dict() for p in problems]
     if compiled is None:
