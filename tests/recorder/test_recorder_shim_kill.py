@@ -75,3 +75,41 @@ def test_kill_9_of_the_shim_loses_nothing_already_spooled(world: tuple[Any, dict
     for c in shown["commands"]:
         assert (c["status"] == "incomplete") == (c["result"] is None)
         assert c["start"] is not None           # a result is never written without its start
+
+
+def test_a_full_disk_under_the_spool_stops_the_shim_with_a_clear_line(
+        make_server: Any, moto_endpoint: str, tmp_path: Path) -> None:
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(mnt)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        server = make_server(connections={"default": {"role_arn": ROLE, "region": "us-east-1",
+                                                      "endpoint_url": moto_endpoint}})
+        layout = Layout(mnt / "home").ensure()
+        meta = {"server": server.url, "issuer": server.url + "/idp", "client_id": "hoop-cli",
+                "token_endpoint": server.url + "/idp/token"}
+        auth.store_tokens(layout, "file", meta, {"id_token": server.token("alice", email="a@example.com")})
+        env = {"HOOP_HOME": str(layout.home), "HOOP_SERVER": server.url, "HOOP_NO_PROMPT": "1",
+               "HOOP_SESSION_ID": "full-disk", "HOME": str(tmp_path),
+               "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"])}
+        ok = shim(env)                       # warm every cache while there is room
+        assert ok.wait(timeout=120) == 0
+        fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        proc = shim(env)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 70
+        assert f"hoop: cannot write the local spool at {layout.spool_dir}: no space left on device" \
+            in err.decode()
+        assert recorder.Spool(layout).quarantined() == []
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
