@@ -43,8 +43,8 @@ def line(name: str, values: list[float], unit: str = "ms") -> None:
 
 def start_server(home: Path) -> Any:
     import uvicorn
-
     from human import users_config
+
     from hoopcli.server.app import create_app
     from hoopcli.server.idp.routes import provider_for
     from hoopcli.server.settings import load_settings
@@ -73,6 +73,7 @@ def main() -> None:
     os.environ["HOOP_HOME"] = str(home)
     os.environ["HOOP_TOKEN_STORE"] = "file"
     from human import sign_in
+
     from hoopcli import auth
     from hoopcli import login as flow
     from hoopcli.config import load

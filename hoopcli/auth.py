@@ -225,7 +225,7 @@ class _Lock:
         self.path = layout.home / ".auth.lock"
         self.fd = -1
 
-    def __enter__(self) -> "_Lock":
+    def __enter__(self) -> _Lock:  # noqa: PYI034
         import fcntl
 
         ensure_dir(self.path.parent)

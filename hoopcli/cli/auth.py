@@ -64,7 +64,8 @@ def login(server_url: str | None, no_browser: bool) -> None:
     Prints a URL and a code; sign in there (on any device) and hoop stores the tokens: the
     refresh token in the OS keyring (or a 0600 file in HOOP_HOME, see HOOP_TOKEN_STORE).
     """
-    from .. import auth, login as flow
+    from .. import auth
+    from .. import login as flow
     from ..client import Client
     from ..config import save
 

@@ -14,9 +14,10 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urljoin
 
 import pytest
@@ -103,7 +104,7 @@ def play_the_person(url: str, login: str) -> str:
 
 def run_hoop(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(HOOP + list(args), capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ))
+                          check=False, env=dict(os.environ))
 
 
 def test_login_against_external_oidc_provider(oidc_provider: str, make_server: Any,

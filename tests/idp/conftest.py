@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from human import users_config  # noqa: E402
+from human import users_config
 
 
 @pytest.fixture

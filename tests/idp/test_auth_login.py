@@ -18,7 +18,7 @@ HOOP = [sys.executable, "-m", "hoopcli"]
 
 
 def run_hoop(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(HOOP + list(args), capture_output=True, text=True, timeout=120,
+    return subprocess.run(HOOP + list(args), capture_output=True, text=True, timeout=120, check=False,
                           input=input, env=dict(os.environ))
 
 
@@ -88,7 +88,7 @@ def test_login_whoami_logout(idp_server: Any, clean_env: Path) -> None:
 
 
 def test_denied_login(idp_server: Any, clean_env: Path) -> None:
-    code, out, err = login_as(idp_server, action="deny")
+    code, _out, err = login_as(idp_server, action="deny")
     assert code == 65
     assert err.strip().splitlines()[-1] == ("hoop: the login was denied in the browser; "
                                             "run `hoop login` to try again")
@@ -98,7 +98,7 @@ def test_denied_login(idp_server: Any, clean_env: Path) -> None:
 def test_expired_login_code(idp_server: Any, clean_env: Path) -> None:
     idp_server.idp.expires_in = 2
     proc = start_login(idp_server)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 65
     assert "the login code expired before it was used" in err.strip().splitlines()[-1]
 

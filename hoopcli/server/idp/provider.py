@@ -13,8 +13,15 @@ from collections import deque
 from typing import Any
 
 from oauthlib.oauth2 import BearerToken
-from oauthlib.oauth2.rfc6749.endpoints import AuthorizationEndpoint, RevocationEndpoint, TokenEndpoint
-from oauthlib.oauth2.rfc6749.grant_types import AuthorizationCodeGrant, RefreshTokenGrant
+from oauthlib.oauth2.rfc6749.endpoints import (
+    AuthorizationEndpoint,
+    RevocationEndpoint,
+    TokenEndpoint,
+)
+from oauthlib.oauth2.rfc6749.grant_types import (
+    AuthorizationCodeGrant,
+    RefreshTokenGrant,
+)
 from oauthlib.oauth2.rfc8628.endpoints import DeviceAuthorizationEndpoint
 from oauthlib.oauth2.rfc8628.grant_types import DeviceCodeGrant
 from sqlalchemy import select

@@ -316,7 +316,7 @@ async def authorize_submit(request: Request) -> Response:
                      error="Wrong user name or password.")
     nonce = parse_qs(query).get("nonce", [None])[0]
     try:
-        headers, _body_out, status = await run_in_threadpool(
+        headers, _body_out, _status = await run_in_threadpool(
             provider.authorization_endpoint.create_authorization_response,
             f"{provider.url('/authorize')}?{query}", "GET", None, {}, None,
             {"user": user.name, "nonce": nonce})
