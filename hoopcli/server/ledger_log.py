@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import bindparam, case, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from ..errors import HoopError
@@ -69,6 +69,14 @@ def _dialect_insert(session: Session) -> Callable[[Any], Any]:
     return sqlite_insert
 
 
+LOGS = LedgerLog.__table__
+RECORDS = LedgerRecord.__table__
+NODES = LedgerNode.__table__
+SESSIONS = LedgerSession.__table__
+COMMANDS = LedgerCommand.__table__
+ACTIONS = LedgerCommandAction.__table__
+
+
 def lock_head(session: Session, org: str) -> LedgerLog:
     """Create the org's head row if needed and take its lock for the rest of the transaction."""
     ins = _dialect_insert(session)
@@ -79,6 +87,19 @@ def lock_head(session: Session, org: str) -> LedgerLog:
     return head
 
 
+def _lock_head_core(session: Session, org: str) -> tuple[int, list[str]]:
+    """The hot-path lock: one UPDATE ... RETURNING (the row lock / SQLite write lock)."""
+    stmt = update(LOGS).where(LOGS.c.org == org).values(size=LOGS.c.size).returning(
+        LOGS.c.size, LOGS.c.frontier)
+    row = session.execute(stmt).first()
+    if row is None:
+        session.execute(_dialect_insert(session)(LOGS).values(org=org, size=0, frontier=[])
+                        .on_conflict_do_nothing())
+        row = session.execute(stmt).first()
+    assert row is not None
+    return int(row[0]), list(row[1] or [])
+
+
 def append(session: Session, org: str, uploader: Uploader,
            records: Sequence[tuple[int, dict[str, Any], list[str]]], *,
            now: datetime | None = None, key: cp.SigningKey | None = None,
@@ -86,22 +107,26 @@ def append(session: Session, org: str, uploader: Uploader,
     """Append validated, capped records [(index in request, record, truncation marks)]."""
     now = now or datetime.now(timezone.utc)
     out = AppendResult()
-    head = lock_head(session, org)
+    size, front = _lock_head_core(session, org)
     wanted = {normalize_id(r["id"]) for _, r, _ in records}
-    existing = set(session.scalars(select(LedgerRecord.id).where(
-        LedgerRecord.org == org, LedgerRecord.id.in_(wanted)))) if wanted else set()
-    sessions = _load_sessions(session, org, {r["session_id"] for _, r, _ in records})
-    frontier = merkle.Frontier(head.size, [bytes.fromhex(h) for h in head.frontier])
+    existing = set(session.scalars(select(RECORDS.c.id).where(
+        RECORDS.c.org == org, RECORDS.c.id.in_(wanted)))) if wanted else set()
+    sids = {r["session_id"] for _, r, _ in records}
+    owners = dict(session.execute(select(SESSIONS.c.id, SESSIONS.c.user).where(
+        SESSIONS.c.org == org, SESSIONS.c.id.in_(sids))).all()) if sids else {}
+    frontier = merkle.Frontier(size, [bytes.fromhex(h) for h in front])
     rows: list[dict[str, Any]] = []
     nodes: list[dict[str, Any]] = []
     appended: list[tuple[dict[str, Any], datetime]] = []
+    new_sessions: dict[str, dict[str, Any]] = {}
     for index, rec, marks in records:
         rid = normalize_id(rec["id"])
         if rid in existing:
             out.duplicates.append(rec["id"])
             continue
-        owner = sessions.get(rec["session_id"])
-        if owner is not None and owner.user != uploader.subject:
+        sid = rec["session_id"]
+        owner = owners.get(sid)
+        if owner is not None and owner != uploader.subject:
             out.rejected.append({"index": index, "id": rec["id"],
                                  "errors": ["$.session_id: belongs to another user"]})
             continue
@@ -117,103 +142,134 @@ def append(session: Session, org: str, uploader: Uploader,
         leaf_index = frontier.size
         for level, idx, h in frontier.append(merkle.leaf_hash(leaf_text.encode("utf-8"))):
             nodes.append({"org": org, "level": level, "idx": idx, "hash": h})
-        rows.append({"org": org, "leaf_index": leaf_index, "id": rid,
-                     "session_id": rec["session_id"], "command_id": normalize_id(rec["command_id"]),
-                     "type": rec["type"], "time": rtime, "received_at": now, "leaf": leaf_text})
+        rows.append({"org": org, "leaf_index": leaf_index, "id": rid, "session_id": sid,
+                     "command_id": normalize_id(rec["command_id"]), "type": rec["type"],
+                     "time": rtime, "received_at": now, "leaf": leaf_text})
         appended.append((rec, rtime))
         out.accepted.append(rec["id"])
         if owner is None:
-            sessions[rec["session_id"]] = _new_session(session, org, uploader, rec, rtime)
+            owners[sid] = uploader.subject
+            new_sessions[sid] = {
+                "org": org, "id": sid, "user": uploader.subject, "user_email": uploader.email,
+                "agent": None, "host": None, "connection": None, "started_at": rtime,
+                "last_at": rtime, "commands": 0, "incomplete": 0, "failed": 0, "denied": 0,
+                "reviewed": 0}
     if rows:
-        session.execute(insert(LedgerRecord), rows)
-        session.execute(insert(LedgerNode), nodes)
-        _summarize(session, org, sessions, appended)
-        head.size = frontier.size
-        head.frontier = [h.hex() for h in frontier.nodes]
-        head.updated_at = now
-    out.size = head.size
+        session.execute(RECORDS.insert(), rows)
+        session.execute(NODES.insert(), nodes)
+        _summarize(session, org, new_sessions, appended)
+        session.execute(update(LOGS).where(LOGS.c.org == org).values(
+            size=frontier.size, frontier=[h.hex() for h in frontier.nodes], updated_at=now))
+    out.size = frontier.size
     if key is not None:
-        maybe_checkpoint(session, org, head, key, now, interval=checkpoint_interval)
+        _checkpoint_if_due(session, org, frontier, key, now, checkpoint_interval)
     return out
-
-
-def _load_sessions(session: Session, org: str, ids: set[str]) -> dict[str, LedgerSession]:
-    if not ids:
-        return {}
-    rows = session.scalars(select(LedgerSession).where(LedgerSession.org == org,
-                                                       LedgerSession.id.in_(ids)))
-    return {row.id: row for row in rows}
-
-
-def _new_session(session: Session, org: str, uploader: Uploader, rec: dict[str, Any],
-                 rtime: datetime) -> LedgerSession:
-    row = LedgerSession(org=org, id=rec["session_id"], user=uploader.subject,
-                        user_email=uploader.email, agent=_short(rec.get("agent"), 128),
-                        host=_short(rec.get("host"), 255),
-                        connection=_short(rec.get("connection"), 128),
-                        started_at=rtime, last_at=rtime, commands=0, incomplete=0, failed=0,
-                        denied=0, reviewed=0)
-    session.add(row)
-    return row
 
 
 def _short(value: Any, n: int) -> str | None:
     return value[:n] if isinstance(value, str) else None
 
 
-def _summarize(session: Session, org: str, sessions: dict[str, LedgerSession],
+_SESSION_DELTAS = ("commands", "incomplete", "failed", "denied", "reviewed")
+
+
+def _summarize(session: Session, org: str, new_sessions: dict[str, dict[str, Any]],
                appended: list[tuple[dict[str, Any], datetime]]) -> None:
+    """Session and command summaries for the appended records (head lock held: no races)."""
     cids = {normalize_id(r["command_id"]) for r, _ in appended}
-    commands = {c.command_id: c for c in session.scalars(select(LedgerCommand).where(
-        LedgerCommand.org == org, LedgerCommand.command_id.in_(cids)))}
+    known = {row.command_id: dict(row._mapping) for row in session.execute(
+        select(COMMANDS.c.command_id, COMMANDS.c.has_start, COMMANDS.c.has_result,
+               COMMANDS.c.started_at, COMMANDS.c.exit_code, COMMANDS.c.effect, COMMANDS.c.summary)
+        .where(COMMANDS.c.org == org, COMMANDS.c.command_id.in_(cids)))}
+    created: dict[str, dict[str, Any]] = {}
+    changed: dict[str, dict[str, Any]] = {}
+    deltas: dict[str, dict[str, Any]] = {}
     actions: list[dict[str, Any]] = []
     for rec, rtime in appended:
-        srow = sessions[rec["session_id"]]
-        if rtime < _aware(srow.started_at):
-            srow.started_at = rtime
-        if rtime > _aware(srow.last_at):
-            srow.last_at = rtime
+        sid = rec["session_id"]
+        d = deltas.setdefault(sid, {k: 0 for k in _SESSION_DELTAS} | {"first": rtime, "last": rtime,
+                                                                        "meta": {}})
+        d["first"] = min(d["first"], rtime)
+        d["last"] = max(d["last"], rtime)
         cid = normalize_id(rec["command_id"])
-        crow = commands.get(cid)
+        crow = created.get(cid) or changed.get(cid)
+        if crow is None and cid in known:
+            crow = changed[cid] = known[cid]
         if crow is None:
-            crow = LedgerCommand(org=org, command_id=cid, session_id=rec["session_id"],
-                                 has_start=0, has_result=0)
-            session.add(crow)
-            commands[cid] = crow
-            srow.commands += 1
-            srow.incomplete += 1
-        if rec["type"] == "command.start" and not crow.has_start:
-            crow.has_start = 1
-            crow.started_at = rtime
-            for k in ("agent", "host", "connection"):
-                if getattr(srow, k) is None and isinstance(rec.get(k), str):
-                    setattr(srow, k, rec[k][:128])
+            crow = created[cid] = {"org": org, "command_id": cid, "session_id": sid, "started_at": None,
+                                   "effect": None, "exit_code": None, "has_start": 0,
+                                   "has_result": 0, "summary": None}
+            d["commands"] += 1
+            d["incomplete"] += 1
+        if rec["type"] == "command.start" and not crow["has_start"]:
+            crow["has_start"] = 1
+            crow["started_at"] = rtime
+            for k, n in (("agent", 128), ("host", 255), ("connection", 128)):
+                if isinstance(rec.get(k), str):
+                    d["meta"].setdefault(k, rec[k][:n])
             effect = (rec.get("decision") or {}).get("effect")
-            crow.effect = effect
-            srow.denied += effect == "deny"
-            srow.reviewed += effect == "review"
-            crow.summary = " ".join(str(a) for a in rec.get("argv") or [])[:300]
+            crow["effect"] = effect
+            d["denied"] += effect == "deny"
+            d["reviewed"] += effect == "review"
+            crow["summary"] = " ".join(str(a) for a in rec.get("argv") or [])[:300]
             inv = rec.get("invocation") or {}
             for action in {str(a).lower()[:255] for a in inv.get("actions") or [] if isinstance(a, str)}:
-                actions.append({"org": org, "command_id": cid, "action": action,
-                                "session_id": rec["session_id"]})
-            if crow.has_result:
-                srow.incomplete -= 1
-        elif rec["type"] == "command.result" and not crow.has_result:
-            crow.has_result = 1
-            crow.exit_code = rec.get("exit_code")
-            srow.failed += rec.get("exit_code") not in (0, None)
-            if crow.started_at is None:
-                crow.started_at = rtime
-            if crow.has_start:
-                srow.incomplete -= 1
+                actions.append({"org": org, "command_id": cid, "action": action, "session_id": sid})
+            if crow["has_result"]:
+                d["incomplete"] -= 1
+        elif rec["type"] == "command.result" and not crow["has_result"]:
+            crow["has_result"] = 1
+            crow["exit_code"] = rec.get("exit_code")
+            d["failed"] += rec.get("exit_code") not in (0, None)
+            if crow["started_at"] is None:
+                crow["started_at"] = rtime
+            if crow["has_start"]:
+                d["incomplete"] -= 1
+    for sid, row in new_sessions.items():
+        d = deltas.pop(sid)
+        row.update({k: d[k] for k in _SESSION_DELTAS}, started_at=d["first"], last_at=d["last"], **d["meta"])
+    if new_sessions:
+        session.execute(SESSIONS.insert(), list(new_sessions.values()))
+    for sid, d in deltas.items():
+        values: dict[str, Any] = {k: getattr(SESSIONS.c, k) + d[k] for k in _SESSION_DELTAS if d[k]}
+        values["last_at"] = case((SESSIONS.c.last_at < d["last"], d["last"]), else_=SESSIONS.c.last_at)
+        values["started_at"] = case((SESSIONS.c.started_at > d["first"], d["first"]),
+                                    else_=SESSIONS.c.started_at)
+        for k, v in d["meta"].items():
+            values[k] = func.coalesce(getattr(SESSIONS.c, k), v)
+        session.execute(update(SESSIONS).where(SESSIONS.c.org == org, SESSIONS.c.id == sid).values(**values))
+    if created:
+        session.execute(COMMANDS.insert(), list(created.values()))
+    if changed:
+        cols = ("has_start", "has_result", "started_at", "exit_code", "effect", "summary")
+        stmt = update(COMMANDS).where(COMMANDS.c.org == bindparam("b_org"),
+                                      COMMANDS.c.command_id == bindparam("b_cid")).values(
+            **{k: bindparam(f"v_{k}") for k in cols})
+        session.connection().execute(stmt, [{"b_org": org, "b_cid": cid, **{f"v_{k}": row[k] for k in cols}}
+                                            for cid, row in changed.items()])
     if actions:
-        session.execute(_dialect_insert(session)(LedgerCommandAction).values(actions)
-                        .on_conflict_do_nothing())
+        session.execute(_dialect_insert(session)(ACTIONS).values(actions).on_conflict_do_nothing())
 
 
 def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+_last_checkpoint_at: dict[tuple[int, str], float] = {}
+
+
+def _checkpoint_if_due(session: Session, org: str, frontier: merkle.Frontier, key: cp.SigningKey,
+                       now: datetime, interval: float) -> None:
+    """Cheap check first (a per-process memo of the last checkpoint time), then the real one."""
+    memo = (id(session.get_bind()), org)
+    last_seen = _last_checkpoint_at.get(memo)
+    if last_seen is not None and now.timestamp() - last_seen < interval:
+        return
+    head = LedgerLog(org=org, size=frontier.size, frontier=[h.hex() for h in frontier.nodes])
+    row = maybe_checkpoint(session, org, head, key, now, interval=interval)
+    last = row if row is not None else latest_checkpoint(session, org)
+    if last is not None:
+        _last_checkpoint_at[memo] = _aware(last.time).timestamp()
 
 
 # -- checkpoints -----------------------------------------------------------------------------
