@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -104,15 +105,30 @@ class Vended:
         }
 
 
+_clients: dict[tuple[Any, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
 def sts_client(connection: "Connection", aws_session: Any = None) -> Any:
+    """A cached STS client per (credentials source, region, endpoint): building one loads the
+    service model (~100 ms); botocore clients are thread-safe and refresh their credentials."""
     import boto3
     from botocore.config import Config
 
-    session = aws_session or boto3.session.Session()
-    config = Config(retries={"max_attempts": 2, "mode": "standard"}, **STS_TIMEOUTS)
-    return session.client(
-        "sts", region_name=connection.region, endpoint_url=connection.endpoint_url, config=config
-    )
+    key = (id(aws_session), connection.region, connection.endpoint_url)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            session = aws_session or boto3.session.Session()
+            config = Config(retries={"max_attempts": 2, "mode": "standard"}, **STS_TIMEOUTS)
+            client = session.client(
+                "sts", region_name=connection.region, endpoint_url=connection.endpoint_url, config=config
+            )
+            if len(_clients) > 64:
+                _clients.clear()
+            _clients[key] = (aws_session, client)  # hold the session so its id stays unique
+            return client
+        return client[1]
 
 
 def assume_role(

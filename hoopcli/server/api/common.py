@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from fastapi import HTTPException
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -11,6 +14,11 @@ from ..security import Principal
 from ..settings import Connection, Settings
 from ..store.db import Database
 from ..store.models import User, utcnow
+
+
+# last_seen is refreshed at most this often per (user, claims); a change of claims writes at once
+REMEMBER_EVERY = 300.0
+_recent: dict[tuple[Any, ...], float] = {}
 
 
 def check_connection(settings: Settings, name: str) -> Connection:
@@ -30,10 +38,17 @@ def remember_user(db: Database | Session, principal: Principal) -> None:
     if isinstance(db, Session):
         _upsert_user(db, principal)
         return
+    key = (id(db), principal.org, principal.subject, principal.email, principal.name, principal.groups)
+    now = time.monotonic()
+    if now - _recent.get(key, -REMEMBER_EVERY) < REMEMBER_EVERY:
+        return  # seen moments ago with the same claims: spare the hot path a write
     for attempt in (1, 2):
         try:
             with db.session() as session:
                 _upsert_user(session, principal)
+            if len(_recent) > 10_000:
+                _recent.clear()
+            _recent[key] = now
             return
         except IntegrityError:
             if attempt == 2:
