@@ -180,3 +180,17 @@ def test_not_mounted_with_an_external_issuer(make_server: Any) -> None:
     srv = make_server(oidc={"issuer": "https://login.example.test", "client_id": "hoop-cli"})
     assert requests.get(srv.url + "/idp/.well-known/openid-configuration", timeout=10).status_code == 404
     assert requests.post(srv.url + "/idp/device/code", data={"client_id": "hoop-cli"}, timeout=10).status_code == 404
+
+
+def test_long_expired_grants_are_purged(idp_server: Any) -> None:
+    from sqlalchemy import select, update
+
+    from hoopcli.server.store.idp import IdpDeviceGrant
+
+    start(idp_server)
+    with idp_server.db.session() as s:
+        s.execute(update(IdpDeviceGrant).values(expires_at=time.time() - 7200))
+    start(idp_server)
+    with idp_server.db.session() as s:
+        rows = list(s.execute(select(IdpDeviceGrant)).scalars())
+    assert len(rows) == 1 and rows[0].expires_at > time.time()

@@ -24,9 +24,9 @@ from oauthlib.oauth2.rfc6749.grant_types import (
 )
 from oauthlib.oauth2.rfc8628.endpoints import DeviceAuthorizationEndpoint
 from oauthlib.oauth2.rfc8628.grant_types import DeviceCodeGrant
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from ..store.idp import IdpDeviceGrant
+from ..store.idp import IdpAuthCode, IdpDeviceGrant, IdpRefreshToken
 from .validator import DEVICE_GRANT, Validator, digest
 
 ID_TOKEN_TTL = 3600
@@ -171,6 +171,7 @@ class Provider:
             return (data if isinstance(data, dict) else {"error": "invalid_request"}), (status if status != 200 else 400)
         now = time.time()
         with self.db.session() as s:
+            self._purge(s, now)
             s.add(IdpDeviceGrant(
                 device_code_hash=digest(data["device_code"]),
                 user_code_hash=digest(normalize_user_code(data["user_code"])),
@@ -180,6 +181,13 @@ class Provider:
                 expires_at=now + self.expires_in))
         data.pop("scope", None)
         return data, 200
+
+    @staticmethod
+    def _purge(s: Any, now: float) -> None:
+        """Drop grants, codes and refresh tokens that expired over an hour ago."""
+        cutoff = now - 3600
+        for model in (IdpDeviceGrant, IdpAuthCode, IdpRefreshToken):
+            s.execute(delete(model).where(model.expires_at < cutoff))
 
     def pending_grant(self, user_code: str) -> bool:
         code = normalize_user_code(user_code)
