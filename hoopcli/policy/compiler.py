@@ -255,6 +255,55 @@ def _review(w: _Walker, node: Any, base: dict[str, Any], what: str) -> dict[str,
     return spec
 
 
+_KNOWN: dict[str, list[str]] | None = None
+
+
+def known_actions() -> dict[str, list[str]]:
+    """IAM prefix -> the (lower-case) actions some AWS CLI command can produce, from hoop's action
+    index. Empty when the index is unavailable (then no "unknown action" warnings are given)."""
+    global _KNOWN
+    if _KNOWN is None:
+        found: dict[str, set[str]] = {}
+        try:
+            from .. import actions as index
+
+            for name in index.index()["services"]:
+                data = index.service(name) or {}
+                lists = [entry[0] for entry in data.get("api", {}).values()]
+                lists += [call[2] for custom in data.get("custom", {}).values()
+                          for call in custom.get("calls", [])]
+                for acts in lists:
+                    for action in acts:
+                        prefix, _, _ = action.lower().partition(":")
+                        found.setdefault(prefix, set()).add(action.lower())
+        except (ImportError, OSError, ValueError, KeyError, TypeError, IndexError):
+            return {}   # not memoised: the index may be (re)generated later
+        _KNOWN = {k: sorted(v) for k, v in found.items()}
+    return _KNOWN
+
+
+def _unknown_action(pattern: str) -> str | None:
+    """Why an action pattern can never match any call hoop classifies, or None."""
+    head = pattern
+    for wild in ("*", "?"):
+        if wild in head:
+            head = head[: head.index(wild)]
+    if ":" not in head:
+        return None
+    known = known_actions()
+    if not known:
+        return None
+    prefix = head.split(":", 1)[0].lower()
+    if prefix not in known:
+        return f"no AWS CLI command hoop knows makes a '{prefix}:' call"
+    from .glob import Glob
+
+    g = Glob(pattern, fold=True)
+    if not any(g.match(a) for a in known[prefix]):
+        return "it matches no IAM action any AWS CLI command makes (a typo?)"
+    return None
+
+
 def _globs(w: _Walker, node: Any, what: str, *, actions: bool = False,
            allow_scalars: bool = False) -> list[str] | None:
     items = w.str_list(node, what, allow_scalars=allow_scalars)
@@ -269,6 +318,10 @@ def _globs(w: _Walker, node: Any, what: str, *, actions: bool = False,
         if actions and value != "*" and ":" not in value:
             w.err(item, f"{what}: '{value}' is not an IAM action (expected service:Action, like s3:GetObject or s3:*)")
             continue
+        if actions:
+            why = _unknown_action(value)
+            if why:
+                w.warn(item, f"{what}: '{value}' can never match: {why}")
         out.append(value)
     if not items:
         w.warn(node, f"{what} is an empty list: this rule can never match")

@@ -181,3 +181,16 @@ def test_not_utf8() -> None:
 def test_norway_problem_explained() -> None:
     [(_l, _c, msg)] = errors("rules:\n  - {id: d, effect: deny, match: {}, reason: no}\n")
     assert msg == "rule 'd'.reason must be a string (quote it: YAML reads a bare 'no' as false)"
+
+
+def test_actions_no_command_makes_warn() -> None:
+    text = ("version: 1\nrules:\n"
+            "  - {id: t, effect: deny, match: {actions: [s3:GetObjet, 'foo:*', 's3:Get*']}}\n")
+    _compiled, problems = compile_source(text)
+    got = [(p.line, p.column, p.message) for p in problems]
+    assert got == [
+        (3, 45, "rule 't'.match.actions: 's3:GetObjet' can never match: it matches no IAM action "
+                "any AWS CLI command makes (a typo?)"),
+        (3, 58, "rule 't'.match.actions: 'foo:*' can never match: no AWS CLI command hoop knows "
+                "makes a 'foo:' call"),
+    ]
