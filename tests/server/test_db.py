@@ -73,3 +73,16 @@ def test_unreachable_postgres_is_a_clear_error() -> None:
         db.migrate()
     assert "cannot reach the database" in info.value.message
     assert "hunter2" not in info.value.message
+
+
+def test_concurrent_migrations_on_one_database(database_url: str) -> None:
+    import concurrent.futures
+
+    dbs = [Database(database_url) for _ in range(3)]
+    try:
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            list(pool.map(lambda d: d.migrate(), dbs))
+        assert dbs[0].current_revisions() == dbs[1].current_revisions()
+    finally:
+        for d in dbs:
+            d.dispose()

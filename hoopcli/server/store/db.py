@@ -22,6 +22,7 @@ from ...errors import ConfigError, Unavailable
 from ..settings import normalize_database_url
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+MIGRATION_LOCK_KEY = 0x686F6F70  # "hoop"
 
 
 class Base(DeclarativeBase):
@@ -117,12 +118,38 @@ class Database:
 
     def migrate(self) -> None:
         """Upgrade to every head; refuse a database written by a newer hoop."""
+        with self._migration_lock():
+            self._migrate_locked()
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """SQLite: an flock beside the database file (pysqlite runs DDL outside transactions, so
+        two servers starting together would both try to create the tables). PostgreSQL uses an
+        advisory lock inside the migration transaction instead."""
+        database = make_url(self.url).database if self.dialect == "sqlite" else None
+        if not database or database == ":memory:" or database.startswith("file:"):
+            yield
+            return
+        import fcntl
+
+        lock_path = Path(database).expanduser().with_name(Path(database).name + ".migrate-lock")
+        with open(lock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _migrate_locked(self) -> None:
         from alembic import command
         from alembic.util.exc import CommandError
 
         self.check_not_newer()
         try:
             with self.engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    # several servers starting together on one database migrate one at a time
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
                 command.upgrade(self._alembic_config(conn), "heads")
         except CommandError as exc:
             raise DatabaseTooNew(f"cannot migrate {self.safe_url}: {exc}") from exc
