@@ -41,6 +41,7 @@ __all__ = [
 KEY_FILE_NAME = "masking.key"
 KEY_BYTES = 32
 MIN_KNOWN = 6
+_PEM_END = re.compile(rb"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 _NUMBERISH = re.compile(r"[\d.:,+\-TZ ]+")
 
 # Commands (CLI names) whose entire stdout is a credential.
@@ -330,9 +331,10 @@ class StreamMasker:
     def _cut_point(self) -> int:
         buf = self._buf
         begin = buf.rfind(b"-----BEGIN ")
-        if begin != -1 and b"PRIVATE KEY" in buf[begin:begin + 80] \
-                and buf.find(b"-----END ", begin) == -1 and len(buf) < self.hold_limit:
-            return buf.rfind(b"\n", 0, begin) + 1  # release only what precedes the key block
+        if begin != -1 and b"PRIVATE KEY" in buf[begin:begin + 80] and len(buf) < self.hold_limit:
+            end = _PEM_END.search(buf, begin)
+            if end is None or buf.rfind(b"\n") + 1 < end.end():
+                return buf.rfind(b"\n", 0, begin) + 1  # release only what precedes the block
         cut = buf.rfind(b"\n") + 1
         if cut == 0 and len(buf) > self.max_line:
             space = max(buf.rfind(b" "), buf.rfind(b"\t"), buf.rfind(b","))

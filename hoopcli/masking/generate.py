@@ -131,18 +131,34 @@ def service_paths(model: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
     return result
 
 
-def generate() -> dict[str, dict[str, dict[str, list[str]]]]:
-    """{service: {operation: {"o": [...], "i": [...]}}} for every botocore service."""
+def _loaders() -> list[Any]:
+    """botocore's data loader, plus awscli v1's vendored botocore when present (it carries its
+    own, sometimes older, copy of the models: the in-process runner uses that one)."""
     import botocore.session
 
-    session = botocore.session.get_session()
-    loader = session.get_component("data_loader")
-    data: dict[str, dict[str, dict[str, list[str]]]] = {}
-    for service in session.get_available_services():
-        paths = service_paths(loader.load_service_model(service, "service-2"))
-        if paths:
-            data[service] = paths
-    return data
+    loaders = [botocore.session.get_session().get_component("data_loader")]
+    try:
+        import awscli.botocore.session as vendored  # type: ignore[import-not-found]
+    except ImportError:
+        return loaders
+    loaders.append(vendored.get_session().get_component("data_loader"))
+    return loaders
+
+
+def generate() -> dict[str, dict[str, dict[str, list[str]]]]:
+    """{service: {operation: {"o","i","po","pi": [...]}}}: the union over every model copy."""
+    merged: dict[str, dict[str, dict[str, set[str]]]] = {}
+    for loader in _loaders():
+        for service in loader.list_available_services("service-2"):
+            model = loader.load_service_model(service, "service-2")
+            for op, entry in service_paths(model).items():
+                slot = merged.setdefault(service, {}).setdefault(op, {})
+                for io, paths in entry.items():
+                    slot.setdefault(io, set()).update(paths)
+    return {
+        service: {op: {io: sorted(p) for io, p in sorted(entry.items())} for op, entry in sorted(ops.items())}
+        for service, ops in sorted(merged.items())
+    }
 
 
 def sensitive_names(data: dict[str, dict[str, dict[str, list[str]]]]) -> list[str]:
