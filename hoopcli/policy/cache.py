@@ -179,8 +179,7 @@ def refresh(layout: Layout, client: Any, force: bool = False, now: float | None 
         return _copy(base, offline_expired=True)
     server = getattr(client, "base_url", None)
     if resp.status == 304 and cached is not None:
-        write_cache(layout, cached.data, etag=cached.etag, version=cached.version,
-                    checked_at=now, server=server)
+        _save(layout, cached.data, cached.etag, cached.version, now, server)
         return _copy(cached, checked_at=now)
     if resp.status == 304:  # we sent no ETag we could still use: ask again, unconditionally
         resp = client.get(POLICY_PATH, expect=(200,))
@@ -192,7 +191,18 @@ def refresh(layout: Layout, client: Any, force: bool = False, now: float | None 
         version = body.get("version") if isinstance(body.get("version"), int) else None
         etag = resp.etag or body.get("etag")
         policy = Policy(compiled, source="server", etag=etag, version=version, checked_at=now)
+        _ = policy.rules   # build every rule now: the cache is only ever written fully checked
     except PolicyFormatError as exc:
         raise Unavailable(f"the hoop server sent a policy hoop cannot use ({exc})") from exc
-    write_cache(layout, compiled, etag=etag, version=version, checked_at=now, server=server)
+    _save(layout, compiled, etag, version, now, server)
     return policy
+
+
+def _save(layout: Layout, compiled: dict[str, Any], etag: str | None, version: int | None,
+          now: float, server: str | None) -> None:
+    """Write the cache; a failure (disk full, read-only home) must not fail the command: the
+    policy in hand is good, and the next call fetches again."""
+    try:
+        write_cache(layout, compiled, etag=etag, version=version, checked_at=now, server=server)
+    except OSError:
+        pass

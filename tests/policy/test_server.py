@@ -179,3 +179,11 @@ def test_authority_matches_roles_and_connection_settings(make_server: Any, tmp_p
     put = inv(call("s3:PutObject", WRITE))
     assert decide(srv.db, srv.settings, principal(roles=("approver",)), put, None).rule == "approvers-write"
     assert decide(srv.db, srv.settings, principal(), put, None).effect == "review"
+
+
+def test_unwritable_cache_does_not_fail_the_command(server: Any, clean_env: Any) -> None:
+    layout = Layout(clean_env).ensure()
+    layout.cache_dir.write_text("not a directory")      # the cache can be neither read nor written
+    p = refresh(layout, client(server))
+    assert p.source == "server" and p.version == 0 and not p.offline_expired
+    assert load_cached(layout).source == "default"

@@ -12,6 +12,7 @@ GET  /api/v1/policy/versions/{n}    (admin, auditor) one version with its source
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -22,6 +23,7 @@ from .. import authority
 from ..security import Principal, get_db, get_settings, require
 
 router = APIRouter(prefix="/api/v1", tags=["policy"])
+log = logging.getLogger("hoopcli.server.policy")
 
 MAX_PUSH_BODY = MAX_POLICY_BYTES * 2 + 64 * 1024   # JSON escaping can double the YAML's size
 
@@ -132,6 +134,9 @@ async def _push(request: Request, principal: Principal, db: Any, settings: Any) 
     summary, created = await run_in_threadpool(_store, db, settings, principal, source, compiled,
                                                comment, warnings)
     summary.update(created=created, warnings=warnings)
+    if created:
+        log.info("policy version %s pushed by %s (org %s, sha256 %s)", summary["version"],
+                 principal.subject, principal.org, summary["sha256"][:12])
     return Response(json.dumps(summary), status_code=201 if created else 200,
                     media_type="application/json", headers={"ETag": summary["etag"]})
 
