@@ -133,15 +133,22 @@ def choose_store(layout: Layout, cfg: Any, warn: Any = None) -> str:
     if wanted == "keyring":
         raise ConfigError("HOOP_TOKEN_STORE=keyring but no OS keyring backend is available",
                           hint="install one (e.g. gnome-keyring, KWallet) or set HOOP_TOKEN_STORE=file")
-    marker = _warned_marker(layout)
-    if not marker.exists():
+    if not _warned_marker(layout).exists():
         message = (f"hoop: warning: no OS keyring available; the refresh token is stored in "
                    f"{layout.token_file} (mode 0600). Set HOOP_TOKEN_STORE=file to accept this "
                    "quietly, or install a keyring backend.")
-        (warn or (lambda m: print(m, file=sys.stderr)))(message)
-        ensure_dir(layout.home)
-        marker.touch(mode=0o600)
+        if warn is None:
+            print(message, file=sys.stderr)
+            mark_warned(layout)
+        else:
+            warn(message)  # the caller shows it (once tokens are stored) and calls mark_warned
     return "file"
+
+
+def mark_warned(layout: Layout) -> None:
+    """Remember that the file-store warning was shown, so it is shown only once."""
+    ensure_dir(layout.home)
+    _warned_marker(layout).touch(mode=0o600)
 
 
 def save_refresh_token(layout: Layout, store: str, server: str, token: str | None) -> None:

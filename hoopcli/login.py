@@ -26,6 +26,7 @@ DEFAULT_INTERVAL = 5
 SLOW_DOWN_STEP = 5
 MAX_INTERVAL = 60
 DEFAULT_SCOPES = ("openid", "profile", "email", "offline_access")
+UNREACHABLE_HINT = "check the URL and that it is running, then retry"
 
 
 class LoginFailed(HoopError):
@@ -73,7 +74,8 @@ def _get_json(http: requests.Session, url: str, what: str) -> dict[str, Any]:
     try:
         resp = http.get(url, timeout=TIMEOUT, allow_redirects=False)
     except requests.RequestException as exc:
-        raise Unavailable(f"cannot reach the {what} at {url}: {type(exc).__name__}") from exc
+        raise Unavailable(f"cannot reach the {what} at {url}: {type(exc).__name__}",
+                          hint=UNREACHABLE_HINT) from exc
     if resp.status_code != 200:
         raise LoginFailed(f"the {what} at {url} answered HTTP {resp.status_code}")
     try:
@@ -91,7 +93,8 @@ def _post_form(http: requests.Session, url: str, body: str, what: str) -> tuple[
                          headers={"Content-Type": "application/x-www-form-urlencoded",
                                   "Accept": "application/json"})
     except requests.RequestException as exc:
-        raise Unavailable(f"cannot reach the {what} at {url}: {type(exc).__name__}") from exc
+        raise Unavailable(f"cannot reach the {what} at {url}: {type(exc).__name__}",
+                          hint=UNREACHABLE_HINT) from exc
     try:
         data = resp.json()
     except ValueError:
@@ -224,7 +227,8 @@ def refresh_tokens(session: dict[str, Any], refresh_token: str) -> dict[str, Any
             data["refresh_token"] = refresh_token  # provider does not rotate: keep the old one
         return data
     if status >= 500:
-        raise Unavailable(f"the identity provider answered HTTP {status} to a token refresh")
+        raise Unavailable(f"the identity provider answered HTTP {status} to a token refresh",
+                          hint=UNREACHABLE_HINT)
     raise ProviderRefused(str(data.get("error") or f"HTTP {status}"))
 
 

@@ -70,7 +70,8 @@ def login(server_url: str | None, no_browser: bool) -> None:
     from ..config import save
 
     layout, cfg = _context(server_url)
-    store = auth.choose_store(layout, cfg, warn=lambda m: click.echo(m, err=True))
+    warnings: list[str] = []
+    store = auth.choose_store(layout, cfg, warn=warnings.append)
     info = flow.discover(cfg.server)
     device = flow.start(info)
     _show_code(device)
@@ -84,6 +85,9 @@ def login(server_url: str | None, no_browser: bool) -> None:
     tokens = flow.poll(info, device)
     session = auth.store_tokens(layout, store, info.meta(), tokens)
     save(layout, server=cfg.server)
+    for message in warnings:
+        click.echo(message, err=True)
+        auth.mark_warned(layout)
     me = Client(cfg.server, token=session["id_token"]).get("/api/v1/whoami").json() or {}
     who = me.get("email") or me.get("subject") or session.get("subject")
     roles = ", ".join(me.get("roles") or []) or "developer"

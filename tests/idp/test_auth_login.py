@@ -197,7 +197,9 @@ def test_login_to_unreachable_server_is_a_clear_error(clean_env: Path) -> None:
         port = sock.getsockname()[1]
     result = run_hoop("login", "--server", f"http://127.0.0.1:{port}", "--no-browser")
     assert result.returncode == 69
-    assert "cannot reach the hoop server" in result.stderr
+    assert result.stderr.strip() == (f"hoop: cannot reach the hoop server at http://127.0.0.1:{port}"
+                                     "/api/v1/config: ConnectionError; check the URL and that it "
+                                     "is running, then retry")
 
 
 def test_token_store_choice(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
