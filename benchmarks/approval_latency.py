@@ -25,18 +25,20 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "approvals"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from approvals_helpers import fresh_pg_database, start_cluster  # noqa: E402
-from fakes.slack import FakeSlack, interaction_payload, signed_interaction  # noqa: E402
-from hoopcli.approval import Approval, wait_for  # noqa: E402
-from hoopcli.client import Client  # noqa: E402
-from hoopcli.server.idp.keys import mint_id_token  # noqa: E402
+from approvals_helpers import fresh_pg_database, start_cluster
+from fakes.slack import FakeSlack, interaction_payload, signed_interaction
+
+from hoopcli.approval import Approval, wait_for
+from hoopcli.client import Client
+from hoopcli.server.idp.keys import mint_id_token
 
 SECRET = "bench-signing-secret"
 

@@ -104,7 +104,7 @@ class Approval:
     consumed: bool = False
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Approval":
+    def from_json(cls, data: dict[str, Any]) -> Approval:
         return cls(
             id=data.get("id"), status=str(data.get("status") or "pending"),
             call_hash=data.get("call_hash"), url=data.get("url"), requester=data.get("requester"),
@@ -344,7 +344,7 @@ def request_and_wait(client: Any, invocation: Any, decision: Any, ctx: Any = Non
     if wait_seconds is None:
         wait_seconds = float(_review_attr(decision, "wait", None) or DEFAULT_WAIT)
     digest = hash_invocation(invocation, connection)
-    resume = ResumeMap(layout, server or getattr(client, "base_url", ""))
+    resume = ResumeMap(layout, str(server or getattr(client, "base_url", "")))
 
     approval: Approval | None = None
     previous = resume.get(digest)

@@ -31,7 +31,7 @@ USE_WINDOW_SECONDS = 600          # an approved request must be used within this
 DECIDER_CHANNELS = ("cli", "terminal", "web", "slack")
 NOTIFY_CHANNEL = "hoop_approvals"
 SECRET_FLAG = re.compile(r"secret|password|passwd|token|private|credential|key-material|passphrase"
-                         r"|auth|certificate-pem|--cli-input", re.I)
+                         r"|auth|certificate-pem|--cli-input", re.IGNORECASE)
 NAMES_ONLY = re.compile(r"-(id|ids|arn|arns|name|names)$")   # --secret-id names a secret, it is not one
 
 
@@ -61,7 +61,8 @@ class JustificationRequired(ApprovalForbidden):
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    when = datetime.fromtimestamp(ts, timezone.utc)  # noqa: UP017 - Python 3.10 has no datetime.UTC
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def display_command(argv: Iterable[str], limit: int = 2000) -> str:

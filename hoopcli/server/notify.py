@@ -62,7 +62,7 @@ class Notifier:
         try:
             await asyncio.wait_for(event.wait(), timeout=max(0.0, timeout))
             return True
-        except asyncio.TimeoutError:
+        except asyncio.TimeoutError:  # noqa: UP041 - not the builtin before Python 3.11
             return False
         finally:
             with self._lock:
@@ -110,10 +110,16 @@ class Notifier:
                 backoff = min(backoff * 2, 10.0)
 
 
+_create_lock = threading.Lock()
+
+
 def get_notifier(app: Any) -> Notifier:
-    """The app's Notifier, created on first use."""
+    """The app's Notifier, created on first use (one per app, hence one LISTEN per process)."""
     notifier = getattr(app.state, "approvals_notifier", None)
     if notifier is None:
-        notifier = Notifier(app.state.db)
-        app.state.approvals_notifier = notifier
+        with _create_lock:
+            notifier = getattr(app.state, "approvals_notifier", None)
+            if notifier is None:
+                notifier = Notifier(app.state.db)
+                app.state.approvals_notifier = notifier
     return notifier

@@ -7,10 +7,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ -> `fakes` importable
 
-from hoopcli.invocation import ApiCall, GlobalOptions, Invocation  # noqa: E402
-from hoopcli.policy.model import Decision, ReviewSpec  # noqa: E402
-from hoopcli.server.security import Principal, roles_for  # noqa: E402
-from hoopcli.server.settings import DEFAULT_ROLES  # noqa: E402
+from hoopcli.invocation import ApiCall, GlobalOptions, Invocation
+from hoopcli.policy.model import Decision, ReviewSpec
+from hoopcli.server.security import Principal, roles_for
+from hoopcli.server.settings import DEFAULT_ROLES
 
 
 def make_invocation(bucket: str = "a", region: str | None = None, op: str = "rb") -> Invocation:
@@ -36,12 +36,12 @@ def principal(sub: str, groups: tuple[str, ...] = (), org: str = "default") -> P
 
 # -- real `hoop server` processes (two-server tests and benchmarks/approval_latency.py) ----------
 
-import os  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-import urllib.request  # noqa: E402
-from typing import Any  # noqa: E402
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from typing import Any
 
 ROLE = "arn:aws:iam::123456789012:role/hoop-agent"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from hoopcli.approval import call_hash, canonical_call, canonical_json, hash_invocation
-
 from approvals_helpers import make_invocation
+
+from hoopcli.approval import call_hash, canonical_call, canonical_json, hash_invocation
 
 
 def test_canonical_form_has_the_agreed_keys() -> None:

@@ -20,7 +20,8 @@ from hoopcli import auth
 from hoopcli.cli import main as hoop_main
 from hoopcli.client import Client
 from hoopcli.paths import Layout
-from hoopcli.shim import Environment, main as shim_main
+from hoopcli.shim import Environment
+from hoopcli.shim import main as shim_main
 
 ROLE = "arn:aws:iam::123456789012:role/hoop-agent"
 

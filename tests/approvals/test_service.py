@@ -7,13 +7,12 @@ import time
 from typing import Any
 
 import pytest
+from approvals_helpers import make_invocation, principal, review
 from sqlalchemy import update
 
 from hoopcli.approval import hash_invocation
 from hoopcli.server import approvals_service as svc
 from hoopcli.server.store.approvals import ApprovalRow
-
-from approvals_helpers import make_invocation, principal, review
 
 ALICE = principal("alice")
 BOB = principal("bob", ("approvers",))

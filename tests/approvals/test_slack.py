@@ -6,22 +6,22 @@ payloads are signed exactly as Slack signs them.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import urllib.error
 import urllib.request
-import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from approvals_helpers import make_invocation, principal, review
+from fakes.slack import FakeSlack, interaction_payload, sign, signed_interaction
 
 from hoopcli.client import Client
 from hoopcli.server import approvals_service as svc
 from hoopcli.server.api.approvals import slack_post
 from hoopcli.server.slack import build_blocks
-
-from approvals_helpers import make_invocation, principal, review
-from fakes.slack import FakeSlack, interaction_payload, sign, signed_interaction
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 USERS = {"bob@example.com": "U0BOB", "carol@example.com": "U0CAROL", "alice@example.com": "U0ALICE"}

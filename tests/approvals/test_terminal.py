@@ -12,13 +12,12 @@ import time
 from typing import Any
 
 import pytest
+from approvals_helpers import make_invocation, principal, review
 
 from hoopcli.approval import Approval
 from hoopcli.approval_tty import open_terminal, prompt_with_waiter
 from hoopcli.client import Client
 from hoopcli.server import approvals_service as svc
-
-from approvals_helpers import make_invocation, principal, review
 
 
 def _request(srv: Any, approvers: tuple[str, ...] = ("self",), bucket: str = "a") -> Approval:

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+from approvals_helpers import fresh_pg_database, start_cluster
 
 from hoopcli.client import Client
 from hoopcli.server.idp.keys import mint_id_token
-
-from approvals_helpers import fresh_pg_database, start_cluster
 
 pytestmark = pytest.mark.e2e
 

@@ -122,7 +122,7 @@ class FakeSlack:
             return [p for m, p in self.calls if m == method]
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> "FakeSlack":
+    def start(self) -> FakeSlack:
         self._thread.start()
         return self
 
@@ -130,17 +130,17 @@ class FakeSlack:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def __enter__(self) -> "FakeSlack":
+    def __enter__(self) -> FakeSlack:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
 # -- signing, as Slack does it -------------------------------------------------------------
 
 def sign(secret: str, body: str, ts: str | int) -> str:
-    base = f"v0:{ts}:{body}".encode("utf-8")
+    base = f"v0:{ts}:{body}".encode()
     return "v0=" + hmac.new(secret.encode("utf-8"), base, hashlib.sha256).hexdigest()
 
 

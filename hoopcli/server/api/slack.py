@@ -95,9 +95,10 @@ def handle_click(app: Any, payload: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "error": "unsupported interaction"}
     action = actions[0]
     action_id, approval_id = action.get("action_id"), action.get("value")
-    user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
-    slack_user = str(user.get("id") or "")[:32]
-    channel = payload.get("channel", {}).get("id") if isinstance(payload.get("channel"), dict) else None
+    user = payload.get("user")
+    slack_user = str(user.get("id") or "")[:32] if isinstance(user, dict) else ""
+    where = payload.get("channel")
+    channel = where.get("id") if isinstance(where, dict) else None
     if action_id not in (APPROVE_ACTION, DENY_ACTION) or not slack_user:
         return {"ok": False, "error": "unsupported action"}
 
