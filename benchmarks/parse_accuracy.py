@@ -17,8 +17,9 @@ Ground truths, each from a source hoop's index does not read at run time:
   is API_<Operation>.html, else the privilege named like the operation. Lines where neither
   exists have no ground truth and are reported, not scored.
 - access level: the SAR level of the ground-truth action(s) (strictest).
-- mutating: ground-truth level Write, Tagging or Permissions management. "Mutating classified
-  List/Read" counts such lines that hoop calls List or Read: it must be 0.
+- mutating: ground-truth level Write, Tagging or Permissions management (without a ground
+  truth: an operation named Create*, Delete*, Put*, Update*, ..., Start*, Stop*, Run*, Send*).
+  "Mutating classified List/Read" counts such lines that hoop calls List or Read: it must be 0.
 """
 
 from __future__ import annotations

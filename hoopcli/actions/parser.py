@@ -6,7 +6,6 @@ Reads argv like awscli does: global options anywhere (``--region x`` or ``--regi
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from typing import Any
@@ -29,6 +28,8 @@ MAX_RESOURCES = 20
 
 
 def _suggest(word: str, choices: Any) -> str:
+    import difflib  # only on the error path
+
     close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
     return f"; did you mean {', '.join(close)}?" if close else ""
 
