@@ -165,7 +165,7 @@ def refresh(layout: Layout, client: Any, force: bool = False, now: float | None 
     now = time.time() if now is None else now
     cached, _problem = read_cached(layout)
     if cached is not None and cached.checked_at is not None and not force:
-        age = now - cached.checked_at
+        age: float = now - cached.checked_at
         if 0 <= age < cached.cache_ttl:
             return cached
     headers = {"If-None-Match": cached.etag} if cached is not None and cached.etag else {}
@@ -173,8 +173,8 @@ def refresh(layout: Layout, client: Any, force: bool = False, now: float | None 
         resp = client.get(POLICY_PATH, headers=headers, expect=(200, 304))
     except Unavailable:
         base = cached if cached is not None else default_policy()
-        age = now - cached.checked_at if cached is not None and cached.checked_at is not None else None
-        if age is not None and 0 <= age <= base.max_staleness:
+        stale = now - cached.checked_at if cached is not None and cached.checked_at is not None else None
+        if stale is not None and 0 <= stale <= base.max_staleness:
             return base
         return _copy(base, offline_expired=True)
     server = getattr(client, "base_url", None)
@@ -187,7 +187,7 @@ def refresh(layout: Layout, client: Any, force: bool = False, now: float | None 
     try:
         if not isinstance(body, dict):
             raise PolicyFormatError("not an object")
-        compiled = body.get("compiled")
+        compiled: dict[str, Any] = body.get("compiled")  # type: ignore[assignment]  # Policy checks it
         version = body.get("version") if isinstance(body.get("version"), int) else None
         etag = resp.etag or body.get("etag")
         policy = Policy(compiled, source="server", etag=etag, version=version, checked_at=now)

@@ -208,7 +208,7 @@ _GLOB_KEYS = ("actions", "services", "resources", "connections", "regions", "end
 
 
 def _review(w: _Walker, node: Any, base: dict[str, Any], what: str) -> dict[str, Any]:
-    spec = dict(base)
+    spec: dict[str, Any] = dict(base)
     m = w.mapping(node, what, REVIEW_KEYS)
     if m is None:
         return spec
@@ -241,9 +241,9 @@ def _review(w: _Walker, node: Any, base: dict[str, Any], what: str) -> dict[str,
                 spec["channels"] = chans
     for key in ("expiry", "wait"):
         if key in m:
-            value = w.duration(m[key][1], f"{what}.{key}")
-            if value is not None:
-                spec[key] = value
+            seconds = w.duration(m[key][1], f"{what}.{key}")
+            if seconds is not None:
+                spec[key] = seconds
     if "require_justification" in m:
         value = w.scalar(m["require_justification"][1], f"{what}.require_justification")
         if isinstance(value, bool):
@@ -456,14 +456,14 @@ def _compile_node(w: _Walker, root: Any) -> dict[str, Any] | None:
                     defaults[key] = value
         if dm and "review" in dm:
             review_base = _review(w, dm["review"][1], review_base, "defaults.review")
-    offline = dict(_BUILTIN_OFFLINE)
+    offline: dict[str, Any] = dict(_BUILTIN_OFFLINE)
     if "offline" in top:
         om = w.mapping(top["offline"][1], "offline", OFFLINE_KEYS)
         for key in ("cache_ttl", "max_staleness"):
             if om and key in om:
-                value = w.duration(om[key][1], f"offline.{key}")
-                if value is not None:
-                    offline[key] = value
+                seconds = w.duration(om[key][1], f"offline.{key}")
+                if seconds is not None:
+                    offline[key] = seconds
         if om and "offline_reads" in om:
             value = w.choice(om["offline_reads"][1], "offline.offline_reads", ("allow", "deny"))
             if value is not None:

@@ -206,7 +206,7 @@ class _Rule:
             raise PolicyFormatError("a rule must be an object")
         self.pos = pos
         self.id = data.get("id")
-        self.effect = data.get("effect")
+        self.effect: str = data.get("effect")  # type: ignore[assignment]  # checked next
         if not isinstance(self.id, str) or self.effect not in EFFECT_RANK:
             raise PolicyFormatError("a rule needs an id and an effect")
         self.rank = EFFECT_RANK[self.effect]
@@ -279,10 +279,11 @@ class _Rule:
                 hits = [_any(globs, v) for v in values]
                 if not (all(hits) if every else any(hits)):
                     return False
-        for globs, value in ((self.connections, connection), (self.regions, region),
-                             (self.endpoint_urls, endpoint), (self.agents, ctx.agent),
-                             (self.users, ctx.user)):
-            if globs is not None and (value is None or not _any(globs, value)):
+        checks: tuple[tuple[tuple[Glob, ...] | None, str | None], ...] = (
+            (self.connections, connection), (self.regions, region),
+            (self.endpoint_urls, endpoint), (self.agents, ctx.agent), (self.users, ctx.user))
+        for wanted, value in checks:
+            if wanted is not None and (value is None or not _any(wanted, value)):
                 return False
         if self.groups is not None and not any(_any(self.groups, g) for g in ctx.groups):
             return False
@@ -336,9 +337,9 @@ class Policy:
         offline = data.get("offline")
         if not isinstance(offline, dict):
             raise PolicyFormatError("offline settings missing")
-        self.cache_ttl = offline.get("cache_ttl")
-        self.max_staleness = offline.get("max_staleness")
-        self.offline_reads = offline.get("offline_reads")
+        self.cache_ttl: int = offline.get("cache_ttl")  # type: ignore[assignment]  # checked below
+        self.max_staleness: int = offline.get("max_staleness")  # type: ignore[assignment]
+        self.offline_reads: str = offline.get("offline_reads")  # type: ignore[assignment]
         if not (_int(self.cache_ttl) and _int(self.max_staleness)) or \
                 self.offline_reads not in ("allow", "deny"):
             raise PolicyFormatError("bad offline settings")
@@ -406,7 +407,7 @@ class Policy:
                 if rule.rank == 2:
                     break
         if best is None:
-            effect = self.defaults[level]
+            effect: str = self.defaults[level]
             return Decision(effect, f"defaults.{_DEFAULT_KEYS[level]}",
                             f"no rule matched; the default for {level} calls is {effect}",
                             self.default_review if effect == "review" else None, level,
