@@ -74,7 +74,9 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - last resort: never a traceback to the agent
-        _say(env, f"hoop: internal error ({type(exc).__name__}); {INTERNAL_HINT}")
+        where = _log_internal_error(env, exc)
+        _say(env, f"hoop: internal error ({type(exc).__name__}); {INTERNAL_HINT}"
+                  + (f" and {where}" if where else ""))
         if env.environ.get("HOOP_DEBUG"):
             import traceback
 
@@ -82,6 +84,25 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
         return int(ExitStatus.INTERNAL)
     finally:
         restore_signals(previous)
+
+
+def _log_internal_error(env: Environment, exc: BaseException) -> str | None:
+    """Append where the error happened (frames and exception type; never its message or
+    locals, which may hold secrets) to HOOP_HOME/logs/shim-errors.log, 0600."""
+    import traceback
+
+    try:
+        directory = ensure_dir(Layout.from_env(env.environ).home / "logs")
+        frames = traceback.extract_tb(exc.__traceback__)
+        lines = [time.strftime("%Y-%m-%dT%H:%M:%S%z"), f"  {type(exc).__module__}.{type(exc).__name__}"]
+        lines += [f"  {f.filename}:{f.lineno} in {f.name}" for f in frames]
+        path = directory / "shim-errors.log"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")
+        return str(path)
+    except Exception:  # noqa: BLE001 - the log is best effort
+        return None
 
 
 def _say(env: Environment, line: str) -> None:
