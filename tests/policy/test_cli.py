@@ -135,3 +135,13 @@ def test_show_default_and_cached_without_server(capsys: pytest.CaptureFixture[st
     assert code == 0 and out == DEFAULT.read_text()
     code, out, _ = run(capsys, "policy", "show", "--cached")
     assert code == 0 and "source:        default" in out
+
+
+def test_test_reads_commands_from_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("aws s3api list-buckets\n\n# comment\niam create-access-key\n"))
+    code, out, _ = run(capsys, "policy", "test", str(DEFAULT), "--commands", "-", "--json")
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [(r["line"], r["decision"]) for r in rows] == [(1, "allow"), (4, "deny")]

@@ -49,6 +49,12 @@ def test_get_policy_etag_304_round_trip(server: Any) -> None:
     assert again.status == 304 and again.body == b"" and again.etag == first.etag
     other = c.get("/api/v1/policy", headers={"If-None-Match": '"nope"'})
     assert other.status == 200
+    for header in (f'"x", W/{first.etag}', "*"):
+        assert c.get("/api/v1/policy", headers={"If-None-Match": header}, expect=(304,)).status == 304
+    push(server, STRICT)
+    changed = c.get("/api/v1/policy", headers={"If-None-Match": first.etag})
+    assert changed.status == 200 and changed.etag != first.etag and changed.json()["version"] == 1
+    assert c.get("/api/v1/policy", headers={"If-None-Match": changed.etag}, expect=(304,)).status == 304
 
 
 def test_get_policy_needs_a_login(server: Any) -> None:
