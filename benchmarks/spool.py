@@ -86,6 +86,14 @@ def bench_kick(home: Path, n: int) -> None:
         assert spawned is False
     os.close(fd)
     line("kick_uploader, one already running", times)
+    spawn = []
+    for i in range(10):                      # a fresh HOOP_HOME each time: nothing runs there yet
+        other = Layout(home / f"cold-{i}").ensure()
+        t0 = time.perf_counter()
+        spawned = recorder.kick_uploader(other, {"PATH": os.environ.get("PATH", "")}, "http://127.0.0.1:9")
+        spawn.append((time.perf_counter() - t0) * 1000)
+        assert spawned is True
+    line("kick_uploader, spawning a new uploader", spawn)
 
 
 def start_server(home: Path, database_url: str | None) -> tuple[Any, Any]:

@@ -33,6 +33,7 @@ RECORDS_PATH = "/api/v1/records"
 BATCH_RECORDS = 100
 BATCH_BYTES = 768 << 10          # the server's default body limit is 1 MiB
 MIN_SHRINK_BYTES = 8 << 10
+LINGER = 10.0                    # seconds an idle uploader waits for the agent's next command
 CUT_OFF_MIN_BODY = 256 << 10     # a connection cut while sending less than this is a network fault
 
 
@@ -59,7 +60,7 @@ def uploader_pid(layout: Layout) -> int | None:
         os.close(fd)
 
 
-_CHILDREN: list[Any] = []   # keep Popen objects alive: no "still running" warning at shim exit
+_CHILDREN: list[int] = []   # pids of uploaders this process started (tests and benchmarks reap them)
 
 
 def kick_uploader(layout: Layout, env: Mapping[str, str] | None = None,
@@ -89,23 +90,66 @@ def kick_uploader(layout: Layout, env: Mapping[str, str] | None = None,
         return False
 
 
-def _spawn(layout: Layout, env: Mapping[str, str], server_url: str | None) -> bool:
-    import subprocess
+# The child drops the working directory from sys.path before importing hoopcli: the agent's cwd is
+# not trusted (a `hoopcli/` directory there must not be imported by a process holding our token).
+_BOOT = ("import os, sys\n"
+         "if sys.path and sys.path[0] in ('', os.getcwd()): del sys.path[0]\n"
+         "os.chdir(os.environ['HOOP_HOME'])\n"
+         "from hoopcli.uploader import main\n"
+         "sys.exit(main())\n")
 
+
+def _inherited_fds() -> list[int]:
+    """Open, inheritable descriptors above 2 (the agent's pipes the uploader must not hold open)."""
+    for listing in ("/proc/self/fd", "/dev/fd"):
+        try:
+            names = os.listdir(listing)
+        except OSError:
+            continue
+        fds = []
+        for name in names:
+            if name.isdigit() and int(name) > 2:
+                try:
+                    if os.get_inheritable(int(name)):
+                        fds.append(int(name))
+                except OSError:
+                    pass
+        return fds
+    raise OSError("cannot list open file descriptors")
+
+
+def _spawn(layout: Layout, env: Mapping[str, str], server_url: str | None) -> bool:
+    """Start `hoopcli.uploader` detached (own session, stdin /dev/null, output to uploader.log).
+
+    os.posix_spawn rather than subprocess: importing subprocess alone costs the shim 10-30 ms.
+    """
     # The uploader needs HOOP_* and the interpreter's environment, never AWS credentials.
     child_env = {k: v for k, v in env.items() if not k.startswith("AWS_")}
     child_env["HOOP_HOME"] = str(layout.home)
     if server_url:
         child_env["HOOP_SERVER"] = server_url
+    python = sys.executable
+    if not python:
+        return False                  # no interpreter path to start: `hoop sync` sends the records
     log = os.open(layout.home / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     try:
-        child = subprocess.Popen(
-            [sys.executable or "python3", "-m", "hoopcli.uploader"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=child_env,
-            cwd=str(layout.home), start_new_session=True, close_fds=True)
+        actions: list[tuple[Any, ...]] = [
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, log, 1),
+            (os.POSIX_SPAWN_DUP2, log, 2),
+        ]
+        actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_fds() if fd != log]
+        try:
+            pid = os.posix_spawn(python, [python, "-c", _BOOT], child_env, file_actions=actions,
+                                 setsid=True)
+        except (NotImplementedError, AttributeError):   # a platform without POSIX_SPAWN_SETSID
+            import subprocess
+
+            pid = subprocess.Popen([python, "-c", _BOOT], stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=log, env=child_env, start_new_session=True).pid
     finally:
         os.close(log)
-    _CHILDREN.append(child)
+    _CHILDREN.append(pid)
     return True
 
 
@@ -321,7 +365,7 @@ def _acquire(fd: int, wait: float) -> bool:
             time.sleep(0.01)
 
 
-def run(layout: Layout, client_factory: Callable[[], Any], *, linger: float = 2.0,
+def run(layout: Layout, client_factory: Callable[[], Any], *, linger: float = LINGER,
         give_up_after: float = 900.0, backoff: Backoff | None = None) -> int:
     """Upload until the spool is empty (then linger) or the server stays unreachable too long."""
     import fcntl
@@ -405,12 +449,21 @@ def make_client_factory(layout: Layout, env: Mapping[str, str]) -> Callable[[], 
     return factory
 
 
+def _env_float(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if 0 <= value <= 3600 else default
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m hoopcli.uploader",
                                      description="Upload the hoop spool in the background.")
-    parser.add_argument("--linger", type=float, default=2.0, help="seconds to wait for more records")
+    parser.add_argument("--linger", type=float, default=_env_float("HOOP_UPLOADER_LINGER", LINGER),
+                        help="seconds to wait for more records once the spool is empty")
     parser.add_argument("--give-up-after", type=float, default=900.0,
                         help="stop after the server is unreachable this long (records stay spooled)")
     parser.add_argument("--max-delay", type=float, default=30.0, help="longest wait between retries")

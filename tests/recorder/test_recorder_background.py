@@ -4,8 +4,12 @@ is down, delivers everything exactly once when it is back, then exits."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from recorder_helpers import Ingest, free_port, log_in, make_result, make_start
@@ -34,6 +38,11 @@ def _pid_gone(pid: int) -> bool:
         return os.waitpid(pid, os.WNOHANG)[0] == pid
     except ChildProcessError:
         return True
+
+
+@pytest.fixture(autouse=True)
+def short_linger(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOP_UPLOADER_LINGER", "0.5")
 
 
 def test_server_down_for_100_records_then_back_the_uploader_delivers_all_once(layout: Layout) -> None:
@@ -89,3 +98,46 @@ def test_an_uploader_that_is_not_logged_in_stops_and_says_why(layout: Layout, in
              and uploader_pid(layout) is None)
     assert read_state(layout)["last_error"] == f"hoop: not logged in to {ingest.url}; run `hoop login`"
     assert len(spool.pending()) == 1 and ingest.stored == {}
+
+
+def test_the_uploader_ignores_a_hoopcli_package_in_the_agents_directory(
+        layout: Layout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    evil = tmp_path / "repo"
+    (evil / "hoopcli").mkdir(parents=True)
+    marker = tmp_path / "pwned"
+    (evil / "hoopcli" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (evil / "hoopcli" / "uploader.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.chdir(evil)
+    recorder.Spool(layout).append(make_start())
+    assert recorder.kick_uploader(layout, dict(os.environ), "http://127.0.0.1:9") is True
+    wait_for("the uploader to stop", lambda: read_state(layout).get("state") == "stopped"
+             and uploader_pid(layout) is None)
+    assert not marker.exists()
+
+
+def test_the_uploader_does_not_hold_the_agents_pipes_open(layout: Layout) -> None:
+    """An agent reading the shim's output until EOF must not wait for the lingering uploader."""
+    read_end, write_end = os.pipe()
+    env = {**os.environ, "HOOP_UPLOADER_LINGER": "60"}
+    code = ("import os, sys\n"
+            "from hoopcli import recorder\n"
+            "from hoopcli.paths import Layout\n"
+            "print(recorder.kick_uploader(Layout.from_env(), dict(os.environ), 'http://127.0.0.1:9'))\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, pass_fds=(write_end,))
+    os.close(write_end)
+    try:
+        out, _ = proc.communicate(timeout=60)     # EOF on stdout/stderr: nobody else holds them
+        assert out.strip() == b"True"
+        wait_for("the uploader to run", lambda: uploader_pid(layout) is not None)
+        os.set_blocking(read_end, False)
+        try:
+            extra = os.read(read_end, 1)          # b"" = EOF: the uploader did not inherit fd
+        except BlockingIOError:
+            extra = None                          # still open somewhere: the uploader holds it
+        assert extra == b""
+    finally:
+        os.close(read_end)
+        pid = uploader_pid(layout)
+        if pid:
+            os.kill(pid, signal.SIGTERM)

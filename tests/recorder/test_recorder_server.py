@@ -23,6 +23,11 @@ from hoopcli.uploader import read_state, uploader_pid
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(autouse=True)
+def short_linger(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOP_UPLOADER_LINGER", "0.5")
+
+
 @pytest.fixture
 def gate(server: Any) -> Iterator[Gate]:
     g = Gate(int(server.url.rsplit(":", 1)[1]))

@@ -35,6 +35,7 @@ def world(make_server: Any, moto_endpoint: str, layout: Layout, tmp_path: Path) 
     auth.store_tokens(layout, "file", meta, {"id_token": token})
     env = {"HOOP_HOME": str(layout.home), "HOOP_SERVER": server.url, "HOOP_NO_PROMPT": "1",
            "HOOP_SESSION_ID": SESSION, "HOOP_AGENT": "kill-test", "HOME": str(tmp_path),
+           "HOOP_UPLOADER_LINGER": "0.5",
            "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"])}
     return server, env
 
@@ -93,7 +94,7 @@ def test_a_full_disk_under_the_spool_stops_the_shim_with_a_clear_line(
                 "token_endpoint": server.url + "/idp/token"}
         auth.store_tokens(layout, "file", meta, {"id_token": server.token("alice", email="a@example.com")})
         env = {"HOOP_HOME": str(layout.home), "HOOP_SERVER": server.url, "HOOP_NO_PROMPT": "1",
-               "HOOP_SESSION_ID": "full-disk", "HOME": str(tmp_path),
+               "HOOP_SESSION_ID": "full-disk", "HOME": str(tmp_path), "HOOP_UPLOADER_LINGER": "0.5",
                "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"])}
         ok = shim(env)                       # warm every cache while there is room
         assert ok.wait(timeout=120) == 0
