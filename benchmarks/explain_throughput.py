@@ -4,7 +4,8 @@
 
 Input: the awscli example corpus of benchmarks/parse_accuracy.py (real command lines), cycled to
 --lines lines. Timed end to end, process start-up included; prints the median lines/s (wall
-clock) and lines per CPU second of the child (meaningful on a busy shared machine).
+clock) and lines per CPU second of the child (meaningful on a busy shared machine). First, the
+hot path alone: import of hoopcli.invocation and the first parse, in fresh interpreters.
 """
 
 from __future__ import annotations
@@ -24,11 +25,38 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from parse_accuracy import corpus  # noqa: E402
 
 
+HOT_PATH = """
+import time
+t0 = time.process_time()
+from hoopcli.invocation import parse
+t1 = time.process_time()
+parse({argv!r})
+t2 = time.process_time()
+print((t1 - t0) * 1000, (t2 - t1) * 1000)
+"""
+
+
+def hot_path(runs: int = 15) -> None:
+    """Fresh interpreters: import of hoopcli.invocation, then the first parse (index + one file)."""
+    for argv in (["ec2", "describe-instances", "--instance-ids", "i-1"],
+                 ["s3", "rm", "--recursive", "s3://b/p/"], ["sts", "get-caller-identity"]):
+        imports, parses = [], []
+        for _ in range(runs):
+            out = subprocess.run([sys.executable, "-c", HOT_PATH.format(argv=argv)],
+                                 capture_output=True, text=True, check=True)
+            a, b = map(float, out.stdout.split())
+            imports.append(a)
+            parses.append(b)
+        print(f"hot path `aws {' '.join(argv)}`: import {statistics.median(imports):.1f} CPU ms, "
+              f"first parse {statistics.median(parses):.2f} CPU ms (medians of {runs} fresh processes)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lines", type=int, default=6000)
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
+    hot_path()
     lines = [line for _, _, line in corpus() if "\n" not in line]
     batch = "".join(f"aws {lines[i % len(lines)]}\n" for i in range(args.lines)).encode()
     env = dict(os.environ, HOOP_HOME=tempfile.mkdtemp(prefix="hoop-bench-"))
