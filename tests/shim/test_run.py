@@ -1,0 +1,86 @@
+"""`hoop run`: a real agent process under a session, with a real server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from hoopcli.runner import is_shim
+
+
+def hoop_run(world, *args, env=None, **kw):
+    full = {**world.environ, "AWS_ACCESS_KEY_ID": "AKIAAMBIENTAMBIENT00", "AWS_SECRET_ACCESS_KEY": "ambient",
+            "AWS_PROFILE": "prod", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.170.2/creds",
+            **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "hoopcli", "run", *args], env=full,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_agent_gets_shim_first_and_no_ambient_credentials(shim_world):
+    proc = hoop_run(shim_world, "--agent", "probe", "--", "sh", "-c", "env; command -v aws")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    env = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    assert "AWS_ACCESS_KEY_ID" not in env and "AWS_SECRET_ACCESS_KEY" not in env
+    assert "AWS_PROFILE" not in env and "AWS_CONTAINER_CREDENTIALS_FULL_URI" not in env
+    assert len(env["HOOP_SESSION_ID"]) >= 16
+    assert env["HOOP_AGENT"] == "probe"
+    aws = out.strip().splitlines()[-1]
+    assert is_shim(aws)
+    assert env["PATH"].split(os.pathsep)[0] == os.path.dirname(aws)
+
+
+def test_agent_exit_code_is_returned(shim_world):
+    proc = hoop_run(shim_world, "--", "sh", "-c", "exit 7")
+    proc.communicate(timeout=60)
+    assert proc.returncode == 7
+
+
+def test_agent_aws_calls_land_in_the_session(shim_world):
+    shim_world.s3().create_bucket(Bucket="run-session")
+    proc = hoop_run(shim_world, "--agent", "lister", "--", "sh", "-c", "aws s3 ls && echo SID=$HOOP_SESSION_ID")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "run-session" in out
+    sid = out.strip().splitlines()[-1].split("=", 1)[1]
+    from hoopcli.recorder import Spool
+
+    spooled = [rec for _p, rec in Spool(shim_world.layout).records()]
+    from hoopcli.server.store.ledger import LedgerRecord
+
+    with shim_world.server.db.session() as db:
+        delivered = [r.session_id for r in db.query(LedgerRecord).all()]
+    assert sid in delivered + [r["session_id"] for r in spooled]
+
+
+def test_signals_are_forwarded_to_the_agent(shim_world):
+    proc = hoop_run(shim_world, "--", "sh", "-c", "trap 'exit 42' TERM; echo ready; while :; do sleep 0.1; done")
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 42
+
+
+def test_refuses_to_nest(shim_world):
+    proc = hoop_run(shim_world, "--", "true", env={"HOOP_SESSION_ID": "abc"})
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert err.startswith("hoop: already inside a hoop session")
+
+
+def test_missing_command_is_a_clear_error(shim_world):
+    proc = hoop_run(shim_world, "--", "no-such-agent-binary")
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "command not found: no-such-agent-binary" in err
+
+
+def test_not_logged_in_is_65(shim_world):
+    os.unlink(shim_world.layout.cache_dir / "session.json")
+    proc = hoop_run(shim_world, "--", "true")
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 65
+    assert "hoop login" in err
