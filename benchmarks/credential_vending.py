@@ -51,7 +51,7 @@ def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> Non
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def line(name: str, values: list[float]) -> str:

@@ -57,5 +57,6 @@ def serve(config_file: Path | None = None, host: str | None = None, port: int | 
                 log_level=settings.log_level, server_header=False, proxy_headers=False)
 
 
-from .server_users import add_user  # noqa: E402  (identity engineer: `hoop server add-user`)
+from .server_users import add_user
+
 server.add_command(add_user)

@@ -38,7 +38,7 @@ def sts_name(value: str, prefix: str = "", max_len: int = 64) -> str:
     return name if len(name) >= 2 else (name + "--")[:2]
 
 
-def session_policy(invocation: "Invocation") -> dict[str, Any]:
+def session_policy(invocation: Invocation) -> dict[str, Any]:
     """An IAM policy allowing exactly the invocation's actions, per API call, on its ARNs."""
     statements: list[dict[str, Any]] = []
     by_resources: dict[tuple[str, ...], list[str]] = {}
@@ -109,7 +109,7 @@ _clients: dict[tuple[Any, ...], Any] = {}
 _clients_lock = threading.Lock()
 
 
-def sts_client(connection: "Connection", aws_session: Any = None) -> Any:
+def sts_client(connection: Connection, aws_session: Any = None) -> Any:
     """A cached STS client per (credentials source, region, endpoint): building one loads the
     service model (~100 ms); botocore clients are thread-safe and refresh their credentials."""
     import boto3
@@ -132,8 +132,8 @@ def sts_client(connection: "Connection", aws_session: Any = None) -> Any:
 
 
 def assume_role(
-    connection: "Connection",
-    invocation: "Invocation",
+    connection: Connection,
+    invocation: Invocation,
     *,
     session_id: str,
     user: str,

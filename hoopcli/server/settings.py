@@ -156,7 +156,7 @@ class Settings:
     def connection(self, name: str) -> Connection | None:
         return self.connections.get(name)
 
-    def with_overrides(self, **changes: Any) -> "Settings":
+    def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
 
@@ -204,7 +204,7 @@ def normalize_database_url(url: str) -> str:
         url = "postgresql://" + url[len("postgres://"):]
     if url.startswith("postgresql://"):
         return "postgresql+psycopg://" + url[len("postgresql://"):]
-    if url.startswith("postgresql+psycopg://") or url.startswith("sqlite://"):
+    if url.startswith(("postgresql+psycopg://", "sqlite://")):
         return url
     scheme = url.split(":", 1)[0] if ":" in url else url[:20]
     raise ConfigError(

@@ -47,7 +47,7 @@ class Issuer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if self.path == "/.well-known/openid-configuration":
                     body = {"issuer": issuer.discovery_issuer or issuer.url,
                             "jwks_uri": issuer.url + "/jwks",

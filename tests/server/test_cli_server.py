@@ -15,7 +15,6 @@ import pytest
 import sqlalchemy as sa
 
 
-
 def free_port() -> int:
     import socket
 
@@ -42,7 +41,7 @@ HOOP = [sys.executable, "-m", "hoopcli"]
 
 
 def run_hoop(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*HOOP, *args], capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
+    return subprocess.run([*HOOP, *args], capture_output=True, text=True, timeout=timeout, check=False, env=dict(os.environ))
 
 
 def test_server_runs_and_logs_access_without_secrets(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+from datetime import timezone
 
 import boto3
 import httpx
@@ -74,7 +75,7 @@ def _dump_database(srv) -> str:
 
 
 def test_duration_comes_from_the_connection(broker) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     r = vend(broker, {"connection": "prod", "session_id": "s2", "argv": ["sts", "get-caller-identity"]})
     assert r.status_code == 200, r.text

@@ -45,11 +45,10 @@ def test_session_commits_and_rolls_back(db: Database) -> None:
     db.migrate()
     with db.session() as s:
         s.add(AgentSession(id="s1", user="alice", source="api"))
-    with pytest.raises(RuntimeError):
-        with db.session() as s:
-            s.add(AgentSession(id="s2", user="alice", source="api"))
-            s.flush()
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), db.session() as s:
+        s.add(AgentSession(id="s2", user="alice", source="api"))
+        s.flush()
+        raise RuntimeError("boom")
     with db.session() as s:
         ids = s.scalars(select(AgentSession.id)).all()
     assert ids == ["s1"]

@@ -15,7 +15,6 @@ from ..settings import Connection, Settings
 from ..store.db import Database
 from ..store.models import User, utcnow
 
-
 # last_seen is refreshed at most this often per (user, claims); a change of claims writes at once
 REMEMBER_EVERY = 300.0
 _recent: dict[tuple[Any, ...], float] = {}

@@ -32,7 +32,7 @@ KEEP_KEYS = 3
 _lock = threading.Lock()
 # path -> (mtime_ns, key): parsing and validating an RSA key costs ~100 ms; tokens are minted
 # and verified on every request.
-_loaded: dict[Path, tuple[int, "SigningKey"]] = {}
+_loaded: dict[Path, tuple[int, SigningKey]] = {}
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class SigningKey:
         return jwk
 
 
-def keys_dir(settings: "Settings") -> Path:
+def keys_dir(settings: Settings) -> Path:
     return Path(settings.home) / "idp" / "keys"
 
 
@@ -92,7 +92,7 @@ def _load(path: Path) -> SigningKey:
     return loaded
 
 
-def signing_keys(settings: "Settings") -> list[SigningKey]:
+def signing_keys(settings: Settings) -> list[SigningKey]:
     """All published keys, newest first; creates the first key when there is none."""
     directory = ensure_dir(keys_dir(settings))
     with _lock:
@@ -102,11 +102,11 @@ def signing_keys(settings: "Settings") -> list[SigningKey]:
         return [_load(p) for p in paths[:KEEP_KEYS]]
 
 
-def current_key(settings: "Settings") -> SigningKey:
+def current_key(settings: Settings) -> SigningKey:
     return signing_keys(settings)[0]
 
 
-def rotate_key(settings: "Settings") -> SigningKey:
+def rotate_key(settings: Settings) -> SigningKey:
     """Create a new signing key; it signs from now on. Keys beyond the newest KEEP_KEYS are removed."""
     directory = ensure_dir(keys_dir(settings))
     with _lock:
@@ -119,13 +119,13 @@ def rotate_key(settings: "Settings") -> SigningKey:
         return key
 
 
-def jwks(settings: "Settings") -> dict[str, Any]:
+def jwks(settings: Settings) -> dict[str, Any]:
     """The public JSON Web Key Set the dev IdP publishes."""
     return {"keys": [k.public_jwk() for k in signing_keys(settings)]}
 
 
 def mint_id_token(
-    settings: "Settings",
+    settings: Settings,
     sub: str,
     email: str | None = None,
     groups: Any = (),

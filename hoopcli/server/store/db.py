@@ -171,6 +171,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     try:
         cur.execute("PRAGMA journal_mode=WAL")
-    except Exception:  # noqa: BLE001 - in-memory databases refuse WAL; harmless
+    except Exception:  # noqa: BLE001, S110 - in-memory databases refuse WAL; harmless
         pass
     cur.close()
