@@ -297,3 +297,20 @@ def test_plain_text_password_in_config_never_signs_in() -> None:
 
     assert authenticate({"eve": {"password_hash": "hunter2", "groups": []}}, "eve", "hunter2") is None
     assert authenticate({}, "nobody", "x") is None
+
+
+def test_parallel_shims_refresh_once(idp_server: Any, clean_env: Path) -> None:
+    """Refresh tokens rotate, so concurrent refreshes must not race: all callers get a token."""
+    assert login_as(idp_server)[0] == 0
+    session = session_of(clean_env)
+    session["expires_at"] = 0
+    (clean_env / "cache" / "session.json").write_text(json.dumps(session))
+    code = ("from hoopcli import auth, config; from hoopcli.paths import Layout; "
+            "layout = Layout.from_env(); token = auth.id_token(layout, config.load(layout=layout)); "
+            "print(auth.jwt_claims(token)['sub'])")
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+             for _ in range(4)]
+    results = [(p.wait(timeout=60), p.stdout.read().strip(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
+    assert results == [(0, "alice", "")] * 4
+    assert session_of(clean_env)["expires_at"] > 1e9

@@ -90,6 +90,15 @@ def test_full_device_flow_refresh_rotation_and_revocation(make_server: Any, data
     renewed = first.json()
     assert renewed["refresh_token"] != tokens["refresh_token"] and renewed["id_token"]
     assert refresh(tokens["refresh_token"]).json()["error"] == "invalid_grant"  # rotated away
+    # ... and presenting it again was token theft (RFC 9700 4.14.2): the whole chain is revoked
+    assert refresh(renewed["refresh_token"]).json()["error"] == "invalid_grant"
+
+    grant = start(srv)
+    sign_in(grant["verification_uri_complete"])
+    time.sleep(1.05)
+    tokens = poll(srv, grant["device_code"]).json()
+    renewed = refresh(tokens["refresh_token"]).json()
+    assert renewed["refresh_token"]
 
     revoked = requests.post(srv.url + "/idp/revoke", timeout=10, data={
         "client_id": "hoop-cli", "token": renewed["refresh_token"], "token_type_hint": "refresh_token"})

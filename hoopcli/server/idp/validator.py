@@ -8,6 +8,7 @@ One public client (`hoop-cli`, no secret). Secrets are looked up by SHA-256 only
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from typing import Any
 
@@ -186,11 +187,18 @@ class Validator(RequestValidator):  # type: ignore[misc]
                        IdpRefreshToken.used_at.is_(None), IdpRefreshToken.revoked_at.is_(None),
                        IdpRefreshToken.expires_at > now)
                 .values(used_at=now)).rowcount
+            row = s.get(IdpRefreshToken, digest(refresh_token or ""))
             if used != 1:
+                if row is not None and row.used_at is not None and row.revoked_at is None:
+                    # a rotated-away token came back: it was copied. End that whole login.
+                    s.execute(update(IdpRefreshToken)
+                              .where(IdpRefreshToken.family == row.family,
+                                     IdpRefreshToken.revoked_at.is_(None))
+                              .values(revoked_at=now))
                 return False
-            row = s.get(IdpRefreshToken, digest(refresh_token))
             assert row is not None
             request.user = row.subject
+            request.hoop_family = row.family
             request.hoop_original_scopes = row.scope.split()
         return self.provider.user_exists(request.user)
 
@@ -218,4 +226,5 @@ class Validator(RequestValidator):  # type: ignore[misc]
         with self.db.session() as s:
             s.add(IdpRefreshToken(
                 token_hash=digest(refresh), client_id=request.client_id, subject=request.user,
+                family=getattr(request, "hoop_family", None) or secrets.token_hex(16),
                 scope=" ".join(request.scopes or []), created_at=now, expires_at=now + REFRESH_TTL))

@@ -49,6 +49,7 @@ class IdpRefreshToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_id: Mapped[str] = mapped_column(String(255))
     subject: Mapped[str] = mapped_column(String(255), index=True)
+    family: Mapped[str] = mapped_column(String(64), index=True)  # one login's chain of rotations
     scope: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
