@@ -185,6 +185,11 @@ def test_bad_protocol_requests(idp_server: Any) -> None:
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
 
 
+def test_page_says_when_no_accounts_exist(server: Any) -> None:
+    page = requests.get(server.url + "/idp/device", timeout=10)
+    assert page.status_code == 200 and "no local accounts yet" in page.text
+
+
 def test_not_mounted_with_an_external_issuer(make_server: Any) -> None:
     srv = make_server(oidc={"issuer": "https://login.example.test", "client_id": "hoop-cli"})
     assert requests.get(srv.url + "/idp/.well-known/openid-configuration", timeout=10).status_code == 404

@@ -209,13 +209,20 @@ def _client_key(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _no_accounts(provider: Provider) -> str | None:
+    if provider.users():
+        return None
+    return ("This server has no local accounts yet. Create one with `hoop server add-user NAME "
+            "--groups ...`, add the printed lines to the server config and restart the server.")
+
+
 @router.get("/device", response_class=HTMLResponse)
 def device_page(request: Request, user_code: str = "") -> HTMLResponse:
     provider = get_provider(request)
     code = normalize_user_code(user_code)
     shown = f"{code[:4]}-{code[4:]}" if code else ""
     return _page(request, provider, "device.html", title="Sign in", action=provider.url("/device"),
-                 user_code=shown, username="", error=None)
+                 user_code=shown, username="", error=_no_accounts(provider))
 
 
 @router.post("/device", response_class=HTMLResponse)
@@ -284,7 +291,8 @@ def authorize_page(request: Request) -> HTMLResponse:
     except (OAuth2Error, FatalClientError) as exc:
         return _authorize_error(request, provider, exc)
     return _page(request, provider, "authorize.html", title="Sign in",
-                 action=provider.url("/authorize") + "?" + query, username="", error=None)
+                 action=provider.url("/authorize") + "?" + query, username="",
+                 error=_no_accounts(provider))
 
 
 @router.post("/authorize", response_class=HTMLResponse)
