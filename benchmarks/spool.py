@@ -7,8 +7,8 @@ Prints:
   * `kick_uploader` when an uploader already runs (the cost every shim call pays);
   * audit visibility: time from a command's end (its result record appended, uploader kicked)
     to the record being visible through GET /api/v1/sessions/{id} on a real hoop server
-    (uvicorn in a thread, SQLite unless --database-url), for commands 0.2 s apart (uploader
-    warm) and 3 s apart (the uploader has exited; each command starts a new one).
+    (uvicorn in a thread, SQLite unless --database-url), for commands 0.2 s and 3 s apart (the
+    uploader lingers 10 s, so it is warm) and with a cold uploader for every command.
 Figures go into docs/benchmarks.md under "## Spool and upload".
 """
 
@@ -38,7 +38,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 def line(name: str, values: list[float], unit: str = "ms") -> None:
-    print(f"  {name:<44} n={len(values):<4} p50={pct(values, 50):8.3f} {unit}  "
+    print(f"  {name:<52} n={len(values):<4} p50={pct(values, 50):8.3f} {unit}  "
           f"p95={pct(values, 95):8.3f} {unit}  p99={pct(values, 99):8.3f} {unit}  "
           f"max={max(values):8.3f} {unit}")
 
@@ -134,8 +134,14 @@ def bench_visibility(home: Path, commands: int, database_url: str | None) -> Non
     spool = recorder.Spool(layout)
     auditor = Client(url, token=token)
     try:
-        for spacing, n in ((0.2, commands), (3.0, max(5, commands // 5))):
-            session = f"bench-vis-{spacing}"
+        scenarios = (("commands 0.2 s apart (uploader warm)", 0.2, "10", commands),
+                     ("commands 3 s apart (warm: 10 s linger)", 3.0, "10", max(5, commands // 5)),
+                     ("commands 1 s apart, cold uploader each time", 1.0, "0", max(5, commands // 5)))
+        for label, spacing, linger, n in scenarios:
+            env["HOOP_UPLOADER_LINGER"] = linger
+            while recorder.uploader_pid(layout) is not None:
+                time.sleep(0.05)
+            session = f"bench-vis-{spacing}-{linger}"
             times = []
             for seq in range(n):
                 cid = recorder.new_id()
@@ -152,7 +158,7 @@ def bench_visibility(home: Path, commands: int, database_url: str | None) -> Non
                     time.sleep(0.01)
                 times.append((time.perf_counter() - t_end) * 1000)
                 time.sleep(spacing)
-            line(f"visible after command end, {spacing:g} s apart", times)
+            line(f"visible: {label}", times)
     finally:
         server.should_exit = True
 
