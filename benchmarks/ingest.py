@@ -93,6 +93,7 @@ def run(database_url: str, label: str, uploaders: int, records: int, batch: int)
     home = Path(tempfile.mkdtemp(prefix="hoop-bench-"))
     proc, url, token = start_server(home, database_url)
     try:
+        before = Client(url, token=token("audrey", ("auditors",))).get("/api/v1/verify").json()["size"]
         work: list[list[list[dict[str, Any]]]] = []
         for u in range(uploaders):
             recs: list[dict[str, Any]] = []
@@ -136,7 +137,8 @@ def run(database_url: str, label: str, uploaders: int, records: int, batch: int)
               f"{total} records in {elapsed:.2f} s = {total / elapsed:,.0f} records/s; "
               f"request latency p50 {pct(latencies, 50):.0f} ms, p95 {pct(latencies, 95):.0f} ms, "
               f"p99 {pct(latencies, 99):.0f} ms ({len(latencies)} requests); "
-              f"errors {len(errors)}; checkpoint size {cp['size']} (expected {total})")
+              f"errors {len(errors)}; signed checkpoint covers {cp['size'] - before} new records "
+              f"(expected {total})")
         for e in errors[:5]:
             print("   ", e)
     finally:

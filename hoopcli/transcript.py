@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -64,55 +65,82 @@ def _resolve(node: dict[str, Any]) -> dict[str, Any]:
     return _resolve(schema()["$defs"][ref.split("/")[-1]])
 
 
-def _check(value: Any, node: dict[str, Any], path: str, errors: list[str]) -> None:
+Check = Callable[[Any, tuple[Any, ...], list[str]], None]
+
+
+def _fmt(path: tuple[Any, ...]) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+
+
+def _compile(node: dict[str, Any]) -> Check:
+    """Turn a schema node into a checking closure (compiled once; paths formatted only on error)."""
     node = _resolve(node)
     if "anyOf" in node:
-        for option in node["anyOf"]:
-            sub: list[str] = []
-            _check(value, option, path, sub)
-            if not sub:
-                break
-        else:
-            errors.append(f"{path}: does not match any allowed form")
-        return
-    if "const" in node and value != node["const"]:
-        errors.append(f"{path}: must be {json.dumps(node['const'])}")
-        return
-    if "enum" in node and value not in node["enum"]:
-        errors.append(f"{path}: must be one of {', '.join(map(str, node['enum']))}")
-        return
+        options = [_compile(o) for o in node["anyOf"]]
+
+        def any_of(value: Any, path: tuple[Any, ...], errors: list[str]) -> None:
+            for option in options:
+                sub: list[str] = []
+                option(value, path, sub)
+                if not sub:
+                    return
+            errors.append(f"{_fmt(path)}: does not match any allowed form")
+        return any_of
+
+    has_const, const = "const" in node, node.get("const")
+    enum = node.get("enum")
     types = node.get("type")
-    if types is not None:
-        names = [types] if isinstance(types, str) else list(types)
-        if not any(_type_ok(value, t) for t in names):
-            errors.append(f"{path}: must be {' or '.join(names)}")
+    names = None if types is None else ([types] if isinstance(types, str) else list(types))
+    max_len, min_len = node.get("maxLength"), node.get("minLength")
+    pattern = _pattern(node["pattern"]) if "pattern" in node else None
+    minimum = node.get("minimum")
+    required = tuple(node.get("required", ()))
+    props = {k: _compile(v) for k, v in node.get("properties", {}).items()}
+    extra = node.get("additionalProperties", True)
+    extra_check = _compile(extra) if isinstance(extra, dict) else None
+    items = _compile(node["items"]) if "items" in node else None
+
+    def check(value: Any, path: tuple[Any, ...], errors: list[str]) -> None:
+        if has_const and value != const:
+            errors.append(f"{_fmt(path)}: must be {json.dumps(const)}")
             return
-    if isinstance(value, str):
-        if "maxLength" in node and len(value) > node["maxLength"]:
-            errors.append(f"{path}: longer than {node['maxLength']} characters")
-        if "minLength" in node and len(value) < node["minLength"]:
-            errors.append(f"{path}: shorter than {node['minLength']} characters")
-        if "pattern" in node and not _pattern(node["pattern"]).search(value):
-            errors.append(f"{path}: has an invalid format")
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        if "minimum" in node and value < node["minimum"]:
-            errors.append(f"{path}: must be >= {node['minimum']}")
-    elif isinstance(value, dict):
-        for key in node.get("required", ()):
-            if key not in value:
-                errors.append(f"{path}.{key}: is required")
-        props = node.get("properties", {})
-        extra = node.get("additionalProperties", True)
-        for key, item in value.items():
-            if key in props:
-                _check(item, props[key], f"{path}.{key}", errors)
-            elif extra is False:
-                errors.append(f"{path}.{key}: is not allowed")
-            elif isinstance(extra, dict):
-                _check(item, extra, f"{path}.{key}", errors)
-    elif isinstance(value, list) and "items" in node:
-        for i, item in enumerate(value):
-            _check(item, node["items"], f"{path}[{i}]", errors)
+        if enum is not None and value not in enum:
+            errors.append(f"{_fmt(path)}: must be one of {', '.join(map(str, enum))}")
+            return
+        if names is not None and not any(_type_ok(value, t) for t in names):
+            errors.append(f"{_fmt(path)}: must be {' or '.join(names)}")
+            return
+        if isinstance(value, str):
+            if max_len is not None and len(value) > max_len:
+                errors.append(f"{_fmt(path)}: longer than {max_len} characters")
+            if min_len is not None and len(value) < min_len:
+                errors.append(f"{_fmt(path)}: shorter than {min_len} characters")
+            if pattern is not None and not pattern.search(value):
+                errors.append(f"{_fmt(path)}: has an invalid format")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            if minimum is not None and value < minimum:
+                errors.append(f"{_fmt(path)}: must be >= {minimum}")
+        elif isinstance(value, dict):
+            for key in required:
+                if key not in value:
+                    errors.append(f"{_fmt(path + (key,))}: is required")
+            for key, item in value.items():
+                sub_check = props.get(key)
+                if sub_check is not None:
+                    sub_check(item, path + (key,), errors)
+                elif extra is False:
+                    errors.append(f"{_fmt(path + (key,))}: is not allowed")
+                elif extra_check is not None:
+                    extra_check(item, path + (key,), errors)
+        elif isinstance(value, list) and items is not None:
+            for i, item in enumerate(value):
+                items(item, path + (i,), errors)
+    return check
+
+
+@lru_cache(maxsize=4)
+def _checker(kind: str) -> Check:
+    return _compile(schema()["$defs"][kind])
 
 
 def validate(record: Any) -> list[str]:
@@ -123,7 +151,7 @@ def validate(record: Any) -> list[str]:
     if kind not in RECORD_TYPES:
         return [f"$.type: must be one of {', '.join(RECORD_TYPES)}"]
     errors: list[str] = []
-    _check(record, schema()["$defs"]["start" if kind == "command.start" else "result"], "$", errors)
+    _checker("start" if kind == "command.start" else "result")(record, (), errors)
     return errors
 
 
@@ -137,13 +165,18 @@ def _cut(text: str, cap: int) -> tuple[str, int]:
 
 
 def apply_caps(record: dict[str, Any], stream_cap: int = STREAM_CAP,
-               string_cap: int = STRING_CAP) -> tuple[dict[str, Any], list[str]]:
+               string_cap: int = STRING_CAP, *,
+               encoded_size: int | None = None) -> tuple[dict[str, Any], list[str]]:
     """A copy of `record` with oversized values cut and marked; and the JSON paths that were cut.
 
     Streams keep their original `size` and get `truncated: true`; other strings end with
     TRUNCATION_MARK; long lists keep their head. Each mark says what was cut and how much;
     the server stores the marks in the record's receipt.
     """
+    if encoded_size is not None and encoded_size <= min(stream_cap, string_cap, 20_000) \
+            and all(not isinstance(record.get(k), list) or len(record[k]) <= cap
+                    for k, cap in (("argv", ARGV_CAP), ("api_calls", API_CALLS_CAP))):
+        return record, []   # fast path: nothing in it can exceed a cap
     marks: list[str] = []
 
     def walk(value: Any, path: str) -> Any:

@@ -100,18 +100,29 @@ def _lock_head_core(session: Session, org: str) -> tuple[int, list[str]]:
     return int(row[0]), list(row[1] or [])
 
 
-def append(session: Session, org: str, uploader: Uploader,
-           records: Sequence[tuple[int, dict[str, Any], list[str]]], *,
+Batch = Sequence[tuple[int, dict[str, Any], list[str]]]
+
+
+def append(session: Session, org: str, uploader: Uploader, records: Batch, *,
            now: datetime | None = None, key: cp.SigningKey | None = None,
            checkpoint_interval: float = cp.CHECKPOINT_INTERVAL_SECONDS) -> AppendResult:
     """Append validated, capped records [(index in request, record, truncation marks)]."""
+    return append_many(session, org, [(uploader, records)], now=now, key=key,
+                       checkpoint_interval=checkpoint_interval)[0]
+
+
+def append_many(session: Session, org: str, requests: Sequence[tuple[Uploader, Batch]], *,
+                now: datetime | None = None, key: cp.SigningKey | None = None,
+                checkpoint_interval: float = cp.CHECKPOINT_INTERVAL_SECONDS) -> list[AppendResult]:
+    """Append several requests' records in one transaction under one lock (group commit):
+    the same statements whether 1 or 50 uploaders are waiting. One result per request."""
     now = now or datetime.now(timezone.utc)
-    out = AppendResult()
+    results = [AppendResult() for _ in requests]
     size, front = _lock_head_core(session, org)
-    wanted = {normalize_id(r["id"]) for _, r, _ in records}
+    wanted = {normalize_id(r["id"]) for _, batch in requests for _, r, _ in batch}
     existing = set(session.scalars(select(RECORDS.c.id).where(
         RECORDS.c.org == org, RECORDS.c.id.in_(wanted)))) if wanted else set()
-    sids = {r["session_id"] for _, r, _ in records}
+    sids = {r["session_id"] for _, batch in requests for _, r, _ in batch}
     owners = dict(session.execute(select(SESSIONS.c.id, SESSIONS.c.user).where(
         SESSIONS.c.org == org, SESSIONS.c.id.in_(sids))).all()) if sids else {}
     frontier = merkle.Frontier(size, [bytes.fromhex(h) for h in front])
@@ -119,51 +130,54 @@ def append(session: Session, org: str, uploader: Uploader,
     nodes: list[dict[str, Any]] = []
     appended: list[tuple[dict[str, Any], datetime]] = []
     new_sessions: dict[str, dict[str, Any]] = {}
-    for index, rec, marks in records:
-        rid = normalize_id(rec["id"])
-        if rid in existing:
-            out.duplicates.append(rec["id"])
-            continue
-        sid = rec["session_id"]
-        owner = owners.get(sid)
-        if owner is not None and owner != uploader.subject:
-            out.rejected.append({"index": index, "id": rec["id"],
-                                 "errors": ["$.session_id: belongs to another user"]})
-            continue
-        try:
-            rtime = parse_time(rec["time"])
-        except ValueError:
-            out.rejected.append({"index": index, "id": rec["id"], "errors": ["$.time: not a valid time"]})
-            continue
-        existing.add(rid)
-        receipt = {"received_at": cp.utc_iso(now), "org": org, "uploader": uploader.subject,
-                   "uploader_email": uploader.email, "truncated": marks}
-        leaf_text = canonical_json({"record": rec, "receipt": receipt}).decode("utf-8")
-        leaf_index = frontier.size
-        for level, idx, h in frontier.append(merkle.leaf_hash(leaf_text.encode("utf-8"))):
-            nodes.append({"org": org, "level": level, "idx": idx, "hash": h})
-        rows.append({"org": org, "leaf_index": leaf_index, "id": rid, "session_id": sid,
-                     "command_id": normalize_id(rec["command_id"]), "type": rec["type"],
-                     "time": rtime, "received_at": now, "leaf": leaf_text})
-        appended.append((rec, rtime))
-        out.accepted.append(rec["id"])
-        if owner is None:
-            owners[sid] = uploader.subject
-            new_sessions[sid] = {
-                "org": org, "id": sid, "user": uploader.subject, "user_email": uploader.email,
-                "agent": None, "host": None, "connection": None, "started_at": rtime,
-                "last_at": rtime, "commands": 0, "incomplete": 0, "failed": 0, "denied": 0,
-                "reviewed": 0}
+    received = cp.utc_iso(now)
+    for out, (uploader, records) in zip(results, requests):
+        for index, rec, marks in records:
+            rid = normalize_id(rec["id"])
+            if rid in existing:
+                out.duplicates.append(rec["id"])
+                continue
+            sid = rec["session_id"]
+            owner = owners.get(sid)
+            if owner is not None and owner != uploader.subject:
+                out.rejected.append({"index": index, "id": rec["id"],
+                                     "errors": ["$.session_id: belongs to another user"]})
+                continue
+            try:
+                rtime = parse_time(rec["time"])
+            except ValueError:
+                out.rejected.append({"index": index, "id": rec["id"], "errors": ["$.time: not a valid time"]})
+                continue
+            existing.add(rid)
+            receipt = {"received_at": received, "org": org, "uploader": uploader.subject,
+                       "uploader_email": uploader.email, "truncated": marks}
+            leaf_text = canonical_json({"record": rec, "receipt": receipt}).decode("utf-8")
+            leaf_index = frontier.size
+            for level, idx, h in frontier.append(merkle.leaf_hash(leaf_text.encode("utf-8"))):
+                nodes.append({"org": org, "level": level, "idx": idx, "hash": h})
+            rows.append({"org": org, "leaf_index": leaf_index, "id": rid, "session_id": sid,
+                         "command_id": normalize_id(rec["command_id"]), "type": rec["type"],
+                         "time": rtime, "received_at": now, "leaf": leaf_text})
+            appended.append((rec, rtime))
+            out.accepted.append(rec["id"])
+            if owner is None:
+                owners[sid] = uploader.subject
+                new_sessions[sid] = {
+                    "org": org, "id": sid, "user": uploader.subject, "user_email": uploader.email,
+                    "agent": None, "host": None, "connection": None, "started_at": rtime,
+                    "last_at": rtime, "commands": 0, "incomplete": 0, "failed": 0, "denied": 0,
+                    "reviewed": 0}
     if rows:
         session.execute(RECORDS.insert(), rows)
         session.execute(NODES.insert(), nodes)
         _summarize(session, org, new_sessions, appended)
         session.execute(update(LOGS).where(LOGS.c.org == org).values(
             size=frontier.size, frontier=[h.hex() for h in frontier.nodes], updated_at=now))
-    out.size = frontier.size
+    for out in results:
+        out.size = frontier.size
     if key is not None:
         _checkpoint_if_due(session, org, frontier, key, now, checkpoint_interval)
-    return out
+    return results
 
 
 def _short(value: Any, n: int) -> str | None:

@@ -105,3 +105,13 @@ def test_schema_documents_every_contract_field() -> None:
         for field in defs[part]["properties"]:
             assert f"`{field}`" in doc, (part, field)
     assert json.dumps(transcript.schema(), indent=2)[:40] in doc or "transcript_schema.json" in doc
+
+
+def test_fast_path_agrees_with_the_full_walk() -> None:
+    small = command("s", 0)[1]
+    size = len(transcript.canonical_json(small))
+    assert transcript.apply_caps(small, encoded_size=size) == transcript.apply_caps(small)
+    many = dict(small, argv=["x"] * 300)
+    size = len(transcript.canonical_json(many))
+    capped, marks = transcript.apply_caps(many, encoded_size=size)
+    assert len(capped["argv"]) == transcript.ARGV_CAP and marks == ["$.argv: 44 entries dropped"]

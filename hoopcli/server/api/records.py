@@ -11,10 +11,8 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ... import transcript
-from ...errors import Unavailable
 from .. import ledger_log
 from ..security import Principal, get_db, require
 from ..store.db import Database
@@ -44,21 +42,36 @@ def _parse_body(raw: bytes) -> list[Any]:
 @router.post("/records")
 async def post_records(request: Request, principal: Principal = Depends(require()),
                        db: Database = Depends(get_db)) -> dict[str, Any]:
-    records = _parse_body(await request.body())
+    import asyncio
+
     from starlette.concurrency import run_in_threadpool
 
-    return await run_in_threadpool(ingest, request, principal, db, records)
+    from ..ledger_writer import writer_for
+
+    records = _parse_body(await request.body())
+    good, rejected = await run_in_threadpool(check_records, records)
+    uploader = ledger_log.Uploader(principal.subject, principal.email)
+    if good:
+        # group commit: the writer appends every waiting request's records in one transaction
+        fut = writer_for(db, signing_key(request)).submit(principal.org, uploader, good)
+        result = await asyncio.wrap_future(fut)
+    else:
+        result = ledger_log.AppendResult()
+    return {"accepted": result.accepted, "duplicates": result.duplicates,
+            "rejected": rejected + result.rejected, "size": result.size}
 
 
-def ingest(request: Request, principal: Principal, db: Database, records: list[Any]) -> dict[str, Any]:
+def check_records(records: list[Any]) -> tuple[list[tuple[int, dict[str, Any], list[str]]], list[dict[str, Any]]]:
+    """Validate and cap each record: (good [(index, record, marks)], rejected [{index, id, errors}])."""
     good: list[tuple[int, dict[str, Any], list[str]]] = []
     rejected: list[dict[str, Any]] = []
     for index, record in enumerate(records):
         rid = record.get("id") if isinstance(record, dict) and isinstance(record.get("id"), str) else None
+        marks: list[str] = []
         if isinstance(record, dict):
             try:
-                transcript.canonical_json(record)
-                record, marks = transcript.apply_caps(record)
+                size = len(transcript.canonical_json(record))
+                record, marks = transcript.apply_caps(record, encoded_size=size)
                 errors = transcript.validate(record)
             except (ValueError, TypeError, RecursionError):
                 errors = ["$: not representable as canonical JSON (NaN, or nested too deeply)"]
@@ -68,23 +81,4 @@ def ingest(request: Request, principal: Principal, db: Database, records: list[A
             rejected.append({"index": index, "id": rid, "errors": errors[:20]})
             continue
         good.append((index, record, marks))
-    uploader = ledger_log.Uploader(principal.subject, principal.email)
-    key = signing_key(request)
-    attempts = 0
-    while True:
-        try:
-            with db.session() as s:
-                result = ledger_log.append(s, principal.org, uploader, good, key=key)
-            break
-        except OperationalError as exc:  # SQLite busy past its timeout, PG deadlock/serialization
-            attempts += 1
-            if attempts >= 3:
-                raise Unavailable(f"the ledger is busy: {type(exc.orig).__name__}") from exc
-        except SQLAlchemyError as exc:
-            # e.g. two servers racing on the same record id: the unique constraint holds; retry
-            # once so the loser reports the record as a duplicate.
-            attempts += 1
-            if attempts >= 3:
-                raise Unavailable("cannot store the records now") from exc
-    return {"accepted": result.accepted, "duplicates": result.duplicates,
-            "rejected": rejected + result.rejected, "size": result.size}
+    return good, rejected
