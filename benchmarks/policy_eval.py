@@ -47,10 +47,20 @@ VERBS = ["Delete*", "Put*", "Create*", "Update*", "Get*", "List*", "Describe*", 
 def make_policy(n: int) -> str:
     """A realistic large policy: per-service deny/review/allow rules with resources, params,
     groups, connections, regions and agents (no rule ever shadows another exactly)."""
+    from hoopcli.policy.compiler import known_actions
+    from hoopcli.policy.glob import Glob
+
+    known = known_actions()
+
+    def real(svc: str, verb: str) -> bool:   # only patterns some CLI command can produce
+        g = Glob(f"{svc}:{verb}", fold=True)
+        return not known or any(g.match(a) for a in known.get(svc, ()))
+
     lines = ["version: 1", "rules:"]
     for i in range(n):
         svc = SERVICES[i % len(SERVICES)]
-        verb = VERBS[(i // len(SERVICES)) % len(VERBS)]
+        verbs = [v for v in VERBS if real(svc, v)] or ["*"]
+        verb = verbs[(i // len(SERVICES)) % len(verbs)]
         effect = ("deny", "review", "allow")[i % 3]
         match = [f"actions: ['{svc}:{verb}']"]
         kind = i % 7
