@@ -132,10 +132,11 @@ def test_expired_code(idp_server: Any) -> None:
 
 def test_wrong_password_and_unknown_user_leave_the_grant_pending(idp_server: Any) -> None:
     grant = start(idp_server)
-    for user, password in (("alice", "wrong"), ("mallory", PASSWORDS["alice"]), ("alice", "")):
+    for user, password in (("alice", "wrong"), ("mallory", PASSWORDS["alice"]), ("alice", ""),
+                           ('"><script>alert(1)</script>', "x")):
         page = sign_in(grant["verification_uri_complete"], username=user, password=password)
         assert page.status_code == 401 and "Wrong user name or password" in page.text
-        assert PASSWORDS["alice"] not in page.text
+        assert PASSWORDS["alice"] not in page.text and "<script>alert" not in page.text
     time.sleep(1.05)
     assert poll(idp_server, grant["device_code"]).json()["error"] == "authorization_pending"
 
