@@ -24,6 +24,7 @@ from ..policy.model import Context, Decision, Policy
 _lock = threading.Lock()
 _memo: dict[str, Policy] = {}
 _file_memo: dict[str, tuple[float, int, Policy, str, str]] = {}
+_default: tuple[Policy, str, str] | None = None
 
 
 def _file_policy(settings: Any) -> tuple[Policy, str, str] | None:
@@ -57,15 +58,18 @@ def baseline(settings: Any) -> tuple[Policy, str, str]:
     found = _file_policy(settings)
     if found is not None:
         return found
-    from importlib import resources
+    global _default
+    if _default is None:
+        from importlib import resources
 
-    from .store.policy import canonical, sha256_of
+        from .store.policy import canonical, sha256_of
 
-    policy = default_policy()
-    source = resources.files("hoopcli.policy_data").joinpath("default.yaml").read_text("utf-8")
-    sha = sha256_of(canonical(policy.data))
-    policy.etag, policy.version = f'"{sha}"', 0
-    return policy, source, sha
+        policy = default_policy()
+        source = resources.files("hoopcli.policy_data").joinpath("default.yaml").read_text("utf-8")
+        sha = sha256_of(canonical(policy.data))
+        policy.etag, policy.version = f'"{sha}"', 0
+        _default = (policy, source, sha)
+    return _default
 
 
 def current_policy(db: Any, settings: Any, org: str = "default") -> Policy:
