@@ -54,7 +54,8 @@ def serve(config_file: Path | None = None, host: str | None = None, port: int | 
     click.echo(f"hoop server on {settings.public_url} (listening on {settings.listen}); "
                f"identity provider: {issuer}; database: {app.state.db.safe_url}", err=True)
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=False,
-                log_level=settings.log_level, server_header=False, proxy_headers=False)
+                log_level=settings.log_level, server_header=False, proxy_headers=False,
+                timeout_keep_alive=5, timeout_graceful_shutdown=10)
 
 
 from .server_users import add_user

@@ -96,6 +96,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HoopError)
     async def hoop_error(_request: Request, exc: HoopError) -> JSONResponse:
         status = next((code for cls, code in STATUS_OF if isinstance(exc, cls)), 500)
+        declared = getattr(exc, "status_code", None)
+        if isinstance(declared, int) and 400 <= declared <= 599:
+            status = declared  # an area's own error class says which HTTP status it means
         if status == 500:
             log.error("internal error: %s: %s", type(exc).__name__, exc.message)
             return JSONResponse({"detail": "internal server error"}, status_code=500)

@@ -241,3 +241,11 @@ def test_sessions_and_credentials_on_both_databases(make_server, moto_endpoint, 
 def test_bad_session_bodies(broker, body: dict) -> None:
     r = httpx.post(broker.url + "/api/v1/sessions", json=body, headers=broker.headers("alice"))
     assert 400 <= r.status_code < 500, r.text
+
+
+def test_validation_errors_do_not_echo_the_input(broker) -> None:
+    r = httpx.post(broker.url + "/api/v1/sessions", json={"agent": "a" * 200 + "SECRET-VALUE"},
+                   headers=broker.headers("alice"))
+    assert r.status_code == 422
+    assert "SECRET-VALUE" not in r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "agent"]
