@@ -29,6 +29,12 @@ def test_complete_examples_compile() -> None:
     assert checked >= 4
 
 
+def test_first_example_reads_as_intended() -> None:
+    compiled, _ = check_source(yaml_blocks()[0])
+    assert compiled is not None
+    assert compiled["rules"][0]["reason"] == "Production buckets are never emptied by an agent; ask #storage."
+
+
 def test_every_default_rule_is_documented() -> None:
     default = yaml.safe_load((ROOT / "hoopcli" / "policy_data" / "default.yaml").read_text())
     for rule in default["rules"]:
