@@ -38,8 +38,8 @@ from typing import Any
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from hoopcli.errors import InvocationError  # noqa: E402
-from hoopcli.invocation import ACCESS_LEVEL_RANK, READ_ONLY_LEVELS, parse, strictest  # noqa: E402
+from hoopcli.errors import InvocationError
+from hoopcli.invocation import ACCESS_LEVEL_RANK, READ_ONLY_LEVELS, parse, strictest
 
 MUTATING = re.compile(r"^(Create|Delete|Put|Update|Modify|Terminate|Remove|Attach|Detach|Reboot|"
                       r"Restore|Revoke|Authorize|Tag|Untag|Replace|Reset|Register|Deregister|"
@@ -65,7 +65,8 @@ def corpus() -> list[tuple[str, str, str]]:
             service, op = parts[0], "wait"
         else:
             continue
-        lines = open(path, encoding="utf-8").read().splitlines()
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
         i = 0
         while i < len(lines):
             text = lines[i].strip()

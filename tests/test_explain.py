@@ -19,7 +19,7 @@ HOOP = [sys.executable, "-m", "hoopcli"]
 
 
 def run(args: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([*HOOP, *args], input=stdin, capture_output=True, timeout=60,
+    return subprocess.run([*HOOP, *args], input=stdin, capture_output=True, timeout=60, check=False,
                           env=dict(os.environ))
 
 

@@ -14,7 +14,7 @@ from hoopcli.errors import InvocationError
 from hoopcli.invocation import LIST, READ, UNKNOWN, WRITE, call_for, parse
 
 
-def p(line: str):  # noqa: ANN201 - test helper
+def p(line: str):
     return parse(line.split())
 
 
@@ -128,8 +128,8 @@ def test_help_version_configure_wait_and_customizations() -> None:
     ("ec22 describe-instances", "unknown service 'ec22'; did you mean ec2"),
     ("ec2", "missing operation"),
     ("ec2 --dry-run", "missing operation"),
-    ("ec2 describe-instancez", "unknown operation 'describe-instancez' for service 'ec2'; did you "
-                               "mean describe-instances"),
+    ("ec2 describe-instancez", ("unknown operation 'describe-instancez' for service 'ec2'; did you "
+                                "mean describe-instances")),
     ("s3 copy a s3://b", "unknown operation 'copy' for service 's3'"),
     ("s3 cp onlyone", "needs 2 path arguments"),
     ("s3 cp a b", "needs at least one s3:// path"),

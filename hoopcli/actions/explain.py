@@ -47,7 +47,7 @@ def make_decider(env: Any = None) -> Decide:
 
 
 _PIECE = re.compile(r"""(?P<ws>[ \t\r\n]+)|(?P<plain>[^ \t\r\n'"\\]+)|'(?P<sq>[^']*)'|"(?P<dq>(?:[^"\\]|\\.)*)"|\\(?P<esc>.)""",
-                    re.S)
+                    re.DOTALL)
 _DQ_ESCAPE = re.compile(r'\\(["\\])')
 
 
@@ -61,7 +61,7 @@ def shell_split(text: str) -> list[str]:
         if m.start() != pos:
             return shlex.split(text)
         pos = m.end()
-        kind = m.lastgroup
+        kind = m.lastgroup or "ws"
         if kind == "ws":
             if cur is not None:
                 words.append(cur)
@@ -89,7 +89,7 @@ def split_line(line: str) -> list[str] | None:
 
 def explain(argv: Sequence[str], decide: Decide) -> dict[str, Any]:
     """The JSON object for one command line (raises InvocationError when it cannot be parsed)."""
-    inv = parse(argv)
+    inv = parse(list(argv))
     out = inv.to_dict()
     out.update(decide(inv))
     return out

@@ -113,8 +113,7 @@ def choose_prefix(sar: Sar, model: Any) -> list[str]:
 
 def _member_for(var: str, members: dict[str, Any]) -> str | None:
     var = ARN_VAR_ALIASES.get(var, var)
-    if var.endswith("WithPath"):
-        var = var[: -len("WithPath")]
+    var = var.removesuffix("WithPath")
     for cand in (var, var + "s", var.removesuffix("Name"), var.removesuffix("Id")):
         if cand and cand in members:
             return cand
@@ -137,7 +136,7 @@ def resource_hints(sar: Sar, actions: list[str], op_model: Any) -> list[list[Any
                 continue
             used: list[str] = []
 
-            def sub(m: re.Match[str]) -> str:
+            def sub(m: re.Match[str], used: list[str] = used) -> str:
                 var = m.group(1)
                 if var in ("Partition", "Region", "Account"):
                     return "{" + var.lower() + "}"
@@ -233,7 +232,7 @@ class Generator:
                                    "prefix": None, "ops": {}, "api": {}, "waiters": {}, "custom": {}, "pos": {}}
             sub: dict[str, Any] = {}
         else:
-            service = _botocore_name(cmd)
+            service = _botocore_name(cmd) or cli
             prefixes = self.prefixes(service)
             out = {"v": INDEX_VERSION, "cli": cli, "service": service,
                    "prefix": prefixes[0] if prefixes else None,
@@ -338,7 +337,10 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     for name, text in sorted(files.items()):
         path = os.path.join(DATA_DIR, name)
-        current = open(path, encoding="utf-8").read() if os.path.exists(path) else None
+        current = None
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as fh:
+                current = fh.read()
         if current != text:
             stale.append(name)
             if not args.check:

@@ -24,22 +24,21 @@ def explain(as_json: bool, aws_args: tuple[str, ...]) -> None:
     hoop explain --json -- aws lambda invoke --function-name f out.json
     printf 'aws s3 ls\\naws ec2 run-instances --image-id ami-1\\n' | hoop explain --json -
     """
-    from ..actions.explain import explain as explain_one
-    from ..actions.explain import explain_lines, make_decider, write_jsonl
+    from ..actions import explain as lib
 
-    decide = make_decider()
+    decide = lib.make_decider()
     if list(aws_args) == ["-"]:
         if not as_json:
             raise UsageError("reading commands from stdin needs --json: `hoop explain --json -`")
         stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape")
-        write_jsonl(explain_lines(stdin, decide), click.get_text_stream("stdout"))
+        lib.write_jsonl(lib.explain_lines(stdin, decide), sys.stdout)
         return
     argv = list(aws_args)
     if argv[:1] == ["aws"]:
         argv = argv[1:]
     if not argv:
         raise UsageError("nothing to explain: `hoop explain -- s3 ls` or `hoop explain --json -`")
-    result = explain_one(argv, decide)
+    result = lib.explain(argv, decide)
     if as_json:
         click.echo(json.dumps(result))
     else:
