@@ -382,6 +382,7 @@ def run(layout: Layout, client_factory: Callable[[], Any], *, linger: float = LI
     os.pwrite(fd, str(os.getpid()).encode(), 0)
     backoff = backoff or Backoff()
     failing_since: float | None = None
+    last_error: str | None = None          # kept in the state while retrying, for `hoop status`
     total = 0
     client = client_factory()
     try:
@@ -402,7 +403,7 @@ def run(layout: Layout, client_factory: Callable[[], Any], *, linger: float = LI
                     _log(layout, f"done: {total} records sent")
                     return 0
                 os.pwrite(fd, str(os.getpid()).encode(), 0)
-            write_state(layout, state="uploading", sent=total)
+            write_state(layout, state="uploading", sent=total, last_error=last_error)
             try:
                 sent, failed = upload(spool, client)
             except NotLoggedIn as exc:
@@ -417,13 +418,15 @@ def run(layout: Layout, client_factory: Callable[[], Any], *, linger: float = LI
                     _log(layout, f"gave up after {give_up_after:.0f}s: {exc.line()}")
                     return 1
                 delay = backoff.next()
-                write_state(layout, state="backoff", sent=total, last_error=exc.line(),
+                last_error = exc.line()
+                write_state(layout, state="backoff", sent=total, last_error=last_error,
                             next_retry=time.time() + delay)
                 _log(layout, f"retry in {delay:.1f}s: {exc.line()}")
                 time.sleep(delay)
                 continue
             total += sent
             failing_since = None
+            last_error = None
             backoff.reset()
             write_state(layout, state="uploading", sent=total, last_success=time.time())
             if sent == 0 and failed:

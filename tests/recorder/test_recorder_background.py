@@ -15,6 +15,7 @@ import pytest
 from recorder_helpers import Ingest, free_port, log_in, make_result, make_start
 
 from hoopcli import recorder
+from hoopcli.cli.sync import spool_status
 from hoopcli.paths import Layout
 from hoopcli.uploader import read_state, uploader_pid
 
@@ -68,6 +69,13 @@ def test_server_down_for_100_records_then_back_the_uploader_delivers_all_once(la
     state = read_state(layout)
     assert state["last_error"].startswith(f"hoop: cannot reach the hoop server at {url}")
     assert len(spool.pending()) == 100
+    snapshots: list[dict[str, object]] = []   # what `hoop status --json` prints
+    wait_for("status to show the backoff",
+             lambda: snapshots.append(spool_status(layout)) or snapshots[-1]["uploader"] == "backoff")
+    shown = snapshots[-1]
+    assert (shown["pending"], shown["uploader_pid"]) == (100, pid)
+    assert str(shown["last_error"]).startswith(f"hoop: cannot reach the hoop server at {url}")
+    assert isinstance(shown["next_retry_in_seconds"], float)
 
     server = Ingest(port=port).start()
     try:
