@@ -222,3 +222,29 @@ def push_cmd(file: str, comment: str | None, server: str | None) -> None:
         refresh(layout, client, force=True)
     except HoopError:
         pass   # the push succeeded; the cache refreshes on the next command anyway
+
+
+@policy.command("history")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array of versions.")
+@click.option("--diff", "diff_of", type=int, metavar="N", help="Print the diff that version N introduced.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--server", help="Server URL (default: HOOP_SERVER or the configured server).")
+def history_cmd(as_json: bool, diff_of: int | None, limit: int, server: str | None) -> None:
+    """Pushed policy versions: who pushed each, when, why (admin or auditor role)."""
+    client, _layout = _client(server)
+    if diff_of is not None:
+        body = client.get(f"/api/v1/policy/versions/{diff_of}").json()
+        click.echo(body.get("diff") or "", nl=False)
+        return
+    items = client.get("/api/v1/policy/versions", params={"limit": limit}).json() or []
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+        return
+    if not items:
+        click.echo("no pushed versions: the server enforces its built-in policy (version 0)")
+        return
+    click.echo(f"{'VERSION':>7}  {'PUSHED (UTC)':20} {'BY':28} COMMENT")
+    for it in items:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(it.get("created_at") or 0))
+        who = it.get("created_by_email") or it.get("created_by")
+        click.echo(f"{it.get('version'):>7}  {when:20} {_clean(who, 28):28} {_clean(it.get('comment'), 60)}")

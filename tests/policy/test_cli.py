@@ -125,6 +125,13 @@ def test_push_show_and_history(capsys: pytest.CaptureFixture[str], server: Any, 
     code, out, _ = run(capsys, "policy", "show")
     assert code == 0 and out.startswith("# version 1 (pushed), pushed by root at ")
     assert out.endswith(pol.read_text())
+    code, out, _ = run(capsys, "policy", "history")
+    assert code == 0 and out.splitlines()[1].split()[0] == "1" and "root@example.com" in out
+    assert out.rstrip().endswith("no deletes")
+    code, out, _ = run(capsys, "policy", "history", "--json")
+    assert [v["version"] for v in json.loads(out)] == [1]
+    code, out, _ = run(capsys, "policy", "history", "--diff", "1")
+    assert "+  - {id: no-deletes" in out
     code, out, _ = run(capsys, "policy", "show", "--cached", "--json")
     info = json.loads(out)
     assert info["source"] == "cache" and info["version"] == 1 and info["rules"] == 1
