@@ -101,3 +101,11 @@ def test_fast_shell_split_agrees_with_shlex(text: str) -> None:
     except ValueError as exc:
         got = type(exc)
     assert got == expected
+
+
+def test_table_output_does_not_interpret_markup_from_the_command_line() -> None:
+    out = run(["explain", "--", "s3api", "get-object", "--bucket", "b", "--key", "[/bold][red]k\\",
+               "--region", "[/]", "o"])
+    assert out.returncode == 0, out.stderr
+    text = out.stdout.decode()
+    assert "region=[/]" in text and "[/bold][red]k" in text

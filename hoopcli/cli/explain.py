@@ -46,27 +46,32 @@ def explain(as_json: bool, aws_args: tuple[str, ...]) -> None:
 
 
 def _render(result: dict[str, Any]) -> None:
+    """A readable summary. Every value from the command line is escaped: it is hostile input
+    and must not be read as rich markup."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(highlight=False)
-    effect = result.get("decision") or "?"
+    effect = str(result.get("decision") or "?")
     color = {"allow": "green", "review": "yellow", "deny": "red"}.get(effect, "white")
     title = " ".join(x for x in (result["service"], result["operation"] or "") if x) or "aws"
-    console.print(f"[bold]aws {title}[/bold]  ({result['kind']})")
-    console.print(f"access level: [bold]{result['access_level']}[/bold]   "
-                  f"decision: [bold {color}]{effect}[/bold {color}]   rule: {result.get('rule')}")
+    console.print(f"[bold]aws {escape(title)}[/bold]  ({escape(result['kind'])})")
+    console.print(f"access level: [bold]{escape(result['access_level'])}[/bold]   "
+                  f"decision: [bold {color}]{escape(effect)}[/bold {color}]   "
+                  f"rule: {escape(str(result.get('rule')))}")
     if result.get("reason"):
-        console.print(f"reason: {result['reason']}")
+        console.print(f"reason: {escape(str(result['reason']))}")
     if result["globals"]:
-        console.print("globals: " + ", ".join(f"{k}={v}" for k, v in result["globals"].items()))
+        console.print("globals: " + escape(", ".join(f"{k}={v}" for k, v in result["globals"].items())))
     if result["api_calls"]:
         table = Table(show_header=True, header_style="bold")
         for col in ("API call", "IAM actions", "access level", "resources"):
             table.add_column(col, overflow="fold")
         for call in result["api_calls"]:
-            table.add_row(f"{call['service']}:{call['operation']}", "\n".join(call["actions"]) or "-",
-                          call["access_level"], "\n".join(call["resources"]) or "-")
+            table.add_row(escape(f"{call['service']}:{call['operation']}"),
+                          escape("\n".join(call["actions"]) or "-"), escape(call["access_level"]),
+                          escape("\n".join(call["resources"]) or "-"))
         console.print(table)
     else:
         console.print("no AWS API call")
