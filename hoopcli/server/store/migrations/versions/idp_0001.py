@@ -50,7 +50,6 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.String(64), primary_key=True),
         sa.Column("client_id", sa.String(255), nullable=False),
         sa.Column("subject", sa.String(255), nullable=False),
-        sa.Column("family", sa.String(64), nullable=False),
         sa.Column("scope", sa.Text, nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("expires_at", sa.Float, nullable=False),
@@ -58,7 +57,6 @@ def upgrade() -> None:
         sa.Column("revoked_at", sa.Float, nullable=True),
     )
     op.create_index("ix_idp_refresh_tokens_subject", "idp_refresh_tokens", ["subject"])
-    op.create_index("ix_idp_refresh_tokens_family", "idp_refresh_tokens", ["family"])
 
 
 def downgrade() -> None:
