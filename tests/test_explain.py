@@ -109,3 +109,10 @@ def test_table_output_does_not_interpret_markup_from_the_command_line() -> None:
     assert out.returncode == 0, out.stderr
     text = out.stdout.decode()
     assert "region=[/]" in text and "[/bold][red]k" in text
+
+
+def test_table_output_shows_control_characters_escaped() -> None:
+    out = run(["explain", "--", "s3api", "get-object", "--bucket", "b", "--key", "\x1b[2Jk\x07", "o"])
+    assert out.returncode == 0, out.stderr
+    assert b"\x1b" not in out.stdout and b"\x07" not in out.stdout
+    assert b"\\x1b[2Jk\\x07" in out.stdout

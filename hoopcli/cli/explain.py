@@ -45,12 +45,18 @@ def explain(as_json: bool, aws_args: tuple[str, ...]) -> None:
         _render(result)
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), *range(127, 160)]}
+
+
 def _render(result: dict[str, Any]) -> None:
-    """A readable summary. Every value from the command line is escaped: it is hostile input
-    and must not be read as rich markup."""
+    """A readable summary. Every value from the command line is hostile input: control
+    characters are shown as \\xNN (no terminal escape sequences) and nothing is read as markup."""
     from rich.console import Console
-    from rich.markup import escape
+    from rich.markup import escape as markup_escape
     from rich.table import Table
+
+    def escape(text: str) -> str:
+        return markup_escape(text.translate(_CONTROL))
 
     console = Console(highlight=False)
     effect = str(result.get("decision") or "?")
