@@ -116,3 +116,10 @@ def test_table_output_shows_control_characters_escaped() -> None:
     assert out.returncode == 0, out.stderr
     assert b"\x1b" not in out.stdout and b"\x07" not in out.stdout
     assert b"\\x1b[2Jk\\x07" in out.stdout
+
+
+def test_table_lists_several_actions_and_resources_on_separate_lines() -> None:
+    out = run(["explain", "--", "s3", "cp", "s3://a/x", "s3://b/y"])
+    text = out.stdout.decode()
+    assert out.returncode == 0 and "\\x0a" not in text
+    assert "arn:aws:s3:::a/x" in text and "arn:aws:s3:::b/y" in text

@@ -76,8 +76,8 @@ def _render(result: dict[str, Any]) -> None:
             table.add_column(col, overflow="fold")
         for call in result["api_calls"]:
             table.add_row(escape(f"{call['service']}:{call['operation']}"),
-                          escape("\n".join(call["actions"]) or "-"), escape(call["access_level"]),
-                          escape("\n".join(call["resources"]) or "-"))
+                          "\n".join(escape(a) for a in call["actions"]) or "-", escape(call["access_level"]),
+                          "\n".join(escape(r) for r in call["resources"]) or "-")
         console.print(table)
     else:
         console.print("no AWS API call")
