@@ -261,7 +261,7 @@ def refresh(layout: Layout, cfg: Any, env: Mapping[str, str] | None = None) -> s
         if isinstance(data.get("id_token"), str) and isinstance(expires_at, (int, float)) \
                 and expires_at - time.time() > REFRESH_MARGIN:
             return str(data["id_token"])  # another process refreshed while we waited
-        store = data.get("store") if data.get("store") in STORES else "file"
+        store = str(data["store"]) if data.get("store") in STORES else "file"
         refresh_token = load_refresh_token(layout, store, cfg.server)
         if not refresh_token:
             raise _not_logged_in(cfg.server, "the login expired")

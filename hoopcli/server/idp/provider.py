@@ -60,7 +60,7 @@ class RateLimiter:
             hits = self._hits.get(key)
             while hits and now - hits[0] > self.window:
                 hits.popleft()
-            return bool(hits) and len(hits) >= self.limit
+            return hits is not None and len(hits) >= self.limit
 
     def fail(self, key: str) -> None:
         with self._lock:

@@ -87,6 +87,7 @@ def authenticate(users: Mapping[str, Any] | None, name: str, password: str) -> L
     stored = _field(entry, "password_hash") if entry is not None else None
     if not isinstance(stored, str) or not stored.startswith("$argon2"):
         stored, entry = _DUMMY_HASH, None
+    ok: bool
     try:
         ok = _hasher.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
