@@ -23,7 +23,7 @@ from .errors import HoopError, NotLoggedIn, Unavailable
 from .paths import Layout, ensure_dir
 
 if TYPE_CHECKING:
-    from .recorder import Spool
+    from .spool import Spool
 
 LOCK_NAME = ".uploader.lock"
 STATE_NAME = ".uploader.state"
@@ -180,7 +180,7 @@ def _post(client: Any, records: list[dict[str, Any]]) -> tuple[set[str], dict[in
 def _shrunk(record: dict[str, Any]) -> dict[str, Any] | None:
     """`record` cut to half its encoded size (marked `record_truncated`), for a server whose body
     limit is below the record; None once it is as small as it sensibly gets."""
-    from .recorder import encode_record
+    from .spool import encode_record
 
     limit = len(encode_record(record, 1 << 62)) // 2
     if limit < MIN_SHRINK_BYTES:
@@ -370,7 +370,7 @@ def run(layout: Layout, client_factory: Callable[[], Any], *, linger: float = LI
     """Upload until the spool is empty (then linger) or the server stays unreachable too long."""
     import fcntl
 
-    from .recorder import Spool
+    from .spool import Spool
 
     spool = Spool(layout)
     ensure_dir(layout.spool_dir)

@@ -27,7 +27,7 @@ def _age(seconds: float | None) -> str:
 
 def spool_status(layout: Layout) -> dict[str, Any]:
     """Counts and uploader state for `hoop status` (and `hoop doctor`)."""
-    from ..recorder import Spool
+    from ..spool import Spool
     from ..uploader import read_state, uploader_pid
 
     spool = Spool(layout)
@@ -59,7 +59,7 @@ def sync(server: str | None, limit: int | None) -> None:
     """Upload the local spool of transcript records now and report what was sent."""
     from .. import config
     from ..client import Client, ServerError
-    from ..recorder import Spool
+    from ..spool import Spool
     from ..uploader import upload
 
     env = os.environ

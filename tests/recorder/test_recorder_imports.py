@@ -37,7 +37,7 @@ def test_hot_path_imports_only_the_standard_library(tmp_path: Path) -> None:
                if m.split(".")[0] not in stdlib and m.split(".")[0] != "hoopcli"]
     assert foreign == []
     ours = {m for m in got["modules"] if m.startswith("hoopcli")}
-    assert ours <= {"hoopcli", "hoopcli.recorder", "hoopcli.uploader", "hoopcli.errors",
+    assert ours <= {"hoopcli", "hoopcli.recorder", "hoopcli.spool", "hoopcli.uploader", "hoopcli.errors",
                     "hoopcli.exitcodes", "hoopcli.paths"}
     # neither the HTTP client nor process spawning is loaded when an uploader already runs
     assert not {"subprocess", "urllib.request", "hoopcli.client"} & set(got["modules"])

@@ -188,3 +188,16 @@ def test_oldest_age_comes_from_the_oldest_pending_record(spool: recorder.Spool) 
     assert age is not None and 0 <= age < 60
     (spool.dir / f"0000000000000000001-{'aa' * 16}.rec").write_bytes(b"")
     assert spool.oldest_age() > 1e9  # type: ignore[operator]
+
+
+def test_shrinking_leaves_small_outputs_unmarked_and_caps_hostile_identity_text(layout) -> None:  # type: ignore[no-untyped-def]
+    spool = recorder.Spool(layout, max_record_bytes=32 * 1024)
+    rec = make_result(stdout="short", api_calls=[{"service": "s3", "operation": "GetObject",
+                                                  "params": {"Key": "k" * 100_000}}])
+    kept = spool.load(spool.append(rec))
+    assert kept is not None and "record_truncated" in kept
+    assert kept["stdout"] == {"text": "short", "size": 5, "truncated": False}
+    hostile = make_start(host="h" * 1_000_000, argv=["x"] * 100_000)
+    got = spool.load(spool.append(hostile))
+    assert got is not None and got["id"] == hostile["id"]
+    assert len(got["host"]) < 1000 and "record_truncated" in got
