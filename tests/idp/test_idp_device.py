@@ -186,6 +186,13 @@ def test_bad_protocol_requests(idp_server: Any) -> None:
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
 
 
+def test_device_authorization_is_rate_limited(idp_server: Any) -> None:
+    idp_server.idp.device_limiter.limit = 5
+    statuses = [requests.post(idp_server.url + "/idp/device/code", data={"client_id": "hoop-cli"},
+                              timeout=10).status_code for _ in range(6)]
+    assert statuses == [200] * 5 + [429]
+
+
 def test_page_says_when_no_accounts_exist(server: Any) -> None:
     page = requests.get(server.url + "/idp/device", timeout=10)
     assert page.status_code == 200 and "no local accounts yet" in page.text

@@ -80,7 +80,8 @@ class Provider:
         self.interval = 5
         self.expires_in = 600
         self.id_token_ttl = ID_TOKEN_TTL
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter()                               # failed sign-ins
+        self.device_limiter = RateLimiter(limit=60, window=60.0)   # device authorizations
         self.csrf_key = secrets.token_bytes(32)
         self.validator = Validator(self)
         bearer = BearerToken(self.validator, token_generator=self._access_token,

@@ -125,6 +125,12 @@ def jwks(request: Request) -> JSONResponse:
 @router.post("/device/code")
 async def device_code(request: Request) -> Response:
     provider = get_provider(request)
+    key = _client_key(request)
+    if provider.device_limiter.blocked(key):
+        return JSONResponse({"error": "temporarily_unavailable",
+                             "error_description": "too many device authorization requests"},
+                            status_code=429, headers={**NO_STORE, "Retry-After": "60"})
+    provider.device_limiter.fail(key)
     body = await _body(request)
     if body is None:
         return _too_large()
