@@ -268,6 +268,12 @@ class TokenVerifier:
             raise InvalidToken(str(exc)) from None
         except (ValueError, TypeError) as exc:
             raise InvalidToken(f"undecodable: {type(exc).__name__}") from None
+        # OIDC Core 3.1.3.7: with several audiences `azp` must name us; when present it must match.
+        aud, azp = claims.get("aud"), claims.get("azp")
+        if isinstance(aud, list) and len(aud) > 1 and azp is None:
+            raise InvalidToken("several audiences and no azp")
+        if azp is not None and azp != self.audience:
+            raise InvalidToken("azp is another client")
         return self.principal_from(claims)
 
     def principal_from(self, claims: dict[str, Any]) -> Principal:

@@ -85,6 +85,13 @@ def test_wrong_issuer_and_audience(server) -> None:
     assert_bare_401(call(server, server.token(aud=["someone-else", "other"])))
 
 
+def test_authorized_party(server) -> None:
+    assert call(server, server.token(aud=["hoop-cli", "other"], azp="hoop-cli")).status_code == 201
+    assert_bare_401(call(server, server.token(aud=["hoop-cli", "other"])))
+    assert_bare_401(call(server, server.token(azp="other-client")))
+    assert call(server, server.token(azp="hoop-cli")).status_code == 201
+
+
 def test_missing_required_claims(server) -> None:
     key = current_key(server.settings)
     token = jwt.encode({"iss": server.settings.issuer, "aud": "hoop-cli", "sub": "alice"}, key.private_key,
