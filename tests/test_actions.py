@@ -45,11 +45,12 @@ def test_every_file_is_small_and_every_service_well_formed() -> None:
         assert data is not None and data["cli"] == cli
         for cli_op, api_op in data["ops"].items():
             assert api_op in data["api"], (cli, cli_op)
-        for api_op, (acts, level, hints, cli_map) in data["api"].items():
+        for api_op, (acts, level, hints, cli_map, *versioned) in data["api"].items():
+            assert not versioned or versioned[0][1] in ACCESS_LEVEL_RANK
             assert level in ACCESS_LEVEL_RANK, (cli, api_op)
             assert (level == "Unknown") == (not acts), (cli, api_op)
             assert all(a.count(":") == 1 for a in acts)
-            assert set(cli_map.values()) <= {m for _, ms in hints for m in ms}
+            assert set(cli_map.values()) <= {m for _, ms in hints for m in ms} | {"VersionId"}
         for waiter, api_op in data["waiters"].items():
             assert api_op in data["api"], (cli, waiter)
 

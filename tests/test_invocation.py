@@ -187,6 +187,15 @@ def test_metacharacters_and_non_utf8_do_not_crash() -> None:
         parse([raw, "x"])
 
 
+def test_an_object_version_needs_the_version_action() -> None:
+    assert p("s3api get-object --bucket b --key k o").actions == ["s3:GetObject"]
+    assert p("s3api get-object --bucket b --key k --version-id 3 o").actions == ["s3:GetObjectVersion"]
+    assert p("s3api delete-object --bucket b --key k --version-id 3").actions == [
+        "s3:DeleteObjectVersion"]
+    assert call_for("s3", "PutObjectAcl", {"Bucket": "b", "Key": "k", "VersionId": "3"}).actions == (
+        "s3:PutObjectVersionAcl",)
+
+
 def test_call_for_classifies_runtime_calls() -> None:
     call = call_for("s3", "PutObject", {"Bucket": "b", "Key": "k"})
     assert (call.actions, call.access_level, call.resources) == (("s3:PutObject",), WRITE,

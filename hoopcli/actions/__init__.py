@@ -11,6 +11,7 @@ File format (``data/<cli-service>.json``)::
      "api":     {"ListObjectsV2": [["s3:ListBucket"], "List",       # actions, access level,
                                    [["arn:{partition}:s3:::{Bucket}", ["Bucket"]]],  # resource hints
                                    {"bucket": "Bucket"}], ...},     # CLI option -> API member
+                                                     # [, [actions, level] with a VersionId]
      "waiters": {"bucket-exists": "HeadBucket", ...},
      "custom":  {"package": {"calls": [[service, operation, [actions], level], ...],
                              "flags": ["force-upload", ...], "pos": 0}, ...}}

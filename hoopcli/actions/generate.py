@@ -203,6 +203,23 @@ class Generator:
             self._prefixes[service] = choose_prefix(self.sar, self.model(service))
         return self._prefixes[service]
 
+    def versioned(self, actions: list[str], op: str, op_model: Any) -> list[Any] | None:
+        """[actions, level] when the call names an object version (a VersionId parameter): the
+        SAR's *ObjectVersion* privilege linked to the same API page replaces the plain one."""
+        shape = op_model.input_shape
+        if shape is None or "VersionId" not in shape.members:
+            return None
+        out, changed = [], False
+        for action in actions:
+            prefix, _, name = action.partition(":")
+            alt = name.replace("Object", "ObjectVersion", 1)
+            if alt != name and op in self.sar.by_link[prefix] and alt in self.sar.by_link[prefix][op]:
+                out.append(f"{prefix}:{alt}")
+                changed = True
+            else:
+                out.append(action)
+        return [out, _strictest([self.sar.level(a) for a in out])] if changed else None
+
     def api_entry(self, service: str, op: str) -> list[Any]:
         """[actions, access level, resource hints] of one API operation."""
         model = self.model(service)
@@ -216,6 +233,15 @@ class Generator:
                     break
         level = _strictest([self.sar.level(a) for a in actions])
         return [actions, level, resource_hints(self.sar, actions, op_model) if actions else []]
+
+    def api_full(self, service: str, op: str, cmd: Any) -> list[Any]:
+        """api_entry + [CLI option -> API member] (+ [version actions, level] when versioned)."""
+        entry = self.api_entry(service, op)
+        versioned = self.versioned(entry[0], op, self.model(service).operation_model(op))
+        wanted = {m for _, members in entry[2] for m in members} | ({"VersionId"} if versioned else set())
+        cli_map = {arg: a._serialized_name for arg, a in cmd.arg_table.items()
+                   if getattr(a, "_serialized_name", None) in wanted and not arg.startswith("no-")}
+        return entry + [cli_map] + ([versioned] if versioned else [])
 
     def custom_call(self, service: str, op: str) -> list[Any]:
         if (service, op) == LOCAL:
@@ -242,12 +268,7 @@ class Generator:
             op_model = getattr(op_cmd, "_operation_model", None)
             if op_model is not None:
                 out["ops"][name] = op_model.name
-                entry = self.api_entry(service, op_model.name)
-                wanted = {m for _, members in entry[2] for m in members}
-                cli_map = {arg: a._serialized_name for arg, a in op_cmd.arg_table.items()
-                           if getattr(a, "_serialized_name", None) in wanted
-                           and not arg.startswith("no-")}
-                out["api"][op_model.name] = entry + [cli_map]
+                out["api"][op_model.name] = self.api_full(service, op_model.name, op_cmd)
                 flags, pos = _flags(op_cmd)
                 if pos:  # positional arguments (outfile): options must not swallow them
                     out["pos"][name] = {"n": pos, "flags": flags, "multi": _multi(op_cmd)}
@@ -256,11 +277,7 @@ class Generator:
                     wop = wcmd._operation_model.name
                     out["waiters"][wname] = wop
                     if wop not in out["api"]:
-                        entry = self.api_entry(service, wop)
-                        wanted = {m for _, members in entry[2] for m in members}
-                        cli_map = {arg: a._serialized_name for arg, a in wcmd.arg_table.items()
-                                   if getattr(a, "_serialized_name", None) in wanted}
-                        out["api"][wop] = entry + [cli_map]
+                        out["api"][wop] = self.api_full(service, wop, wcmd)
             elif (cli, name) in CUSTOM_CALLS:
                 flags, pos = _flags(op_cmd)
                 out["custom"][name] = {"calls": [self.custom_call(*c) for c in customs[name]],

@@ -179,6 +179,8 @@ def _api_call(data: dict[str, Any], op: str, params: dict[str, Any], region: str
     if entry is None:
         return ApiCall(data["service"], op, (), UNKNOWN, (), params)
     acts, level, hints = entry[0], entry[1], entry[2]
+    if len(entry) > 4 and params.get("VersionId"):  # names an object version: *ObjectVersion*
+        acts, level = entry[4]
     return ApiCall(data["service"], op, tuple(acts), level if acts else UNKNOWN,
                    resources_for(hints, params, region), params)
 
