@@ -354,8 +354,8 @@ class Spool:
         return None
 
     def upload(self, client: Any, limit: int | None = None) -> tuple[int, int]:
-        """Send pending records now; see hoopcli.uploader.upload."""
-        from .uploader import upload
+        """Send pending records now; see hoopcli.upload.upload."""
+        from .upload import upload
 
         return upload(self, client, limit)
 

@@ -60,7 +60,7 @@ def sync(server: str | None, limit: int | None) -> None:
     from .. import config
     from ..client import Client, ServerError
     from ..spool import Spool
-    from ..uploader import upload
+    from ..upload import upload
 
     env = os.environ
     layout = Layout.from_env(env)

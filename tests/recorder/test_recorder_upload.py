@@ -8,7 +8,7 @@ from recorder_helpers import Ingest, free_port, make_result, make_start
 from hoopcli import recorder
 from hoopcli.client import Client
 from hoopcli.errors import NotLoggedIn, Unavailable
-from hoopcli.uploader import upload
+from hoopcli.upload import upload
 
 
 def _spool_commands(spool: recorder.Spool, n: int) -> list[str]:
