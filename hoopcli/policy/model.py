@@ -365,7 +365,8 @@ class Policy:
             else:
                 for p in prefixes:
                     self._by_prefix.setdefault(p, []).append(i)
-        self._memo: dict[frozenset[str], list[_Rule]] = {}
+        self._ranks = [EFFECT_RANK.get(r.get("effect"), -1) for r in rules]
+        self._memo: dict[frozenset[str], list[int]] = {}
 
     def _rule(self, i: int) -> _Rule:
         rule = self._built[i]
@@ -380,13 +381,15 @@ class Policy:
 
     # -- evaluation ---------------------------------------------------------------------------
 
-    def _candidates(self, prefixes: frozenset[str]) -> list[_Rule]:
+    def _candidates(self, prefixes: frozenset[str]) -> list[int]:
+        """Indexes of the rules that can apply to calls with these IAM prefixes, strictest
+        effect first and in file order within an effect (so the first match decides)."""
         found = self._memo.get(prefixes)
         if found is None:
             idx = set(self._any_service)
             for p in prefixes:
                 idx.update(self._by_prefix.get(p, ()))
-            found = [self._rule(i) for i in sorted(idx)]
+            found = sorted(idx, key=lambda i: (-self._ranks[i], i))
             if len(self._memo) < 1024:
                 self._memo[prefixes] = found
         return found
@@ -399,13 +402,11 @@ class Policy:
         connection = ctx.connection or (g.profile if g else None)
         prefixes = frozenset(a.split(":", 1)[0].lower() for a in call.actions)
         best: _Rule | None = None
-        for rule in self._candidates(prefixes):
-            if best is not None and rule.rank <= best.rank:
-                continue
+        for i in self._candidates(prefixes):
+            rule = self._built[i] or self._rule(i)   # rules are built on first use only
             if rule.matches(call, level, ctx, region, endpoint, connection):
                 best = rule
-                if rule.rank == 2:
-                    break
+                break
         if best is None:
             effect: str = self.defaults[level]
             return Decision(effect, f"defaults.{_DEFAULT_KEYS[level]}",
