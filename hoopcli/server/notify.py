@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from typing import Any
 
 from .approvals_service import NOTIFY_CHANNEL
 
 log = logging.getLogger("hoop.approvals")
+IDLE_EXIT = 60.0   # seconds without waiters after which the LISTEN thread closes its connection
 
 
 class Notifier:
@@ -29,6 +31,7 @@ class Notifier:
         self.postgres = db.dialect == "postgresql"
         self.poll_interval = 5.0 if self.postgres else 0.5
         self._waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+        self._versions: dict[str, int] = {}      # bumped by every publish: closes the read/park gap
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._listener: threading.Thread | None = None
@@ -38,6 +41,9 @@ class Notifier:
     def publish(self, approval_id: str) -> None:
         """Wake this process's waiters for `approval_id` (thread-safe; any thread)."""
         with self._lock:
+            if len(self._versions) > 10000:
+                self._versions.clear()          # a lost bump only costs one poll interval
+            self._versions[approval_id] = self._versions.get(approval_id, 0) + 1
             targets = list(self._waiters.get(approval_id, ()))
         for loop, event in targets:
             try:
@@ -51,14 +57,24 @@ class Notifier:
         for approval_id in ids:
             self.publish(approval_id)
 
-    async def wait(self, approval_id: str, timeout: float) -> bool:
-        """Sleep until `approval_id` is published or `timeout` passes; True when woken."""
-        self.start()
+    def version(self, approval_id: str) -> int:
+        """Take this before reading the approval; pass it to wait() as `since`."""
+        with self._lock:
+            return self._versions.get(approval_id, 0)
+
+    async def wait(self, approval_id: str, timeout: float, since: int | None = None) -> bool:
+        """Sleep until `approval_id` is published or `timeout` passes; True when woken.
+
+        With `since` (a version() taken before the caller read the approval), a publish that
+        landed between that read and this call returns at once instead of being missed."""
         loop = asyncio.get_running_loop()
         event = asyncio.Event()
         entry = (loop, event)
         with self._lock:
             self._waiters.setdefault(approval_id, set()).add(entry)
+            if since is not None and self._versions.get(approval_id, 0) != since:
+                event.set()
+        self.start()            # after registering: the listener only exits when nobody waits
         try:
             await asyncio.wait_for(event.wait(), timeout=max(0.0, timeout))
             return True
@@ -74,13 +90,25 @@ class Notifier:
 
     # -- PostgreSQL LISTEN ------------------------------------------------------------------
     def start(self) -> None:
-        if not self.postgres or self._listener is not None:
+        """Run the LISTEN thread while anyone waits (it exits after IDLE_EXIT s without waiters)."""
+        if not self.postgres or self._stop.is_set():
             return
         with self._lock:
             if self._listener is not None:
                 return
             self._listener = threading.Thread(target=self._listen, name="hoop-approvals-listen", daemon=True)
             self._listener.start()
+
+    def _idle_exit(self, idle_since: float) -> bool:
+        """True (and the thread is forgotten) when nobody has waited for IDLE_EXIT seconds."""
+        with self._lock:
+            if self._waiters:
+                return False
+            if time.monotonic() - idle_since < IDLE_EXIT:
+                return False
+            self._listener = None
+            self.listening.clear()
+            return True
 
     def stop(self) -> None:
         self._stop.set()
@@ -93,6 +121,7 @@ class Notifier:
         import psycopg
 
         backoff = 0.5
+        idle_since = time.monotonic()
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self._conninfo(), autocommit=True, connect_timeout=10) as conn:
@@ -103,9 +132,15 @@ class Notifier:
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=1.0):
                             self.publish(note.payload)
+                        if self._waiters:
+                            idle_since = time.monotonic()
+                        elif self._idle_exit(idle_since):
+                            return
             except Exception as exc:  # noqa: BLE001 - keep listening; waiters also poll
                 self.listening.clear()
                 log.warning("approvals: LISTEN connection lost (%s); retrying", type(exc).__name__)
+                if self._idle_exit(idle_since):
+                    return
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
 

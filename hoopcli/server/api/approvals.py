@@ -153,6 +153,7 @@ async def show_approval(approval_id: str, request: Request,
     notifier = get_notifier(request.app)
     deadline = time.monotonic() + wait
     while True:
+        seen = notifier.version(approval_id)
         try:
             row = await run_in_threadpool(_get_visible, db, principal, approval_id)
         except svc.ApprovalError as exc:
@@ -163,7 +164,7 @@ async def show_approval(approval_id: str, request: Request,
         if await request.is_disconnected():
             break
         await notifier.wait(row.id, min(remaining, notifier.poll_interval,
-                                        max(0.05, row.expires_at - time.time())))
+                                        max(0.05, row.expires_at - time.time())), since=seen)
     out = svc.to_json(row, settings.public_url)
     out["events"] = await run_in_threadpool(svc.events, db, principal.org, row.id)
     return out
