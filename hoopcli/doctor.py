@@ -146,13 +146,12 @@ def check_spool(layout: Layout) -> Finding:
     from .recorder import Spool
 
     spool = Spool(layout)
-    pending = list(spool.pending())
-    if not pending:
+    count = len(spool.pending())
+    age = spool.oldest_age()
+    if not count or age is None:
         return Finding("spool", OK, "nothing waiting to upload")
-    oldest = min(p.stat().st_mtime for p in pending if p.exists()) if pending else time.time()
-    age = time.time() - oldest
     status = WARN if age < 300 else FAIL
-    return Finding("spool", status, f"{len(pending)} record(s) waiting, oldest {int(age)} s old",
+    return Finding("spool", status, f"{count} record(s) waiting, oldest {int(age)} s old",
                    "run `hoop sync`; check `hoop status` and that the server is reachable")
 
 

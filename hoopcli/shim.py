@@ -246,8 +246,12 @@ class Shim:
                 command_id=command_id, session_id=session_id, seq=seq, exit_code=exit_code,
                 api_calls=calls, stdout=out_cap, stderr=err_cap, started_at=started_at,
                 ended_at=time.time(), timings=self.timer.marks))
-            recorder.kick_uploader(layout, self.environ, cfg.server)
+        except HoopError as exc:
+            # The command already ran: say the result could not be kept (its start record is,
+            # so the server shows it as incomplete) and still return the real CLI's status.
+            _say(self.env, exc.line())
         finally:
+            recorder.kick_uploader(layout, self.environ, cfg.server)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGHUP})
         if blocked:
             _say(self.env, f"hoop: {blocked}")
