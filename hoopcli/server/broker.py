@@ -38,6 +38,27 @@ def sts_name(value: str, prefix: str = "", max_len: int = 64) -> str:
     return name if len(name) >= 2 else (name + "--")[:2]
 
 
+# KMS calls S3 makes on the caller's behalf for SSE-KMS objects: without them a narrowed policy
+# breaks reads and writes of encrypted objects. Allowed only through S3 (kms:ViaService).
+S3_KMS_DEPENDENCIES = {
+    "s3:GetObject": ("kms:Decrypt",),
+    "s3:GetObjectVersion": ("kms:Decrypt",),
+    "s3:PutObject": ("kms:Decrypt", "kms:GenerateDataKey"),
+}
+
+
+def _kms_via_s3(actions: set[str]) -> dict[str, Any] | None:
+    needed = sorted({dep for a in actions for dep in S3_KMS_DEPENDENCIES.get(a, ())})
+    if not needed:
+        return None
+    return {
+        "Effect": "Allow",
+        "Action": needed,
+        "Resource": "*",
+        "Condition": {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}},
+    }
+
+
 def session_policy(invocation: Invocation) -> dict[str, Any]:
     """An IAM policy allowing exactly the invocation's actions, per API call, on its ARNs."""
     statements: list[dict[str, Any]] = []
@@ -56,15 +77,18 @@ def session_policy(invocation: Invocation) -> dict[str, Any]:
                 "Action": sorted(actions),
                 "Resource": list(resources) if resources != ("*",) else "*",
             })
-    policy = {"Version": "2012-10-17", "Statement": statements}
+    all_actions = {a for call in invocation.api_calls for a in call.actions}
+    kms = _kms_via_s3(all_actions)
+    extra = [kms] if kms else []
+    policy = {"Version": "2012-10-17", "Statement": statements + extra}
     if len(_compact(policy)) > MAX_PACKED_POLICY:
         # Too many ARNs: keep the action list exact and let the role bound the resources.
-        actions = sorted({a for call in invocation.api_calls for a in call.actions})
-        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+        policy = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": sorted(all_actions), "Resource": "*"}, *extra]}
     if len(_compact(policy)) > MAX_PACKED_POLICY:
         # Still too long: per-service verb prefixes ("s3:Get*") keep the access level.
-        actions = sorted({_prefix_form(a) for call in invocation.api_calls for a in call.actions})
-        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+        policy = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": sorted({_prefix_form(a) for a in all_actions}), "Resource": "*"}, *extra]}
     return policy
 
 

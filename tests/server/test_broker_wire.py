@@ -82,7 +82,12 @@ def test_assume_role_parameters(make_server, sts: RecordingSTS) -> None:
     assert form["SourceIdentity"] == "Alice-Smith--alice@example.com-"
     assert json.loads(form["Policy"]) == {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::b1/k/1.txt"]}],
+        "Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::b1/k/1.txt"]},
+            # SSE-KMS objects: decrypt only through S3
+            {"Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": "*",
+             "Condition": {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}}},
+        ],
     }
     # signed with the server's own credentials (the fixture's fake keys), for the connection's region
     assert "Credential=testing/" in form["_authorization"] and "/eu-west-1/sts/" in form["_authorization"]

@@ -188,6 +188,9 @@ def test_sts_name_minimum_length() -> None:
 def test_session_policy_narrows_to_actions_and_arns() -> None:
     policy = session_policy(parse(["s3api", "create-bucket", "--bucket", "b1"]))
     assert policy["Statement"] == [{"Effect": "Allow", "Action": ["s3:CreateBucket"], "Resource": ["arn:aws:s3:::b1"]}]
+    policy = session_policy(parse(["s3", "cp", "local.txt", "s3://b1/k"]))
+    assert {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*",
+            "Condition": {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}}} in policy["Statement"]
     policy = session_policy(parse(["s3api", "list-buckets"]))
     assert policy["Statement"] == [{"Effect": "Allow", "Action": ["s3:ListAllMyBuckets"], "Resource": "*"}]
 
