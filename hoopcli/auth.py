@@ -276,6 +276,36 @@ def refresh(layout: Layout, cfg: Any, env: Mapping[str, str] | None = None) -> s
         return str(session["id_token"])
 
 
+def login(layout: Layout, cfg: Any, *, show: Any = None, open_url: Any = None,
+          warn: Any = None, sleep: Any = None) -> dict[str, Any]:
+    """The whole device flow for cfg.server; returns the stored session (ID token, expiry, ...;
+    never the refresh token).
+
+    `show(device)` displays the code (DeviceAuthorization: verification_uri,
+    verification_uri_complete, user_code, expires_in); `open_url(url)` may open a browser;
+    `warn(message)` receives the one-time file-store warning, shown after tokens are stored.
+    Raises LoginFailed (exit 65), Unavailable (69), UsageError (refused URL), ConfigError.
+    """
+    from . import login as flow
+    from .config import save
+
+    warnings: list[str] = []
+    store = choose_store(layout, cfg, warn=warnings.append)
+    info = flow.discover(cfg.server)
+    device = flow.start(info)
+    if show is not None:
+        show(device)
+    if open_url is not None:
+        open_url(device.verification_uri_complete or device.verification_uri)
+    tokens = flow.poll(info, device, **({"sleep": sleep} if sleep is not None else {}))
+    session = store_tokens(layout, store, info.meta(), tokens)
+    save(layout, server=cfg.server)
+    for message in warnings:
+        (warn or (lambda m: print(m, file=sys.stderr)))(message)
+        mark_warned(layout)
+    return session
+
+
 def logout(layout: Layout, cfg: Any) -> bool:
     """Revoke the refresh token where the provider supports it; delete local tokens.
 

@@ -65,29 +65,22 @@ def login(server_url: str | None, no_browser: bool) -> None:
     refresh token in the OS keyring (or a 0600 file in HOOP_HOME, see HOOP_TOKEN_STORE).
     """
     from .. import auth
-    from .. import login as flow
     from ..client import Client
-    from ..config import save
 
     layout, cfg = _context(server_url)
-    warnings: list[str] = []
-    store = auth.choose_store(layout, cfg, warn=warnings.append)
-    info = flow.discover(cfg.server)
-    device = flow.start(info)
-    _show_code(device)
-    if not no_browser and _can_open_browser():
+
+    def open_url(url: str) -> None:
+        if no_browser or not _can_open_browser():
+            return
         import webbrowser
 
         try:
-            webbrowser.open(device.verification_uri_complete or device.verification_uri, new=1)
+            webbrowser.open(url, new=1)
         except webbrowser.Error:
             pass
-    tokens = flow.poll(info, device)
-    session = auth.store_tokens(layout, store, info.meta(), tokens)
-    save(layout, server=cfg.server)
-    for message in warnings:
-        click.echo(message, err=True)
-        auth.mark_warned(layout)
+
+    session = auth.login(layout, cfg, show=_show_code, open_url=open_url,
+                         warn=lambda m: click.echo(m, err=True))
     me = Client(cfg.server, token=session["id_token"]).get("/api/v1/whoami").json() or {}
     who = me.get("email") or me.get("subject") or session.get("subject")
     roles = ", ".join(me.get("roles") or []) or "developer"
