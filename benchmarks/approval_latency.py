@@ -9,7 +9,8 @@ the credentials round trip, measured by the shim's own timings.
 
 Scenarios (real `hoop server` processes; a local fake Slack Web API for Slack):
     single-sqlite  cli     one server on SQLite, decision via POST .../decision (= hoop approvals
-                           approve; the web console sends the same call)
+                           approve)
+                   web     the same call with channel "web", as the console sends it
     single-pg      cli     one server on PostgreSQL
     single-pg      slack   a signed Slack button click to /api/v1/slack/interactions
     two-pg         cli     waiter on server B, decision on server A (LISTEN/NOTIFY)
@@ -90,9 +91,9 @@ def slack_click(server_url: str, user: str) -> Callable[[str], None]:
     return decide
 
 
-def api_decide(client: Client) -> Callable[[str], None]:
+def api_decide(client: Client, channel: str = "cli") -> Callable[[str], None]:
     def decide(approval_id: str) -> None:
-        client.post(f"/api/v1/approvals/{approval_id}/decision", json={"decision": "approve", "channel": "cli"})
+        client.post(f"/api/v1/approvals/{approval_id}/decision", json={"decision": "approve", "channel": channel})
     return decide
 
 
@@ -108,6 +109,7 @@ def scenario(tmp: Path, database_url: str, count: int, n: int, name: str, slack:
         bob_api = Client(first.url, token=bob, timeout=30)
         bob_api.get("/api/v1/approvals")            # the server learns bob's groups (Slack matching)
         rows = [run(name, "cli", n, requester, waiter, api_decide(bob_api))]
+        rows.append(run(name, "web", n, requester, waiter, api_decide(bob_api, "web")))
         if "sqlite" not in name:
             rows.append(run(name, "slack", n, requester, waiter, slack_click(first.url, "U0BOB")))
         return rows

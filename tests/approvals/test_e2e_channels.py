@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes.slack import FakeSlack, interaction_payload, signed_interaction
+from test_e2e import ROLE, World, in_thread, s3
 
 from hoopcli.shimfile import install_shim
-
-from test_e2e import ROLE, World, in_thread, s3
-from fakes.slack import FakeSlack, interaction_payload, signed_interaction
 
 SECRET = "e2e-signing-secret"
 
