@@ -132,17 +132,24 @@ def service_paths(model: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
 
 
 def _loaders() -> list[Any]:
-    """botocore's data loader, plus awscli v1's vendored botocore when present (it carries its
-    own, sometimes older, copy of the models: the in-process runner uses that one)."""
-    import botocore.session
+    """One loader per model copy, by explicit directory (never ~/.aws/models or AWS_DATA_PATH,
+    so the output does not depend on who runs it): botocore's, plus awscli v1's vendored copy
+    when installed (the in-process runner uses that one; it may be older or newer)."""
+    from importlib import metadata
 
-    loaders = [botocore.session.get_session().get_component("data_loader")]
-    try:
-        import awscli.botocore.session as vendored  # type: ignore[import-not-found]
-    except ImportError:
-        return loaders
-    loaders.append(vendored.get_session().get_component("data_loader"))
-    return loaders
+    from botocore.loaders import Loader
+
+    # By distribution, not by module: once awscli.clidriver is imported, `import botocore`
+    # resolves to awscli's vendored copy.
+    dirs = []
+    for dist, sub in (("botocore", "botocore/data"), ("awscli", "awscli/botocore/data")):
+        try:
+            path = Path(str(metadata.distribution(dist).locate_file(sub))).resolve()
+        except metadata.PackageNotFoundError:
+            continue
+        if path.is_dir():
+            dirs.append(path)
+    return [Loader(extra_search_paths=[str(d)], include_default_search_paths=False) for d in dirs]
 
 
 def generate() -> dict[str, dict[str, dict[str, list[str]]]]:

@@ -41,7 +41,7 @@ def test_corrupt_key_refused(tmp_path: Path, content: bytes) -> None:
     assert "masking key" in err.value.line()
 
 
-def _load(home: str, queue: "multiprocessing.Queue[bytes]") -> None:
+def _load(home: str, queue: multiprocessing.Queue[bytes]) -> None:
     queue.put(load_key(Layout(Path(home))))
 
 
