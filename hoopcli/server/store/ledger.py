@@ -129,7 +129,11 @@ class LedgerCommand(Base):
 
 class LedgerCommandAction(Base):
     __tablename__ = "ledger_command_actions"
-    __table_args__ = (Index("ix_ledger_command_actions_action", "org", "action", "session_id"),)
+    __table_args__ = (
+        Index("ix_ledger_command_actions_action", "org", "action", "session_id"),
+        # the correlated EXISTS of the action filter probes by session: keep it an index seek
+        Index("ix_ledger_command_actions_session", "org", "session_id", "action"),
+    )
 
     org: Mapped[str] = mapped_column(String(64), primary_key=True)
     command_id: Mapped[str] = mapped_column(String(36), primary_key=True)

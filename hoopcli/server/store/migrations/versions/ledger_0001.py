@@ -103,6 +103,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_ledger_command_actions_action", "ledger_command_actions",
                     ["org", "action", "session_id"])
+    op.create_index("ix_ledger_command_actions_session", "ledger_command_actions",
+                    ["org", "session_id", "action"])
 
 
 def downgrade() -> None:
