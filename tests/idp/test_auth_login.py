@@ -78,8 +78,14 @@ def test_login_whoami_logout(idp_server: Any, clean_env: Path) -> None:
     assert code == 0 and "no OS keyring" not in err2
     assert json.loads(run_hoop("whoami", "--json").stdout)["subject"] == "bob"
 
+    bobs_refresh = json.loads((clean_env / "tokens.json").read_text())[idp_server.url]
     bye = run_hoop("logout")
     assert bye.returncode == 0 and "revoked" in bye.stdout
+    import requests
+
+    dead = requests.post(idp_server.url + "/idp/token", timeout=10, data={
+        "client_id": "hoop-cli", "grant_type": "refresh_token", "refresh_token": bobs_refresh})
+    assert dead.json()["error"] == "invalid_grant"  # revoked at the provider, not just deleted
     assert not (clean_env / "cache" / "session.json").exists()
     assert not (clean_env / "tokens.json").exists()
     after = run_hoop("whoami")
