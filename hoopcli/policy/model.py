@@ -298,15 +298,10 @@ def _prefixes(actions: Any) -> frozenset[str] | None:
     for pattern in actions:
         if not isinstance(pattern, str):
             raise PolicyFormatError("actions must be strings")
-        cut = len(pattern)
-        for wild in ("*", "?"):
-            at = pattern.find(wild)
-            if at >= 0:
-                cut = min(cut, at)
-        head = pattern[:cut]
-        if ":" not in head:
+        head, colon, _rest = pattern.partition(":")
+        if not colon or "*" in head or "?" in head:
             return None
-        out.add(head.split(":", 1)[0].lower())
+        out.add(head.lower())
     return frozenset(out)
 
 
