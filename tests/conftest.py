@@ -191,7 +191,8 @@ def start_server(settings: Any, aws_session: Any = None, sock: socket.socket | N
 
     sock = sock or bound_socket(settings.host, settings.port)
     app = create_app(settings, aws_session=aws_session)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=2)  # long-polls must not hold up teardown
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
