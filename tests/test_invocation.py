@@ -213,3 +213,11 @@ def test_import_is_stdlib_only_and_parse_needs_no_heavy_module() -> None:
             "'requests') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_customization_options_name_their_resources() -> None:
+    deploy = p("cloudformation deploy --stack-name s --template-file t.yml --region eu-west-1")
+    assert deploy.resources == ["arn:aws:cloudformation:eu-west-1:*:stack/s/*"]
+    assert p("eks update-kubeconfig --name c").resources == ["arn:aws:eks:*:*:cluster/c"]
+    assert p("eks delete-nodegroup --cluster-name c --nodegroup-name n").resources == [
+        "arn:aws:eks:*:*:nodegroup/c/n/*"]

@@ -114,9 +114,17 @@ def choose_prefix(sar: Sar, model: Any) -> list[str]:
 def _member_for(var: str, members: dict[str, Any]) -> str | None:
     var = ARN_VAR_ALIASES.get(var, var)
     var = var.removesuffix("WithPath")
+    lower = {m.lower(): m for m in members}
     for cand in (var, var + "s", var.removesuffix("Name"), var.removesuffix("Id")):
         if cand and cand in members:
             return cand
+        if cand and cand.lower() in lower:  # camelCase members (eks: clusterName)
+            return lower[cand.lower()]
+    for suffix in ("Name", "Id"):  # ${ClusterName} <- a member called just `name` (eks)
+        if var.endswith(suffix):
+            for cand in (suffix, suffix.lower()):
+                if cand in members:
+                    return cand
     return None
 
 
@@ -243,11 +251,19 @@ class Generator:
                    if getattr(a, "_serialized_name", None) in wanted and not arg.startswith("no-")}
         return entry + [cli_map] + ([versioned] if versioned else [])
 
-    def custom_call(self, service: str, op: str) -> list[Any]:
+    def custom_call(self, service: str, op: str, cmd: Any = None) -> list[Any]:
+        """[service, operation, actions, level, hints, {option: member}]: the customization's
+        options named like an API member (--stack-name = StackName) name the resources."""
         if (service, op) == LOCAL:
-            return ["", "", [], "Unknown"]
-        actions, level, _ = self.api_entry(service, op)
-        return [service, op, actions, level]
+            return ["", "", [], "Unknown", [], {}]
+        from botocore import xform_name
+
+        actions, level, hints = self.api_entry(service, op)
+        options = set(cmd.arg_table) if cmd is not None else set()
+        cli_map = {xform_name(m, "-"): m for _, members in hints for m in members
+                   if xform_name(m, "-") in options}
+        hints = [h for h in hints if all(xform_name(m, "-") in options for m in h[1])]
+        return [service, op, actions, level, hints, cli_map]
 
     def service_file(self, cli: str) -> dict[str, Any]:
         cmd = self.table.get(cli)
@@ -280,7 +296,7 @@ class Generator:
                         out["api"][wop] = self.api_full(service, wop, wcmd)
             elif (cli, name) in CUSTOM_CALLS:
                 flags, pos = _flags(op_cmd)
-                out["custom"][name] = {"calls": [self.custom_call(*c) for c in customs[name]],
+                out["custom"][name] = {"calls": [self.custom_call(*c, op_cmd) for c in customs[name]],
                                        "flags": flags, "pos": pos, "multi": _multi(op_cmd)}
             else:
                 flags, pos = _flags(op_cmd)
@@ -352,6 +368,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     files = generate(args.services or None)
     stale = []
+    if not args.services:  # files no longer produced (a service that lost shards, ...)
+        for name in sorted(os.listdir(DATA_DIR)) if os.path.isdir(DATA_DIR) else []:
+            if name.endswith(".json") and name not in files:
+                stale.append(name)
+                if not args.check:
+                    os.remove(os.path.join(DATA_DIR, name))
     for name, text in sorted(files.items()):
         path = os.path.join(DATA_DIR, name)
         current = None

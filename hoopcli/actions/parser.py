@@ -203,13 +203,16 @@ def _api_params(cli_map: dict[str, str], params: dict[str, Any], doc: dict[str, 
     return api
 
 
-def _custom_calls(spec: dict[str, Any], cli: str, op: str) -> tuple[ApiCall, ...]:
+def _custom_calls(spec: dict[str, Any], cli: str, op: str, params: dict[str, Any],
+                  region: str | None) -> tuple[ApiCall, ...]:
     out = []
-    for service, api_op, acts, level in spec["calls"]:
+    for service, api_op, acts, level, hints, cli_map in spec["calls"]:
         if not service:  # a local side effect hoop cannot bound
             out.append(ApiCall(cli, f"{cli} {op} (local)", (), UNKNOWN))
         else:
-            out.append(ApiCall(service, api_op, tuple(acts), level if acts else UNKNOWN))
+            api_params = _api_params(cli_map, params, {})
+            out.append(ApiCall(service, api_op, tuple(acts), level if acts else UNKNOWN,
+                               resources_for(hints, api_params, region), api_params))
     return tuple(out)
 
 
@@ -278,7 +281,7 @@ def parse(argv: list[str] | tuple[str, ...]) -> Invocation:
             return inv("help", service, op)
         _cli_input(params)
         return inv("custom", service, op, dict(params, _positional=pos) if pos else params,
-                   _custom_calls(spec, service, op))
+                   _custom_calls(spec, service, op, params, region))
     choices = list(data["ops"]) + list(data["custom"]) + ["wait"]
     raise InvocationError(f"unknown operation {op!r} for service {service!r}{_suggest(op, choices)}")
 
