@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +17,16 @@ import yaml
 
 from ..errors import ConfigError
 from .glob import check_pattern
+from .lint import known_actions, unknown_action
 from .model import CHANNELS, EFFECT_RANK, FORMAT, LEVELS, MATCH_KEYS, Policy
+from .walker import PolicyInvalid, Problem, Stop, Walker
+
+__all__ = ["MAX_POLICY_BYTES", "PolicyInvalid", "Problem", "check_source", "compile_file",
+           "compile_source", "known_actions", "read_policy_file"]
 
 MAX_POLICY_BYTES = 512 * 1024   # the server also caps request bodies (1 MiB by default)
-MAX_NODES = 200_000
 MAX_RULES = 5000
-MAX_LIST = 1000
-MAX_DURATION = 30 * 86400
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")
-_DURATION_RE = re.compile(r"^(\d{1,7})\s*(s|m|h|d)?$")
-_UNITS = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _LEVEL_NAMES = {lvl.lower(): lvl for lvl in LEVELS}
 _LEVEL_NAMES.update({"permissions": "Permissions management", "permissions-management":
                      "Permissions management", "permissions_management": "Permissions management"})
@@ -39,160 +38,6 @@ _BUILTIN_REVIEW = {"approvers": ["self"], "channels": list(CHANNELS), "expiry": 
 _BUILTIN_OFFLINE = {"cache_ttl": 60, "max_staleness": 3600, "offline_reads": "allow"}
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-@dataclass(frozen=True)
-class Problem:
-    severity: str       # "error" | "warning"
-    line: int           # 1-based; 0 when unknown
-    column: int         # 1-based
-    message: str
-
-    def format(self, filename: str = "<policy>") -> str:
-        return f"{filename}:{self.line}:{self.column}: {self.severity}: {self.message}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"severity": self.severity, "line": self.line, "column": self.column,
-                "message": self.message}
-
-
-class PolicyInvalid(ConfigError):
-    """The policy file has errors; `problems` lists them all (warnings too)."""
-
-    def __init__(self, problems: list[Problem], filename: str = "<policy>") -> None:
-        errors = [p for p in problems if p.severity == "error"]
-        first = errors[0].format(filename) if errors else "invalid policy"
-        more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
-        super().__init__(f"invalid policy: {first}{more}")
-        self.problems = problems
-        self.filename = filename
-
-
-class _Stop(Exception):
-    pass
-
-
-class _Walker:
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-        self.seen: set[int] = set()
-        self.count = 0
-        self.constructor = yaml.constructor.SafeConstructor()
-
-    def err(self, node: Any, msg: str, severity: str = "error") -> None:
-        mark = getattr(node, "start_mark", None)
-        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
-        self.problems.append(Problem(severity, line, col, msg))
-
-    def warn(self, node: Any, msg: str) -> None:
-        self.err(node, msg, "warning")
-
-    def visit(self, node: Any) -> None:
-        if id(node) in self.seen:
-            self.err(node, "YAML anchors and aliases are not allowed in a policy")
-            raise _Stop
-        self.seen.add(id(node))
-        self.count += 1
-        if self.count > MAX_NODES:
-            self.err(node, f"policy has more than {MAX_NODES} YAML nodes")
-            raise _Stop
-
-    # -- typed accessors ----------------------------------------------------------------------
-    def mapping(self, node: Any, what: str, allowed: tuple[str, ...] | None) -> dict[str, tuple[Any, Any]] | None:
-        self.visit(node)
-        if not isinstance(node, yaml.MappingNode):
-            self.err(node, f"{what} must be a mapping")
-            return None
-        out: dict[str, tuple[Any, Any]] = {}
-        for knode, vnode in node.value:
-            self.visit(knode)
-            if not isinstance(knode, yaml.ScalarNode) or knode.tag != "tag:yaml.org,2002:str":
-                self.err(knode, f"keys of {what} must be strings")
-                continue
-            key = knode.value
-            if key in out:
-                self.err(knode, f"duplicate key '{key}' in {what}")
-                continue
-            if allowed is not None and key not in allowed:
-                self.err(knode, f"unknown key '{key}' in {what} (expected one of: {', '.join(allowed)})")
-                continue
-            out[key] = (knode, vnode)
-        return out
-
-    def scalar(self, node: Any, what: str) -> Any:
-        self.visit(node)
-        if not isinstance(node, yaml.ScalarNode):
-            self.err(node, f"{what} must be a single value")
-            return None
-        try:
-            return self.constructor.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
-            self.err(node, f"{what}: {exc}")
-            return None
-
-    def string(self, node: Any, what: str, max_len: int = 2000) -> str | None:
-        value = self.scalar(node, what)
-        if value is None and isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
-            self.err(node, f"{what} must not be empty")
-            return None
-        if not isinstance(value, str):
-            if isinstance(value, bool):
-                self.err(node, f"{what} must be a string (quote it: YAML reads a bare "
-                               f"'{node.value}' as {str(value).lower()})")
-            elif value is not None:
-                self.err(node, f"{what} must be a string")
-            return None
-        if len(value) > max_len:
-            self.err(node, f"{what} is longer than {max_len} characters")
-            return None
-        return value
-
-    def choice(self, node: Any, what: str, options: tuple[str, ...]) -> str | None:
-        value = self.scalar(node, what)
-        if isinstance(value, str) and value in options:
-            return value
-        if value is not None or isinstance(node, yaml.ScalarNode):
-            self.err(node, f"{what} must be one of: {', '.join(options)}")
-        return None
-
-    def duration(self, node: Any, what: str) -> int | None:
-        value = self.scalar(node, what)
-        seconds: int | None = None
-        if isinstance(value, int) and not isinstance(value, bool):
-            seconds = value
-        elif isinstance(value, str):
-            m = _DURATION_RE.match(value.strip())
-            if m:
-                seconds = int(m.group(1)) * _UNITS[m.group(2)]
-        if seconds is None or seconds < 0 or seconds > MAX_DURATION:
-            self.err(node, f"{what} must be a duration like 90, 30s, 15m, 2h or 1d (at most 30d)")
-            return None
-        return seconds
-
-    def str_list(self, node: Any, what: str, *, allow_scalars: bool = False) -> list[tuple[Any, str]] | None:
-        """A string or a list of strings, as (node, value) pairs."""
-        self.visit(node)
-        items = [node] if isinstance(node, yaml.ScalarNode) else node.value if isinstance(node, yaml.SequenceNode) else None
-        if items is None:
-            self.err(node, f"{what} must be a string or a list of strings")
-            return None
-        if isinstance(node, yaml.ScalarNode):
-            self.seen.discard(id(node))
-        if len(items) > MAX_LIST:
-            self.err(node, f"{what} has more than {MAX_LIST} entries")
-            return None
-        out = []
-        for item in items:
-            value = self.scalar(item, what)
-            if allow_scalars and isinstance(value, bool):
-                value = "true" if value else "false"
-            elif allow_scalars and isinstance(value, (int, float)):
-                value = str(value)
-            if not isinstance(value, str):
-                self.err(item, f"each entry of {what} must be a string")
-                continue
-            out.append((item, value))
-        return out
 
 
 # -- schema ---------------------------------------------------------------------------------------
@@ -207,7 +52,7 @@ _GLOB_KEYS = ("actions", "services", "resources", "connections", "regions", "end
               "groups", "agents", "users")
 
 
-def _review(w: _Walker, node: Any, base: dict[str, Any], what: str) -> dict[str, Any]:
+def _review(w: Walker, node: Any, base: dict[str, Any], what: str) -> dict[str, Any]:
     spec: dict[str, Any] = dict(base)
     m = w.mapping(node, what, REVIEW_KEYS)
     if m is None:
@@ -255,56 +100,9 @@ def _review(w: _Walker, node: Any, base: dict[str, Any], what: str) -> dict[str,
     return spec
 
 
-_KNOWN: dict[str, list[str]] | None = None
 
 
-def known_actions() -> dict[str, list[str]]:
-    """IAM prefix -> the (lower-case) actions some AWS CLI command can produce, from hoop's action
-    index. Empty when the index is unavailable (then no "unknown action" warnings are given)."""
-    global _KNOWN
-    if _KNOWN is None:
-        found: dict[str, set[str]] = {}
-        try:
-            from .. import actions as index
-
-            for name in index.index()["services"]:
-                data = index.service(name) or {}
-                lists = [entry[0] for entry in data.get("api", {}).values()]
-                lists += [call[2] for custom in data.get("custom", {}).values()
-                          for call in custom.get("calls", [])]
-                for acts in lists:
-                    for action in acts:
-                        prefix, _, _ = action.lower().partition(":")
-                        found.setdefault(prefix, set()).add(action.lower())
-        except (ImportError, OSError, ValueError, KeyError, TypeError, IndexError):
-            return {}   # not memoised: the index may be (re)generated later
-        _KNOWN = {k: sorted(v) for k, v in found.items()}
-    return _KNOWN
-
-
-def _unknown_action(pattern: str) -> str | None:
-    """Why an action pattern can never match any call hoop classifies, or None."""
-    head = pattern
-    for wild in ("*", "?"):
-        if wild in head:
-            head = head[: head.index(wild)]
-    if ":" not in head:
-        return None
-    known = known_actions()
-    if not known:
-        return None
-    prefix = head.split(":", 1)[0].lower()
-    if prefix not in known:
-        return f"no AWS CLI command hoop knows makes a '{prefix}:' call"
-    from .glob import Glob
-
-    g = Glob(pattern, fold=True)
-    if not any(g.match(a) for a in known[prefix]):
-        return "it matches no IAM action any AWS CLI command makes (a typo?)"
-    return None
-
-
-def _globs(w: _Walker, node: Any, what: str, *, actions: bool = False,
+def _globs(w: Walker, node: Any, what: str, *, actions: bool = False,
            allow_scalars: bool = False) -> list[str] | None:
     items = w.str_list(node, what, allow_scalars=allow_scalars)
     if items is None:
@@ -319,7 +117,7 @@ def _globs(w: _Walker, node: Any, what: str, *, actions: bool = False,
             w.err(item, f"{what}: '{value}' is not an IAM action (expected service:Action, like s3:GetObject or s3:*)")
             continue
         if actions:
-            why = _unknown_action(value)
+            why = unknown_action(value)
             if why:
                 w.warn(item, f"{what}: '{value}' can never match: {why}")
         out.append(value)
@@ -328,7 +126,7 @@ def _globs(w: _Walker, node: Any, what: str, *, actions: bool = False,
     return out
 
 
-def _match(w: _Walker, node: Any, what: str) -> dict[str, Any] | None:
+def _match(w: Walker, node: Any, what: str) -> dict[str, Any] | None:
     m = w.mapping(node, what, MATCH_KEYS)
     if m is None:
         return None
@@ -368,7 +166,7 @@ def _match(w: _Walker, node: Any, what: str) -> dict[str, Any] | None:
     return out
 
 
-def _rule(w: _Walker, node: Any, index: int, review_base: dict[str, Any], ids: dict[str, Any]) -> dict[str, Any] | None:
+def _rule(w: Walker, node: Any, index: int, review_base: dict[str, Any], ids: dict[str, Any]) -> dict[str, Any] | None:
     what = f"rules[{index}]"
     m = w.mapping(node, what, RULE_KEYS)
     if m is None:
@@ -417,7 +215,7 @@ def _rule(w: _Walker, node: Any, index: int, review_base: dict[str, Any], ids: d
             "review": review if effect == "review" else None, "_node": node}
 
 
-def _shadow_warnings(w: _Walker, rules: list[dict[str, Any]]) -> None:
+def _shadow_warnings(w: Walker, rules: list[dict[str, Any]]) -> None:
     seen: list[dict[str, Any]] = []
     for rule in rules:
         for earlier in seen:
@@ -428,7 +226,7 @@ def _shadow_warnings(w: _Walker, rules: list[dict[str, Any]]) -> None:
         seen.append(rule)
 
 
-def _compile_node(w: _Walker, root: Any) -> dict[str, Any] | None:
+def _compile_node(w: Walker, root: Any) -> dict[str, Any] | None:
     if root is None:
         w.problems.append(Problem("error", 1, 1, "the policy is empty"))
         return None
@@ -558,10 +356,10 @@ def check_source(data: str | bytes) -> tuple[dict[str, Any] | None, list[Problem
         return None, [Problem("error", 0, 0, f"invalid YAML: {exc}")]
     except RecursionError:
         return None, [Problem("error", 0, 0, "invalid YAML: nested too deeply")]
-    w = _Walker()
+    w = Walker()
     try:
         compiled = _compile_node(w, root)
-    except _Stop:
+    except Stop:
         compiled = None
     except RecursionError:
         w.problems.append(Problem("error", 0, 0, "the policy is nested too deeply"))
