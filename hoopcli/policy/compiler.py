@@ -48,8 +48,6 @@ OFFLINE_KEYS = ("cache_ttl", "max_staleness", "offline_reads")
 REVIEW_KEYS = ("approvers", "channels", "expiry", "wait", "require_justification")
 RULE_KEYS = ("id", "description", "effect", "match", "reason", "review")
 MASKING_KEYS = ("service", "operation", "paths")
-_GLOB_KEYS = ("actions", "services", "resources", "connections", "regions", "endpoint_urls",
-              "groups", "agents", "users")
 
 
 def _review(w: Walker, node: Any, base: dict[str, Any], what: str) -> dict[str, Any]:
