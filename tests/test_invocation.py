@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -221,3 +222,10 @@ def test_customization_options_name_their_resources() -> None:
     assert p("eks update-kubeconfig --name c").resources == ["arn:aws:eks:*:*:cluster/c"]
     assert p("eks delete-nodegroup --cluster-name c --nodegroup-name n").resources == [
         "arn:aws:eks:*:*:nodegroup/c/n/*"]
+
+
+def test_cli_input_from_a_non_regular_file_is_left_to_the_real_cli(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # opening it for reading would block: hoop must not
+    inv = parse(["s3api", "delete-object", "--cli-input-json", f"file://{fifo}"])
+    assert inv.access_level == WRITE and inv.resources == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from typing import Any
 
 from .. import actions
@@ -90,13 +91,19 @@ def _options(tokens: list[str], flags: set[str] | frozenset[str] = frozenset(),
     return params, positionals
 
 
-def _read_value(option: str, value: Any) -> str:
+def _read_value(option: str, value: Any) -> str | None:
+    """The text of an inline or file:// / fileb:// value; None for a file that is not a regular
+    file (/dev/stdin, a FIFO): reading it here would take the input from the real CLI."""
     if not isinstance(value, str):
         raise InvocationError(f"--{option} takes one value")
-    for scheme, binary in (("file://", False), ("fileb://", True)):
+    for scheme in ("file://", "fileb://"):
         if value.startswith(scheme):
             path = os.path.expanduser(value[len(scheme):])
             try:
+                if not stat.S_ISREG(os.stat(path).st_mode):
+                    if stat.S_ISDIR(os.stat(path).st_mode):
+                        raise InvocationError(f"--{option}: cannot read {value!r}: Is a directory")
+                    return None
                 with open(path, "rb") as fh:
                     data = fh.read(10 * 1024 * 1024 + 1)
             except OSError as exc:
@@ -118,6 +125,8 @@ def _cli_input(params: dict[str, Any]) -> dict[str, Any]:
         if option not in params:
             continue
         text = _read_value(option, params[option])
+        if text is None:
+            continue
         try:
             if option.endswith("json"):
                 doc = json.loads(text)
