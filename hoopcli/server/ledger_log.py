@@ -262,7 +262,8 @@ def _summarize(session: Session, org: str, new_sessions: dict[str, dict[str, Any
         session.connection().execute(stmt, [{"b_org": org, "b_cid": cid, **{f"v_{k}": row[k] for k in cols}}
                                             for cid, row in changed.items()])
     if actions:
-        session.execute(_dialect_insert(session)(ACTIONS).values(actions).on_conflict_do_nothing())
+        # executemany of one cached statement (a multi-VALUES insert would recompile every time)
+        session.execute(_dialect_insert(session)(ACTIONS).on_conflict_do_nothing(), actions)
 
 
 def _aware(value: datetime) -> datetime:
