@@ -206,3 +206,46 @@ def test_unknown_is_never_allowed_without_saying_so(rules: list[dict[str, Any]],
             r["match"]["access_levels"] = [x for x in levels if x != UNKNOWN] or [WRITE]
     unknown_call = call(c.actions, UNKNOWN, c.resources, c.params)
     assert Policy(compiled(rules, defaults)).evaluate(inv(unknown_call), ctx).effect != "allow"
+
+
+# -- the indexed, lazy, strictest-first evaluation equals the plain definition ---------------------
+
+INDEX_PATTERNS = PATTERNS + ["S3:get*", "s3*:Get*", "*:*", "?3:PutObject", "iam:Pass*", "kms:Decrypt"]
+index_match_st = st.fixed_dictionaries({}, optional={
+    "actions": st.lists(st.sampled_from(INDEX_PATTERNS), min_size=1, max_size=3),
+    "access_levels": st.lists(st.sampled_from(LEVELS), min_size=1, max_size=3),
+    "groups": st.lists(st.sampled_from(["dev", "sre"]), min_size=1, max_size=2),
+})
+
+
+@st.composite
+def index_rules_st(draw: Any) -> dict[str, Any]:
+    effect = draw(st.sampled_from(["allow", "review", "deny"]))
+    return {"id": f"r{draw(st.integers(0, 10**6))}", "effect": effect, "reason": None,
+            "match": draw(index_match_st), "review": REVIEW if effect == "review" else None}
+
+
+def reference(policy: Policy, c: Any, ctx: Context) -> tuple[str, str]:
+    """The definition: every rule in file order, strictest matching effect, first of it."""
+    level = c.access_level if c.access_level in LEVELS else UNKNOWN
+    best = None
+    for rule in policy.rules:
+        if rule.matches(c, level, ctx, ctx.region, None, None):
+            if best is None or rule.rank > best.rank:
+                best = rule
+    if best is None:
+        effect = policy.defaults[level]
+        return effect, "defaults"
+    return best.effect, best.id
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(index_rules_st(), max_size=8), defaults_st, st.lists(call_st, min_size=1, max_size=4), ctx_st)
+def test_indexed_evaluation_equals_the_definition(rules: list[dict[str, Any]], defaults: dict[str, str],
+                                                  calls: list[Any], ctx: Context) -> None:
+    p = Policy(compiled(rules, defaults))
+    fresh = Policy(compiled(rules, defaults))       # evaluated before anything was built
+    for c in calls:
+        got = p.evaluate_call(c, None, ctx)
+        want = reference(fresh, c, ctx)
+        assert (got.effect, got.rule if not got.rule.startswith("defaults.") else "defaults") == want
