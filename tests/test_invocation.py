@@ -229,3 +229,12 @@ def test_cli_input_from_a_non_regular_file_is_left_to_the_real_cli(tmp_path: Pat
     os.mkfifo(fifo)  # opening it for reading would block: hoop must not
     inv = parse(["s3api", "delete-object", "--cli-input-json", f"file://{fifo}"])
     assert inv.access_level == WRITE and inv.resources == []
+
+
+def test_huge_names_give_short_errors_quickly() -> None:
+    for argv in (["x" * 1_000_000], ["ec2", "d" * 1_000_000], ["s3api", "wait", "w" * 100_000]):
+        with pytest.raises(InvocationError) as info:
+            parse(argv)
+        assert len(info.value.line()) < 300
+    inv = parse(["s3api", "list-buckets", *(["--x", "y"] * 50_000)])
+    assert inv.api_operations == ["ListBuckets"]

@@ -28,7 +28,14 @@ LOCAL_SERVICES = {"configure": "configure", "history": "custom"}
 MAX_RESOURCES = 20
 
 
+def _show(word: str) -> str:
+    """A name from the command line, quoted and cut for an error message."""
+    return repr(word if len(word) <= 64 else word[:64] + "...")
+
+
 def _suggest(word: str, choices: Any) -> str:
+    if len(word) > 64:  # difflib is quadratic; no real name is that long
+        return ""
     import difflib  # only on the error path
 
     close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
@@ -102,19 +109,19 @@ def _read_value(option: str, value: Any) -> str | None:
             try:
                 if not stat.S_ISREG(os.stat(path).st_mode):
                     if stat.S_ISDIR(os.stat(path).st_mode):
-                        raise InvocationError(f"--{option}: cannot read {value!r}: Is a directory")
+                        raise InvocationError(f"--{option}: cannot read {_show(value)}: Is a directory")
                     return None
                 with open(path, "rb") as fh:
                     data = fh.read(10 * 1024 * 1024 + 1)
             except OSError as exc:
                 raise InvocationError(
-                    f"--{option}: cannot read {value!r}: {exc.strerror or exc}") from exc
+                    f"--{option}: cannot read {_show(value)}: {exc.strerror or exc}") from exc
             if len(data) > 10 * 1024 * 1024:
-                raise InvocationError(f"--{option}: {value!r} is larger than 10 MiB")
+                raise InvocationError(f"--{option}: {_show(value)} is larger than 10 MiB")
             try:
                 return data.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise InvocationError(f"--{option}: {value!r} is not UTF-8 text") from exc
+                raise InvocationError(f"--{option}: {_show(value)} is not UTF-8 text") from exc
     return value
 
 
@@ -242,7 +249,7 @@ def parse(argv: list[str] | tuple[str, ...]) -> Invocation:
                               "[parameters]`")
     service = rest[0]
     if service.startswith("-"):
-        raise InvocationError(f"unknown option {service!r} before the service name")
+        raise InvocationError(f"unknown option {_show(service)} before the service name")
     if service == "help":
         return inv("help", "help", None)
     op = rest[1] if len(rest) > 1 else None
@@ -256,7 +263,7 @@ def parse(argv: list[str] | tuple[str, ...]) -> Invocation:
         if service == "configure" and op is not None and op.startswith("-"):
             params, pos, op = _options(rest[1:])[0], [], None
         if service == "configure" and op is not None and op not in CONFIGURE_OPS:
-            raise InvocationError(f"unknown configure operation {op!r}{_suggest(op, CONFIGURE_OPS)}")
+            raise InvocationError(f"unknown configure operation {_show(op)}{_suggest(op, CONFIGURE_OPS)}")
         if pos[-1:] == ["help"]:
             return inv("help", service, op)
         return inv(LOCAL_SERVICES[service], service, op, params)
@@ -264,7 +271,7 @@ def parse(argv: list[str] | tuple[str, ...]) -> Invocation:
     data = actions.service(service)
     if data is None:
         names = list(actions.index()["services"]) + ["s3", "configure", "history"]
-        raise InvocationError(f"unknown service {service!r}{_suggest(service, names)}")
+        raise InvocationError(f"unknown service {_show(service)}{_suggest(service, names)}")
     if op is None or op.startswith("-"):
         raise InvocationError(f"missing operation: usage is `aws {service} <operation> "
                               f"[parameters]`; see `aws {service} help`")
@@ -292,7 +299,7 @@ def parse(argv: list[str] | tuple[str, ...]) -> Invocation:
         return inv("custom", service, op, dict(params, _positional=pos) if pos else params,
                    _custom_calls(spec, service, op, params, region))
     choices = list(data["ops"]) + list(data["custom"]) + ["wait"]
-    raise InvocationError(f"unknown operation {op!r} for service {service!r}{_suggest(op, choices)}")
+    raise InvocationError(f"unknown operation {_show(op)} for service {_show(service)}{_suggest(op, choices)}")
 
 
 def _parse_wait(inv: Any, data: dict[str, Any], tokens: list[str], region: str | None) -> Invocation:
@@ -306,7 +313,7 @@ def _parse_wait(inv: Any, data: dict[str, Any], tokens: list[str], region: str |
     if name == "help":
         return inv("help", service, "wait")
     if name not in data["waiters"]:
-        raise InvocationError(f"unknown waiter {name!r} for service {service!r}"
+        raise InvocationError(f"unknown waiter {_show(name)} for service {_show(service)}"
                               f"{_suggest(name, data['waiters'])}")
     params, pos = _options(tokens[1:])
     if pos[-1:] == ["help"]:
@@ -323,7 +330,7 @@ def _parse_s3(inv: Any, op: str | None, tokens: list[str], region: str | None) -
         raise InvocationError("missing operation: usage is `aws s3 <cp|mv|rm|sync|mb|rb|ls|presign|"
                               "website> ...`")
     if op not in s3cmd.COMMANDS:
-        raise InvocationError(f"unknown operation {op!r} for service 's3'"
+        raise InvocationError(f"unknown operation {_show(op)} for service 's3'"
                               f"{_suggest(op, s3cmd.COMMANDS)}; the API operations are under "
                               f"`aws s3api`")
     spec = actions.index()["s3"].get(op, {})
