@@ -176,8 +176,9 @@ def find_spans(text: str, *, unique_ids: bool = False, debug: bool = False) -> l
     if "bearer" in low or "basic" in low:
         spans.extend((m.start(1), m.end(1), "token") for m in BEARER_RE.finditer(low))
     if ":" in text or "=" in text:
-        for m in PAIR_RE.finditer(text):
-            if is_secret_name(m.group(1)):
+        for start in _name_starts(low):
+            m = PAIR_RE.match(text, start)
+            if m and is_secret_name(m.group(1)):
                 inner = _unquote(m.group(2), m.start(2))
                 if inner:
                     spans.append((inner[0], inner[1], kind_for_name(m.group(1))))
@@ -209,6 +210,39 @@ def _outside_markers(text: str, spans: list[Span]) -> list[Span]:
         if not hit:
             kept.append((start, end, kind))
     return kept
+
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
+_KEYWORD_SUBSTRINGS = ("passw", "pwd", "passphrase", "secret", "token", "apikey", "api_key",
+                       "privatekey", "private_key", "credential", "plaintext", "cookie", "otp",
+                       "authcode", "auth_code", "authorizationcode", "authorization_code")
+
+
+@lru_cache(maxsize=1)
+def _name_substrings() -> tuple[str, ...]:
+    """Keywords plus every flagged member name (lowercase) that contains none of them."""
+    extra = {n.lower() for n in flagged_names()
+             if not any(k in n.lower() for k in _KEYWORD_SUBSTRINGS)}
+    return _KEYWORD_SUBSTRINGS + tuple(sorted(extra))
+
+
+def _name_starts(low: str) -> list[int]:
+    """Start offsets of the words that contain a secret-looking name (found with str.find, which
+    is far cheaper than a regex scan of the whole text)."""
+    starts: set[int] = set()
+    for sub in _name_substrings():
+        idx = low.find(sub)
+        while idx != -1:
+            start = idx
+            while start > 0 and low[start - 1] in _NAME_CHARS:
+                start -= 1
+            while start < idx and not low[start].isalpha():
+                start += 1
+            # a word inside an ARN or a path ("arn:aws:secretsmanager:...") is not a field name
+            if not (start and low[start - 1] in ":/"):
+                starts.add(start)
+            idx = low.find(sub, idx + len(sub))
+    return sorted(starts)
 
 
 def _windows(key_ids: list[int], size: int) -> list[tuple[int, int]]:

@@ -5,6 +5,12 @@
     install(masker, client.meta.events)  # or one boto3/botocore client
 
 No botocore import here: the caller passes an object with `register(event, handler)`.
+
+Install it for invocations whose response awscli formats directly (generated API operations,
+waiters, paginated lists). Do NOT install it for custom commands that consume a response in code:
+`ecr get-login-password` decodes the (masked) token and fails with "Incorrect padding"; their
+stdout is masked as text instead (and whole_output_secret() commands as one marker). Handlers on
+a more specific event (awscli's `after-call.ec2.GetPasswordData` decryption) run before this one.
 """
 
 from __future__ import annotations

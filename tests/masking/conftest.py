@@ -47,14 +47,15 @@ def run_cli(aws_env: str, masker: Masker, capsys: pytest.CaptureFixture[str]) ->
     """Run `aws ARGS` in process (awscli v1) against moto with masking installed. stderr is passed
     through mask_debug like the shim does."""
 
-    def run(*args: str, debug_stream: bool = False) -> CliResult:
+    def run(*args: str, hook: bool = True) -> CliResult:
         from awscli.clidriver import create_clidriver
 
         driver = create_clidriver()
         raw: list[Any] = []
         emitter = driver.session.get_component("event_emitter")
         emitter.register_first("after-call", lambda parsed=None, **_: raw.append(copy.deepcopy(parsed)))
-        install(masker, driver.session)
+        if hook:
+            install(masker, driver.session)
         masker.mask_argv(args)  # the shim masks argv for the record first; values are remembered
         capsys.readouterr()
         before = list(logging.getLogger().handlers), list(logging.getLogger("botocore").handlers)

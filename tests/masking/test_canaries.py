@@ -136,6 +136,23 @@ def _raw_values(*keys: str) -> Callable[[list[Any]], list[str]]:
     return collect
 
 
+def _redshift(boto: Any, canary: str) -> dict[str, Any]:
+    cid = "rs-" + secrets.token_hex(4)
+    boto("redshift").create_cluster(ClusterIdentifier=cid, NodeType="dc2.large", MasterUsername="admin",
+                                    MasterUserPassword="Initial1Passw0rd", ClusterType="single-node")
+    return {"id": cid}
+
+
+def _cognito(boto: Any, canary: str) -> dict[str, Any]:
+    idp = boto("cognito-idp")
+    pool = idp.create_user_pool(PoolName="p-" + secrets.token_hex(4))["UserPool"]["Id"]
+    client = idp.create_user_pool_client(UserPoolId=pool, ClientName="c",
+                                         ExplicitAuthFlows=["ADMIN_NO_SRP_AUTH"])["UserPoolClient"]["ClientId"]
+    idp.admin_create_user(UserPoolId=pool, Username="ann", TemporaryPassword="Tmp1Passw0rd!x")
+    idp.admin_set_user_password(UserPoolId=pool, Username="ann", Password=canary + "Aa1!", Permanent=True)
+    return {"pool": pool, "client": client, "password": canary + "Aa1!"}
+
+
 CASES = [
     Case("secretsmanager-get-secret-value", _secret,
          lambda c: ["secretsmanager", "get-secret-value", "--secret-id", c["name"]], "SecretString"),
@@ -177,6 +194,21 @@ CASES = [
     Case("iam-create-access-key", _iam_user,
          lambda c: ["iam", "create-access-key", "--user-name", c["name"]],
          "AccessKey.SecretAccessKey", _raw_values("SecretAccessKey")),
+    Case("ec2-create-key-pair", _nothing,
+         lambda c: ["ec2", "create-key-pair", "--key-name", "k-" + secrets.token_hex(4)],
+         "KeyMaterial", _raw_values("KeyMaterial")),
+    Case("secretsmanager-get-random-password", _nothing,
+         lambda c: ["secretsmanager", "get-random-password"], "RandomPassword",
+         _raw_values("RandomPassword")),
+    Case("redshift-get-cluster-credentials", _redshift,
+         lambda c: ["redshift", "get-cluster-credentials", "--cluster-identifier", c["id"],
+                    "--db-user", "agent"], "DbPassword", _raw_values("DbPassword")),
+    Case("cognito-idp-admin-initiate-auth", _cognito,
+         lambda c: ["cognito-idp", "admin-initiate-auth", "--user-pool-id", c["pool"],
+                    "--client-id", c["client"], "--auth-flow", "ADMIN_NO_SRP_AUTH",
+                    "--auth-parameters", f"USERNAME=ann,PASSWORD={c['password']}"],
+         "AuthenticationResult.IdToken",
+         _raw_values("AccessToken", "IdToken", "RefreshToken")),
     Case("ecr-get-authorization-token", _nothing, lambda c: ["ecr", "get-authorization-token"],
          "authorizationData[0].authorizationToken", _raw_values("authorizationToken")),
 ]
@@ -295,3 +327,28 @@ def test_recorded_params_carry_no_secret(argv: list[str], service: str, operatio
     assert rc == 0
     assert recorded and canary not in json.dumps(recorded, default=str)
     assert "[masked:" in json.dumps(recorded)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["ecr", "get-login-password"],
+     ["rds", "generate-db-auth-token", "--hostname", "db.example.com", "--port", "5432",
+      "--username", "app"]],
+)
+def test_whole_output_commands(argv: list[str], run_cli: Any, masker: Any) -> None:
+    """The runner replaces the whole stdout of these commands by one marker. These are custom
+    commands that consume the API response in code (get-login-password decodes the ECR token),
+    so the parsed-response hook must NOT be installed for them: masking happens on stdout."""
+    from hoopcli.invocation import Invocation
+    from hoopcli.masking import whole_output_secret
+
+    result = run_cli(*argv, hook=False)
+    assert result.rc == 0 and len(result.stdout.strip()) > 20
+    inv = Invocation(argv=tuple(argv), kind="custom", service=argv[0], operation=argv[1])
+    assert whole_output_secret(inv)
+    shown = masker.mask_whole(result.stdout)
+    assert shown.startswith("[masked:whole-output:") and result.stdout.strip() not in shown
+    if argv[0] == "rds":
+        # even without the whole-output rule, the detectors take the signature out
+        signature = result.stdout.split("X-Amz-Signature=")[1].split("&")[0].strip()
+        assert signature not in masker.mask_text(result.stdout)
