@@ -22,8 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from parse_accuracy import corpus  # noqa: E402
-
+from parse_accuracy import corpus
 
 HOT_PATH = """
 import time
