@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hoopcli.masking import Masker, StreamMasker  # noqa: E402
+from hoopcli.masking import Masker, StreamMasker
 
 RNG = random.Random(7)
 
@@ -125,11 +125,12 @@ def main() -> int:
         service, op, parsed = data
         text = json.dumps(parsed, indent=4)
         mib = len(text.encode()) / 2**20
-        t_text = timed(lambda: masker.mask_text(text), args.repeat)
-        t_parsed = timed(lambda: masker.mask_parsed(service, op, json.loads(text)), args.repeat)
-        t_load = timed(lambda: json.loads(text), args.repeat)
+        t_text = timed(lambda text=text: masker.mask_text(text), args.repeat)
+        t_parsed = timed(lambda s=service, o=op, text=text: masker.mask_parsed(s, o, json.loads(text)),
+                         args.repeat)
+        t_load = timed(lambda text=text: json.loads(text), args.repeat)
 
-        def stream() -> None:
+        def stream(text: str = text) -> None:
             sm = StreamMasker(masker)
             raw = text.encode()
             for i in range(0, len(raw), 65536):
