@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import pty
+import select
 import threading
 import time
 from pathlib import Path
@@ -66,11 +67,21 @@ def test_spinner_with_url_on_a_tty() -> None:
         progress = Progress(stream)
         assert progress.tty
         progress.state("approval apr_0000000000000001 pending at http://hoop.example/approvals/apr_0000000000000001")
-        time.sleep(0.35)
+        seen = ""
+        deadline = time.monotonic() + 20
+        while "http://hoop.example/approvals/apr_0000000000000001" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                seen += os.read(master, 65536).decode()
+        assert "\r\x1b[K" in seen and "http://hoop.example/approvals/apr_0000000000000001" in seen
         progress.done("approval apr_0000000000000001 approved by bob via slack")
-        seen = os.read(master, 65536).decode()
-        assert seen.count("\r\x1b[K") >= 2 and "http://hoop.example/approvals/apr_0000000000000001" in seen
-        assert seen.rstrip().endswith("hoop: approval apr_0000000000000001 approved by bob via slack")
+        tail = ""
+        while not tail.rstrip().endswith("via slack") and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                tail += os.read(master, 65536).decode()
+        assert tail.rstrip().endswith("hoop: approval apr_0000000000000001 approved by bob via slack")
+        assert "\r\x1b[K" in tail                       # the spinner line is cleared first
     finally:
         os.close(master)
         os.close(slave)

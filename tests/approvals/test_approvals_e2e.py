@@ -1,5 +1,5 @@
 """An agent's risky call through the real shim, decided on the CLI channel; real server, real
-moto_server, real awscli. (Slack and terminal channels: test_slack.py, test_terminal.py.)"""
+moto_server, real awscli. (Slack and terminal: test_approvals_e2e_channels.py, test_approvals_slack.py, test_approvals_terminal.py.)"""
 
 from __future__ import annotations
 
