@@ -123,3 +123,31 @@ def test_table_lists_several_actions_and_resources_on_separate_lines() -> None:
     text = out.stdout.decode()
     assert out.returncode == 0 and "\\x0a" not in text
     assert "arn:aws:s3:::a/x" in text and "arn:aws:s3:::b/y" in text
+
+
+def test_decision_comes_from_the_cached_policy_with_who_and_where(clean_env: Path) -> None:
+    from hoopcli.paths import Layout
+    from hoopcli.policy.cache import write_cache
+    from hoopcli.policy.compiler import compile_source
+
+    source = """
+version: 1
+rules:
+  - id: no-deletes-by-bots
+    effect: deny
+    match: {agents: [bot], actions: ["s3:Delete*"]}
+    reason: bots never delete
+  - id: evil-endpoint
+    effect: deny
+    match: {endpoint_urls: ["https://evil.example*"]}
+    reason: unknown endpoint
+"""
+    compiled, problems = compile_source(source)
+    assert not [p for p in problems if getattr(p, "severity", "error") == "error"], problems
+    write_cache(Layout(clean_env), compiled, etag=None, version=1, checked_at=0.0)
+    lines = b"aws s3 rm s3://b/k\naws --endpoint-url https://evil.example/ s3 ls\naws s3 ls\n"
+    bot = [json.loads(x) for x in run(["explain", "--agent", "bot", "--json", "-"], lines).stdout.splitlines()]
+    assert [(r["decision"], r["rule"]) for r in bot[:2]] == [("deny", "no-deletes-by-bots"),
+                                                              ("deny", "evil-endpoint")]
+    human = json.loads(run(["explain", "--agent", "alice", "--json", "--", "s3", "rm", "s3://b/k"]).stdout)
+    assert human["rule"] != "no-deletes-by-bots"

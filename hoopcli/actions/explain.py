@@ -26,8 +26,11 @@ def default_decide(inv: Invocation) -> dict[str, Any]:
             "reason": f"{inv.access_level} access needs an approval"}
 
 
-def make_decider(env: Any = None) -> Decide:
-    """The policy engine's decision when available (cached policy, no network), else the default."""
+def make_decider(env: Any = None, *, user: str | None = None, groups: tuple[str, ...] = (),
+                 agent: str | None = None, connection: str | None = None) -> Decide:
+    """The policy engine's decision when available (cached policy, no network), else the default.
+    `user`, `groups`, `agent`, `connection` say who would run the commands (rules may match
+    them); region and endpoint come from each command line."""
     try:
         from ..paths import Layout
         from ..policy import Context, load_cached
@@ -39,7 +42,8 @@ def make_decider(env: Any = None) -> Decide:
         return default_decide
 
     def decide(inv: Invocation) -> dict[str, Any]:
-        d = policy.evaluate(inv, Context(region=inv.globals.region,
+        d = policy.evaluate(inv, Context(user=user, groups=groups, agent=agent,
+                                          connection=connection, region=inv.globals.region,
                                           endpoint_url=inv.globals.endpoint_url))
         return {"decision": d.effect, "rule": d.rule, "reason": d.reason}
 

@@ -14,8 +14,14 @@ from ..errors import UsageError
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per line with -).")
+@click.option("--user", default=None, help="Decide as this user (policy rules may match users).")
+@click.option("--group", "groups", multiple=True, help="A group of that user (repeatable).")
+@click.option("--agent", envvar="HOOP_AGENT", default=None, help="Decide for this agent [HOOP_AGENT].")
+@click.option("--connection", envvar="HOOP_CONNECTION", default=None,
+              help="Decide for this connection [HOOP_CONNECTION].")
 @click.argument("aws_args", nargs=-1, type=click.UNPROCESSED)
-def explain(as_json: bool, aws_args: tuple[str, ...]) -> None:
+def explain(as_json: bool, user: str | None, groups: tuple[str, ...], agent: str | None,
+            connection: str | None, aws_args: tuple[str, ...]) -> None:
     """Show what an aws command line would do: service, operation, API calls, IAM actions,
     access level, resources, and the policy decision, without running it.
 
@@ -26,7 +32,7 @@ def explain(as_json: bool, aws_args: tuple[str, ...]) -> None:
     """
     from ..actions import explain as lib
 
-    decide = lib.make_decider()
+    decide = lib.make_decider(user=user, groups=groups, agent=agent, connection=connection)
     if list(aws_args) == ["-"]:
         if not as_json:
             raise UsageError("reading commands from stdin needs --json: `hoop explain --json -`")
