@@ -198,10 +198,11 @@ class Shim:
         command_id = uuid.uuid4().hex
         seq = next_seq(layout, session_id)
         started_at = time.time()
-        decision = pol.evaluate(inv, ctx)
-        self.timer.lap("decide")
+        decision: Any = None
         approval: Any = None
         try:
+            decision = pol.evaluate(inv, ctx)     # may fail closed (Unavailable) when offline too long
+            self.timer.lap("decide")
             if decision.effect == "deny":
                 raise PolicyDenied(deny_line(inv, decision))
             if decision.effect == "review":
@@ -332,7 +333,9 @@ class Shim:
                 return None
 
             req.check_call = check_call
-            req.mask_parsed = masker.mask_parsed
+            # a whole-output secret (ecr get-login-password, ...) is masked as a whole on the way
+            # out; masking its parsed response first breaks the command (b64decode of a marker)
+            req.mask_parsed = None if whole_secret else masker.mask_parsed
             req.mask_params = masker.mask_params
             out_text = MaskedTextStream(out_sink, self.env.stdout)
             err_text = MaskedTextStream(err_sink, self.env.stderr)
@@ -371,7 +374,10 @@ def _is_data_stream(inv: Any) -> bool:
 
 
 def _decision_dict(decision: Any, exc: HoopError | None = None) -> dict[str, Any]:
-    out = {"effect": decision.effect, "rule": decision.rule, "reason": decision.reason}
+    if decision is None:  # refused before a decision could be made (e.g. offline past the limit)
+        out: dict[str, Any] = {"effect": "deny", "rule": None, "reason": exc.message if exc else None}
+    else:
+        out = {"effect": decision.effect, "rule": decision.rule, "reason": decision.reason}
     if exc is not None:
         out["outcome"] = type(exc).__name__
         out["exit_status"] = int(exc.exit_status)
