@@ -109,6 +109,7 @@ def test_help_version_configure_wait_and_customizations() -> None:
     assert p("help").kind == "help" and p("help").read_only
     assert p("ec2 describe-instances help").kind == "help"
     assert p("--version").kind == "version" and p("--version").access_level == LIST
+    assert p("ec2 terminate-instances --instance-ids i-1 --version").kind == "version"
     assert p("configure list").access_level == READ
     assert p("configure set region eu-west-1").access_level == UNKNOWN
     assert p("configure export-credentials").access_level == UNKNOWN

@@ -242,9 +242,9 @@ def parse(argv: list[str] | tuple[str, ...]) -> Invocation:
             calls: tuple[ApiCall, ...] = ()) -> Invocation:
         return Invocation(argv, kind, service, op, gopts, params or {}, calls)
 
+    if found.get("version"):  # like awscli: --version anywhere prints the version, runs nothing
+        return inv("version", "", None)
     if not rest:
-        if found.get("version"):
-            return inv("version", "", None)
         raise InvocationError("missing service: usage is `aws [options] <service> <operation> "
                               "[parameters]`")
     service = rest[0]
