@@ -42,6 +42,7 @@ __all__ = [
 KEY_FILE_NAME = "masking.key"
 KEY_BYTES = 32
 MIN_KNOWN = 6
+MAX_KNOWN = 2000  # remembered values per process (each costs one str.find per text)
 _PEM_END = re.compile(rb"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 _SHAPED = frozenset({"access-key-id", "principal-id", "jwt", "private-key"})
 _NUMBERISH = re.compile(r"[\d.:,+\-TZ ]+")
@@ -104,7 +105,7 @@ class Masker:
         if isinstance(value, (bytes, bytearray)):
             value = bytes(value).decode("utf-8", "surrogateescape")
         if isinstance(value, str) and len(value) >= MIN_KNOWN and not MARKER_RE.fullmatch(value) \
-                and len(self._known) < 10_000:
+                and len(self._known) < MAX_KNOWN:
             self._known.setdefault(value, kind)
 
     @staticmethod
