@@ -140,7 +140,9 @@ def test_retention_erases_content_keeps_proofs_and_signs_a_tombstone(ledger, log
     srv = ledger.srv
     key = cp.SigningKey.load_or_create(srv.settings.home)
     cutoff = datetime(2026, 11, 27, 4, 1, tzinfo=timezone.utc)
-    with pytest.raises(Exception):
+    from hoopcli.errors import UsageError
+
+    with pytest.raises(UsageError, match="in the future"):
         retention.apply(srv.db, "default", datetime.now(timezone.utc) + timedelta(days=1), key, "root", "x")
     body = retention.apply(srv.db, "default", cutoff, key, actor="root@server", reason="test retention")
     assert body["leaves"] == [[0, 4]] and body["records"] == 4
@@ -174,3 +176,20 @@ def test_play_back_with_timing(ledger, login, hoop, monkeypatch) -> None:
     waits.clear()
     code, out, _ = hoop("sessions", "replay", "s-a", "--speed", "0")
     assert code == 0 and waits == []
+
+
+def test_retention_command_line(sqlite_ledger, login, hoop, tmp_path, capsys) -> None:
+    ledger = sqlite_ledger
+    seed(ledger)
+    srv = ledger.srv
+    cfg = tmp_path / "server.yaml"
+    cfg.write_text(f"home: {srv.settings.home}\ndatabase_url: {srv.settings.database_url}\n")
+    assert retention.main(["--config", str(cfg), "--before", "not-a-time", "--reason", "r", "--yes"]) == 2
+    assert retention.main(["--config", str(cfg), "--before", "2026-11-27T04:00:03Z",
+                           "--reason", "policy", "--yes"]) == 0
+    assert "erased 2 records; tombstone #0 signed by key" in capsys.readouterr().out
+    login(ledger)
+    code, out, _ = hoop("sessions", "verify")
+    assert code == 0 and "2 erased under a signed tombstone" in out
+    tomb = ledger.auditor().get("/api/v1/tombstones").json()["items"][0]["parsed"]
+    assert tomb["reason"] == "policy" and tomb["leaves"] == [[0, 2]]
