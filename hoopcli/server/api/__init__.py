@@ -15,4 +15,6 @@ ROUTERS: list[str] = [
     "records",
     "audit",
     "hoopcli.server.idp.routes",
+    "hoopcli.server.web.auth",
+    "hoopcli.server.web.pages",
 ]
