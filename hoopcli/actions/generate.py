@@ -161,7 +161,8 @@ def resource_hints(sar: Sar, actions: list[str], op_model: Any) -> list[list[Any
             break
     if not hints:
         required = set(shape.required_members) if shape is not None else set()
-        named = [m for m in members if m.endswith(_ID_SUFFIXES) and (m in required or m.endswith("Arn"))]
+        arns = [m for m in members if m.endswith(("Arn", "ARN"))]
+        named = arns or [m for m in members if m.endswith(_ID_SUFFIXES) and m in required]
         for member in named[:3]:
             hints.append(["", [member]])
     return hints
