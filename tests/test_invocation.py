@@ -69,6 +69,8 @@ def test_resources_are_arns_with_region_and_partition() -> None:
     assert p("dynamodb get-item --table-name T --key {} --region cn-north-1").resources == [
         "arn:aws-cn:dynamodb:cn-north-1:*:table/T"]
     assert p("sqs delete-queue --queue-url https://q/1/x").resources == ["https://q/1/x"]
+    assert p("sts assume-role --role-arn arn:aws:iam::1:role/r --role-session-name s").resources == [
+        "arn:aws:iam::1:role/r"]
 
 
 @pytest.mark.parametrize(("line", "api_ops", "level", "resources"), [
