@@ -84,3 +84,24 @@ def test_not_logged_in_is_65(shim_world):
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 65
     assert "hoop login" in err
+
+
+def test_session_is_closed_with_the_agents_status(shim_world):
+    from hoopcli.server.store.models import AgentSession
+
+    proc = hoop_run(shim_world, "--agent", "closer", "--", "sh", "-c", "echo $HOOP_SESSION_ID; exit 3")
+    out, _err = proc.communicate(timeout=60)
+    assert proc.returncode == 3
+    sid = out.strip()
+    with shim_world.server.db.session() as db:
+        row = db.get(AgentSession, sid)
+        assert row is not None and row.agent == "closer"
+        assert row.closed_at is not None and row.exit_code == 3
+    import requests
+
+    again = requests.post(shim_world.server.url + f"/api/v1/sessions/{sid}/close", json={"exit_code": 0},
+                          headers=shim_world.server.headers("alice", email="alice@example.com"), timeout=10)
+    assert again.status_code == 409
+    other = requests.post(shim_world.server.url + f"/api/v1/sessions/{sid}/close", json={},
+                          headers=shim_world.server.headers("mallory"), timeout=10)
+    assert other.status_code == 404

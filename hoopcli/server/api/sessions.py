@@ -1,4 +1,5 @@
-"""POST /api/v1/sessions: open an agent session for the calling user."""
+"""POST /api/v1/sessions: open an agent session for the calling user;
+POST /api/v1/sessions/{id}/close: `hoop run` ends it with the agent's exit status."""
 
 from __future__ import annotations
 
@@ -52,5 +53,35 @@ def open_session(
             source="api",
         )
         s.add(row)
+        s.flush()
+        return row.to_dict()
+
+
+class CloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    exit_code: int | None = Field(default=None, ge=-(2**31), le=2**31 - 1)
+
+
+@router.post("/sessions/{session_id}/close")
+def close_session(
+    session_id: str,
+    body: CloseIn,
+    principal: Principal = Depends(require()),
+    db: Database = Depends(get_db),
+) -> dict[str, Any]:
+    """Only the session's owner (or an admin) closes it, once; a second close is a 409."""
+    from datetime import datetime, timezone
+
+    if len(session_id) > 64:
+        raise HTTPException(404, "no such session")
+    with db.session() as s:
+        row = s.get(AgentSession, session_id)
+        if row is None or row.org != principal.org or (row.user != principal.subject and not principal.has("admin")):
+            raise HTTPException(404, "no such session")
+        if row.closed_at is not None:
+            raise HTTPException(409, "the session is already closed")
+        row.closed_at = datetime.now(timezone.utc)
+        row.exit_code = body.exit_code
         s.flush()
         return row.to_dict()

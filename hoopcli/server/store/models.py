@@ -47,6 +47,8 @@ class AgentSession(Base):
     connection: Mapped[str | None] = mapped_column(String(64), nullable=True)
     source: Mapped[str] = mapped_column(String(16), default="api")     # api | records | credentials
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +61,8 @@ class AgentSession(Base):
             "connection": self.connection,
             "source": self.source,
             "created_at": _iso(self.created_at),
+            "closed_at": _iso(self.closed_at) if self.closed_at else None,
+            "exit_code": self.exit_code,
         }
 
 
