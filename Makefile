@@ -10,10 +10,12 @@ PYTEST_ARGS ?=
 
 all: test
 
-$(STAMP): setup.cfg pyproject.toml
+# constraints.txt pins the versions the committed data (IAM action index, masking paths) was
+# generated from and tested with; setup.cfg keeps lower bounds for users installing hoopcli.
+$(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[server,test,dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[server,test,dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
