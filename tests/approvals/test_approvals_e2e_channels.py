@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from fakes.slack import FakeSlack, interaction_payload, signed_interaction
-from test_e2e import ROLE, World, in_thread, s3
+from test_approvals_e2e import ROLE, World, in_thread, s3
 
 from hoopcli.shimfile import install_shim
 

@@ -55,6 +55,12 @@ class DecisionIn(BaseModel):
     channel: Literal["cli", "terminal", "web"] = "cli"
 
 
+def remember(db: Database, principal: Principal) -> None:
+    """Upsert the users row (groups from this token: Slack matching reads them); common.py's
+    remember_user survives two first requests of one user racing on the insert."""
+    remember_user(db, principal)
+
+
 def _http(exc: svc.ApprovalError) -> HTTPException:
     return HTTPException(exc.status_code, exc.message)
 
@@ -118,8 +124,7 @@ def create_approval(body: ApprovalIn, background: BackgroundTasks,
     except InvocationError as exc:
         raise HTTPException(422, f"cannot read the command: {exc.message}") from None
     decision = decide(db, settings, principal, invocation, body.connection)
-    with db.session() as s:
-        remember_user(s, principal)
+    remember(db, principal)
     try:
         row, created = svc.create(db, settings, principal, invocation=invocation, decision=decision,
                                   connection=body.connection, session_id=body.session_id,
@@ -139,8 +144,7 @@ def list_approvals(status: Literal["pending", "approved", "rejected", "expired"]
                    limit: int = Query(100, ge=1, le=1000),
                    principal: Principal = Depends(require()), db: Database = Depends(get_db),
                    settings: Settings = Depends(get_settings)) -> list[dict[str, Any]]:
-    with db.session() as s:
-        remember_user(s, principal)   # approvers' groups, for matching Slack users by email
+    remember(db, principal)   # approvers' groups, for matching Slack users by email
     rows = svc.list_(db, principal.org, status=status, limit=limit)
     return [svc.to_json(r, settings.public_url) for r in rows if _visible(r, principal)]
 
@@ -175,8 +179,7 @@ def decide_approval(approval_id: str, body: DecisionIn, request: Request, backgr
                     principal: Principal = Depends(require()), db: Database = Depends(get_db),
                     settings: Settings = Depends(get_settings)) -> dict[str, Any]:
     notifier = get_notifier(request.app)
-    with db.session() as s:
-        remember_user(s, principal)
+    remember(db, principal)
     try:
         row = svc.decide(db, principal, approval_id, approve=body.decision == "approve",
                          reason=body.reason, call_hash=body.call_hash, channel=body.channel,
