@@ -48,7 +48,8 @@ PRIVATE_KEY_RE = re.compile(
     re.DOTALL,
 )
 JWT_RE = re.compile(
-    r"(?<![A-Za-z0-9_-])ey[A-Za-z0-9_-]{8,}\.ey[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*(?![A-Za-z0-9_.-])"
+    r"(?<![A-Za-z0-9_.-])ey[A-Za-z0-9_-]{8,}\.ey[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
+    r"(?![A-Za-z0-9_.\[-])"
 )
 # Signatures and tokens carried in URLs (presigned URLs, SigV2 query auth, --debug request lines).
 QUERY_SECRET_RE = re.compile(
@@ -75,7 +76,7 @@ NOT_SECRET_RE = re.compile(
 
 )
 _FLAG_PREFIX_RE = re.compile(r"(?:last|is|has|min|max|num|total|minimum|maximum)[A-Z_]")
-VALUE_ALT = r"\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s,;&\"'<>|{}\[\]]+"
+VALUE_ALT = r"\"(?:[^\"\\\n]|\\.)*\"?|'[^'\n]*'?|[^\s,;&\"'<>|{}\[\]]+"
 NOT_VALUES = frozenset({"", "true", "false", "null", "none", "None", "-", "***", "****", "*"})
 
 
@@ -176,8 +177,13 @@ def find_spans(text: str, *, unique_ids: bool = False, debug: bool = False) -> l
     if "bearer" in low or "basic" in low:
         spans.extend((m.start(1), m.end(1), "token") for m in BEARER_RE.finditer(low))
     if ":" in text or "=" in text:
+        covered = -1  # like finditer: a name inside an earlier match's value is not a name
         for start in _name_starts(low):
+            if start < covered:
+                continue
             m = PAIR_RE.match(text, start)
+            if m:
+                covered = m.end()
             if m and is_secret_name(m.group(1)):
                 inner = _unquote(m.group(2), m.start(2))
                 if inner:

@@ -171,3 +171,28 @@ def test_false_positives_on_awscli_examples_are_rare() -> None:
         json.loads(masked)  # masking keeps JSON valid
         unchanged_json += masked == out
     assert unchanged_json > 0
+
+
+@pytest.mark.timeout(120)  # a hang guard against quadratic/backtracking scans, not a benchmark
+@pytest.mark.parametrize(
+    "text",
+    [
+        "password=" * 30000,
+        '"password": "' + "password: " * 30000,
+        "'token': '" + "token= " * 30000,
+        "-----BEGIN PRIVATE KEY-----" * 5000,
+        "eyJaaaaaaaaaa." * 20000,
+        ("AKIA" + "A" * 16 + " ") * 10000,
+        "AKIAIOSFODNN7EXAMPLE " + "Ab1/" * 50000,
+        "session_token: " * 20000,
+        "<secret>" * 20000,
+        "?X-Amz-Signature=" * 20000,
+        "\u0130" * 100000 + " password=hunter22",
+    ],
+    ids=lambda t: t[:16],
+)
+def test_hostile_inputs_stay_linear_and_masked(text: str) -> None:
+    once = M.mask_text(text)
+    assert M.mask_text(once) == once
+    M.mask_debug(text)
+    assert "hunter22" not in once
