@@ -29,8 +29,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "ledger"))
 
-from hoopcli.client import Client  # noqa: E402
-from ledger_factory import command  # noqa: E402
+from ledger_factory import command
+
+from hoopcli.client import Client
 
 
 def pct(values: list[float], p: float) -> float:

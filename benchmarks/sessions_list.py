@@ -33,7 +33,11 @@ ACTIONS = ["s3:listallmybuckets", "s3:getobject", "ec2:describeinstances", "iam:
 
 def seed(database_url: str, n: int) -> None:
     from hoopcli.server.store import Database
-    from hoopcli.server.store.ledger import LedgerCommand, LedgerCommandAction, LedgerSession
+    from hoopcli.server.store.ledger import (
+        LedgerCommand,
+        LedgerCommandAction,
+        LedgerSession,
+    )
 
     db = Database(database_url)
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -176,7 +176,7 @@ def check_endpoint(url: str) -> str:
     host = (parsed.hostname or "").lower()
     if parsed.scheme not in ("http", "https") or not host:
         raise UsageError(f"--endpoint-url must be an http(s) URL, not {url!r}")
-    if host.endswith("amazonaws.com") or host.endswith("amazonaws.com.cn") or host.endswith(".aws"):
+    if host.endswith(("amazonaws.com", "amazonaws.com.cn", ".aws")):
         raise UsageError("--endpoint-url must be a sandbox (such as moto_server), not an AWS endpoint")
     return url
 
@@ -220,7 +220,7 @@ def rerun(commands: list[dict[str, Any]], endpoint_url: str, *, region: str | No
         cmd = aws_command(env) + sandbox_argv(argv) + ["--endpoint-url", endpoint_url]
         try:
             proc = subprocess.run(cmd, env=run_env, capture_output=True, text=True, timeout=timeout,
-                                  stdin=subprocess.DEVNULL)
+                                  stdin=subprocess.DEVNULL, check=False)
         except subprocess.TimeoutExpired:
             results.append(RerunResult(seq, argv, original, None, False, None, f"timed out after {timeout:.0f}s"))
             continue

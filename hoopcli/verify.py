@@ -18,6 +18,7 @@ Every failure is one line naming the checkpoint, leaf, record and session concer
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +46,7 @@ class Report:
         self.failures.append(text)
 
 
-def pin_file(layout: Layout):  # noqa: ANN201 - Path
+def pin_file(layout: Layout):
     return layout.home / "ledger_keys.json"
 
 
@@ -77,7 +78,7 @@ def pinned_key(client: Any, layout: Layout, report: Report, accept_new: bool = F
     return pinned_raw
 
 
-def _pages(client: Any, path: str, cursor_param: str, start: Any, **params: Any):  # noqa: ANN202
+def _pages(client: Any, path: str, cursor_param: str, start: Any, **params: Any):
     cursor = start
     while cursor is not None:
         page = client.get(path, params={cursor_param: cursor, **params}, timeout=120).json()
@@ -204,7 +205,7 @@ def verify(client: Any, layout: Layout, *, accept_new_key: bool = False, seal: b
             report.fail(f"{label}: signed root does not match the root recomputed from the records")
     # The recomputed roots above already prove every checkpoint is a prefix of the same tree;
     # the server's own consistency proofs are checked for the most recent pairs as well.
-    pairs = list(zip(checkpoints, checkpoints[1:]))[-MAX_CONSISTENCY_PAIRS:]
+    pairs = list(itertools.pairwise(checkpoints))[-MAX_CONSISTENCY_PAIRS:]
     for a, b in pairs:
         try:
             proof = client.get("/api/v1/verify/consistency",

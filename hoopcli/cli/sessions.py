@@ -206,7 +206,6 @@ def show_cmd(session_id: str, as_json: bool, full: bool) -> None:
 def export_cmd(session_id: str | None, fmt: str, output: str | None, **kw: Any) -> None:
     """Stream every record of the matching sessions (any size) as JSON Lines or CSV."""
     import shutil
-    import socket
     import urllib.error
     import urllib.request
 
@@ -230,7 +229,7 @@ def export_cmd(session_id: str | None, fmt: str, output: str | None, **kw: Any) 
         if exc.code >= 500:
             raise Unavailable(f"the hoop server failed (HTTP {exc.code})") from None
         raise ServerError(detail or f"HTTP {exc.code}", status=exc.code) from None
-    except (urllib.error.URLError, socket.timeout, ConnectionError) as exc:
+    except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
         raise Unavailable(f"cannot reach the hoop server at {client.base_url} "
                           f"({getattr(exc, 'reason', exc)})") from exc
     finally:

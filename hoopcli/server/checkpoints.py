@@ -21,7 +21,10 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 
 from ..errors import ConfigError
 from ..transcript import canonical_json
@@ -45,7 +48,7 @@ class SigningKey:
         self.key_id = key_id(self.public_raw)
 
     @classmethod
-    def load_or_create(cls, home: Path) -> "SigningKey":
+    def load_or_create(cls, home: Path) -> SigningKey:
         path = Path(home) / KEY_FILE
         with _lock:
             try:

@@ -22,8 +22,15 @@ from ..errors import HoopError
 from ..transcript import canonical_json
 from . import checkpoints as cp
 from . import merkle
-from .store.ledger import (LedgerCheckpoint, LedgerCommand, LedgerCommandAction, LedgerLog,
-                           LedgerNode, LedgerRecord, LedgerSession)
+from .store.ledger import (
+    LedgerCheckpoint,
+    LedgerCommand,
+    LedgerCommandAction,
+    LedgerLog,
+    LedgerNode,
+    LedgerRecord,
+    LedgerSession,
+)
 
 
 class LedgerCorrupt(HoopError):

@@ -21,7 +21,12 @@ from sqlalchemy.orm import Session
 from ..errors import UsageError
 from .checkpoints import utc_iso
 from .ledger_log import parse_time
-from .store.ledger import LedgerCommand, LedgerCommandAction, LedgerRecord, LedgerSession
+from .store.ledger import (
+    LedgerCommand,
+    LedgerCommandAction,
+    LedgerRecord,
+    LedgerSession,
+)
 
 MAX_LIMIT = 500
 STATUSES = ("ok", "failed", "incomplete")

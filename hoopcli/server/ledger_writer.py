@@ -23,7 +23,7 @@ from . import ledger_log
 from .checkpoints import SigningKey
 
 MAX_GROUP_RECORDS = 5000
-_writers: dict[int, "Writer"] = {}
+_writers: dict[int, Writer] = {}
 _writers_lock = threading.Lock()
 
 

@@ -8,10 +8,10 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from ledger_factory import command, start
 
 from hoopcli.server import checkpoints as cp
 from hoopcli.server import retention
-from ledger_factory import command, start
 
 
 def seed(ledger) -> None:
@@ -164,7 +164,7 @@ def test_play_back_with_timing(ledger, login, hoop, monkeypatch) -> None:
     seed(ledger)
     login(ledger)
     waits: list[float] = []
-    import hoopcli.replay as replay
+    from hoopcli import replay
 
     monkeypatch.setattr(replay, "_sleep", waits.append)
     code, out, _ = hoop("sessions", "replay", "s-a", "--speed", "2")

@@ -8,10 +8,10 @@ import threading
 import urllib.request
 
 import pytest
+from ledger_factory import command, start
 
 from hoopcli.client import ServerError
 from hoopcli.server import merkle
-from ledger_factory import command, start
 
 
 def test_ingest_appends_and_is_idempotent(ledger) -> None:

@@ -33,7 +33,7 @@ def test_roots_match_reference(size: int) -> None:
     assert tree().root(size) == ROOTS[size - 1]
 
 
-@pytest.mark.parametrize("size", range(0, 9))
+@pytest.mark.parametrize("size", range(9))
 def test_frontier_root_matches_tree(size: int) -> None:
     f = merkle.Frontier()
     created = []
@@ -156,7 +156,7 @@ def test_all_proofs_of_a_larger_tree_roundtrip() -> None:
         for i in range(size):
             p = merkle.inclusion_proof(t.get, i, size)
             assert merkle.verify_inclusion(i, size, t.get(0, i), p, r)
-        for s1 in range(0, size + 1):
+        for s1 in range(size + 1):
             p = merkle.consistency_proof(t.get, s1, size)
             assert merkle.verify_consistency(s1, size, t.root(s1), r, p)
 

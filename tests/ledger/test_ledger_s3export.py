@@ -8,14 +8,14 @@ import uuid
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from ledger_factory import command
 
 from hoopcli.errors import ConfigError
 from hoopcli.server import checkpoints as cp
 from hoopcli.server import merkle, s3export
-from ledger_factory import command
 
 
-def s3(endpoint: str):  # noqa: ANN201
+def s3(endpoint: str):
     return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                         aws_access_key_id="testing", aws_secret_access_key="testing")
 

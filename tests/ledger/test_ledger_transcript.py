@@ -7,9 +7,9 @@ import json
 
 import jsonschema
 import pytest
+from ledger_factory import command, start
 
 from hoopcli import transcript
-from ledger_factory import command, start
 
 GOOD = command("sess-1", 0)
 

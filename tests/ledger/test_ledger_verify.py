@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import json
 
+from ledger_factory import command
 from sqlalchemy import text
 
 from hoopcli.server import checkpoints as cp
-from ledger_factory import command
 
 
 def seed(ledger, sessions: int = 3, commands: int = 4) -> list[dict]:
@@ -123,6 +123,6 @@ def test_a_replaced_signing_key_is_reported(ledger, login, hoop, clean_env) -> N
 def test_developers_cannot_read_the_whole_log(ledger, login, hoop) -> None:
     seed(ledger)
     login(ledger, "alice", ())
-    code, out, err = hoop("sessions", "verify")
+    code, _, err = hoop("sessions", "verify")
     assert code == 1
     assert err.startswith("hoop: this needs the role auditor")
