@@ -185,18 +185,23 @@ class Masker:
     def mask_parsed(self, service: str, operation: str, parsed: Any) -> Any:
         """Mask a botocore parsed response IN PLACE (and return it): per-operation paths, then
         secret-named members and detectors on every string."""
-        for path in paths.paths_for(service, operation, "o", pii=self.pii, extra=self._extra):
-            kind = kind_for_name(_leaf(path.steps))
-            paths.apply_path(parsed, path, lambda v, k=kind: self._mask_value(v, k))
+        self._apply_paths(service, operation, "o", parsed)
         return self._walk(parsed)
 
     def mask_params(self, service: str, operation: str, params: Any) -> Any:
         """A masked COPY of API parameters (the originals still go to AWS untouched)."""
         copy = _copy_containers(params)
-        for path in paths.paths_for(service, operation, "i", pii=self.pii, extra=self._extra):
-            kind = kind_for_name(_leaf(path.steps))
-            paths.apply_path(copy, path, lambda v, k=kind: self._mask_value(v, k))
+        self._apply_paths(service, operation, "i", copy)
         return self._walk(copy)
+
+    def _apply_paths(self, service: str, operation: str, io: str, obj: Any) -> None:
+        for path in paths.paths_for(service, operation, io, pii=self.pii, extra=self._extra):
+            kind = kind_for_name(_leaf(path.steps))
+
+            def mask(value: Any, kind: str = kind) -> Any:
+                return self._mask_value(value, kind)
+
+            paths.apply_path(obj, path, mask)
 
     def mask_argv(self, argv: Iterable[str]) -> list[str]:
         """A masked copy of an `aws` argv (the arguments after `aws`): values of secret-named

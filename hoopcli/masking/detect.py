@@ -181,13 +181,14 @@ def find_spans(text: str, *, unique_ids: bool = False, debug: bool = False) -> l
         for start in _name_starts(low):
             if start < covered:
                 continue
-            m = PAIR_RE.match(text, start)
-            if m:
-                covered = m.end()
-            if m and is_secret_name(m.group(1)):
-                inner = _unquote(m.group(2), m.start(2))
+            pair = PAIR_RE.match(text, start)
+            if pair is None:
+                continue
+            covered = pair.end()
+            if is_secret_name(pair.group(1)):
+                inner = _unquote(pair.group(2), pair.start(2))
                 if inner:
-                    spans.append((inner[0], inner[1], kind_for_name(m.group(1))))
+                    spans.append((inner[0], inner[1], kind_for_name(pair.group(1))))
     if "</" in text:
         for m in XML_RE.finditer(text):
             if is_secret_name(m.group(1)) and not MARKER_RE.fullmatch(m.group(2)):

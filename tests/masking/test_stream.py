@@ -79,3 +79,19 @@ def test_secret_key_on_the_line_after_its_key_id() -> None:
 def test_invalid_utf8_passes_through() -> None:
     data = b"\xff\xfe ok \xc3\n\xa9 done"
     assert _run([data[:5], data[5:]]) == data
+
+
+def test_debug_stream_masks_headers_across_chunks() -> None:
+    log = (
+        "2024 - botocore.endpoint - DEBUG - headers={'X-Amz-Security-Token': b'FwoGZXIvYXdzEBYaDtoken"
+        "value1234567890', 'Authorization': b'AWS4-HMAC-SHA256 Credential=ASIAIOSFODNN7EXAMPLE/2024"
+        "0101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=abcdef0123456789'}\n"
+        "2024 - botocore.parsers - DEBUG - Response body:\nb'{\"SecretString\":\"hoopCanaryStream1\"}'\n"
+    ).encode()
+    expected = M.mask_bytes(log, debug=True)
+    for size in (1, 7, 64, 4096):
+        stream = StreamMasker(M, debug=True)
+        out = b"".join(stream.feed(log[i:i + size]) for i in range(0, len(log), size)) + stream.close()
+        assert out == expected
+    for secret in (b"tokenvalue1234567890", b"abcdef0123456789", b"hoopCanaryStream1", b"ASIAIOSF"):
+        assert secret not in expected
