@@ -83,11 +83,11 @@ def test_invalid_utf8_passes_through() -> None:
 
 def test_debug_stream_masks_headers_across_chunks() -> None:
     log = (
-        "2024 - botocore.endpoint - DEBUG - headers={'X-Amz-Security-Token': b'FwoGZXIvYXdzEBYaDtoken"
-        "value1234567890', 'Authorization': b'AWS4-HMAC-SHA256 Credential=ASIAIOSFODNN7EXAMPLE/2024"
-        "0101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=abcdef0123456789'}\n"
-        "2024 - botocore.parsers - DEBUG - Response body:\nb'{\"SecretString\":\"hoopCanaryStream1\"}'\n"
-    ).encode()
+        b"2024 - botocore.endpoint - DEBUG - headers={'X-Amz-Security-Token': b'FwoGZXIvYXdzEBYaDtoken"
+        b"value1234567890', 'Authorization': b'AWS4-HMAC-SHA256 Credential=ASIAIOSFODNN7EXAMPLE/2024"
+        b"0101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=abcdef0123456789'}\n"
+        b"2024 - botocore.parsers - DEBUG - Response body:\nb'{\"SecretString\":\"hoopCanaryStream1\"}'\n"
+    )
     expected = M.mask_bytes(log, debug=True)
     for size in (1, 7, 64, 4096):
         stream = StreamMasker(M, debug=True)
