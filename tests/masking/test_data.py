@@ -148,3 +148,32 @@ def test_mask_whole_keeps_trailing_newline() -> None:
     out = M.mask_whole("eyJwYXlsb2FkIjoi...\n")
     assert out.startswith("[masked:whole-output:") and out.endswith("]\n")
     assert M.mask_whole("") == ""
+
+
+def _build(steps: tuple[str, ...], when: Any, leaf: Any) -> Any:
+    """A minimal response/params object in which `steps` reaches `leaf`."""
+    if not steps:
+        return leaf
+    step, rest = steps[0], steps[1:]
+    inner = _build(rest, when, leaf)
+    if step == "[]":
+        return [inner]
+    obj = {"K" if step == "*" else step: inner}
+    if when is not None and not any(s not in ("[]", "*") for s in rest):
+        obj[when[0]] = when[1]
+    return obj
+
+
+@pytest.mark.parametrize("entry", KEPT, ids=[f"{e[0]}.{e[1]}.{e[2]}" for e in KEPT])
+def test_every_kept_path_is_masked(entry: tuple[str, str, str, tuple[str, ...], str]) -> None:
+    service, operation, io, paths, _ = entry
+    for path in paths:
+        compiled = compile_path(path)
+        canary = "hoopCanaryKept" + operation
+        obj = _build(compiled.steps, compiled.when, canary)
+        if io == "o":
+            masked = M.mask_parsed(service, operation, obj)
+        else:
+            masked = M.mask_params(service, operation, obj)
+        assert canary not in repr(masked), path
+        assert "[masked:" in repr(masked)
