@@ -128,3 +128,44 @@ def test_concurrent_uploaders_keep_one_consistent_tree(ledger) -> None:
     assert tree.root().hex() == cp["root"]
     listed = aud.get("/api/v1/sessions", params={"limit": 500}).json()["items"]
     assert len(listed) == 12 and all(s["commands"] == 15 and s["status"] == "ok" for s in listed)
+
+
+def test_two_server_processes_on_one_database_keep_one_tree(make_server, database_url, clean_env,
+                                                            login, hoop) -> None:
+    from conftest import AUDITORS, BODY, Ledger
+
+    home = str(clean_env / "shared-server-home")
+    a = Ledger(make_server(database_url=database_url, roles=AUDITORS, max_body_bytes=BODY, home=home))
+    b = Ledger(make_server(database_url=database_url, roles=AUDITORS, max_body_bytes=BODY, home=home))
+    errors: list[BaseException] = []
+
+    def upload(srv: Ledger, n: int) -> None:
+        try:
+            for i in range(4):
+                srv.post(command(f"two-{n}", i * 2, t=i), sub=f"u{n}")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=upload, args=((a, b)[n % 2], n)) for n in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    login(a)
+    code, out, _ = hoop("sessions", "verify")
+    assert code == 0, out
+    assert "ok: 80 records recomputed" in out
+
+
+def test_the_api_has_no_route_that_changes_or_deletes_the_log(sqlite_ledger) -> None:
+    ledger_paths = ("/api/v1/records", "/api/v1/sessions", "/api/v1/export", "/api/v1/checkpoints",
+                    "/api/v1/verify", "/api/v1/tombstones")
+    writes = set()
+    for path, methods in sqlite_ledger.srv.app.openapi()["paths"].items():
+        if path.startswith(ledger_paths):
+            writes |= {(m.upper(), path) for m in methods if m.upper() not in ("GET", "HEAD")}
+    # appends (records), sealing a checkpoint, and server-core's open/close of an agent session
+    # (agent_sessions, not the log): nothing updates or deletes a record, node or checkpoint
+    assert writes == {("POST", "/api/v1/records"), ("POST", "/api/v1/checkpoints"),
+                      ("POST", "/api/v1/sessions"), ("POST", "/api/v1/sessions/{session_id}/close")}
