@@ -78,7 +78,7 @@ class ProcServer:
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
-    def start(self, timeout: float = 60.0) -> "ProcServer":
+    def start(self, timeout: float = 60.0) -> ProcServer:
         env = {**base_env(), **SANDBOX, "HOOP_HOME": str(self.root / "server-home")}
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "hoopcli", "server", "--config", str(self.config)],
@@ -244,14 +244,14 @@ class ClientHome:
 
     def exec(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Outcome:
         """The shim as a real executable, the way an agent runs `aws`."""
-        proc = subprocess.run([str(self.shim_path), *args], capture_output=True, stdin=subprocess.DEVNULL,
+        proc = subprocess.run([str(self.shim_path), *args], capture_output=True, stdin=subprocess.DEVNULL, check=False,
                               env={**self.environ, **(env or {})}, timeout=timeout)
         return Outcome(proc.returncode, proc.stdout, proc.stderr)
 
     def hoop(self, *args: str, timeout: float = 120) -> Outcome:
         """A `hoop` CLI command as a subprocess."""
         proc = subprocess.run([sys.executable, "-m", "hoopcli", *args], capture_output=True,
-                              stdin=subprocess.DEVNULL, env=self.environ, timeout=timeout)
+                              stdin=subprocess.DEVNULL, env=self.environ, timeout=timeout, check=False)
         return Outcome(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -20,7 +20,7 @@ def fan_out(stack: Stack, n: int) -> None:
              for args in [(["s3api", "list-buckets"], ["sts", "get-caller-identity"], ["s3", "ls"])[i % 3]]]
     failures = []
     for proc in procs:
-        out, err = proc.communicate(timeout=600)
+        _out, err = proc.communicate(timeout=600)
         if proc.returncode != 0:
             failures.append((proc.args[1:], proc.returncode, err.decode()[-500:]))
     assert failures == []

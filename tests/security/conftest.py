@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from reliability.procserver import ALLOW_ALL, ClientHome, ProcServer, RecordingProxy
 
 from hoopcli.shimfile import install_shim
-from reliability.procserver import ALLOW_ALL, ClientHome, ProcServer, RecordingProxy
 
 
 @dataclass

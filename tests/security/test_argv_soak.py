@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from test_invocation_fuzz import argv, check
 
 from hoopcli.errors import InvocationError
 from hoopcli.invocation import parse
 from hoopcli.masking import Masker
-from test_invocation_fuzz import argv, check
 
 MASKER = Masker(b"k" * 32)
 

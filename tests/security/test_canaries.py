@@ -23,7 +23,6 @@ import zipfile
 from typing import Any
 
 import pytest
-
 from reliability.procserver import dump_database, files_under, hits_in_files
 
 from .conftest import World, boto

@@ -17,11 +17,11 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from reliability.procserver import ROLE, ClientHome, Outcome, RecordingProxy
 
 from hoopcli import auth
 from hoopcli.server.idp.keys import current_key
 from hoopcli.shimfile import install_shim
-from reliability.procserver import ROLE, ClientHome, Outcome, RecordingProxy
 
 from .conftest import boto
 
@@ -84,7 +84,7 @@ def plant_token(client: ClientHome, token: str) -> None:
         exp = auth.jwt_claims(token).get("exp")
         if isinstance(exp, (int, float)):
             session["expires_at"] = float(exp)
-    except Exception:  # noqa: BLE001 - garbage has no claims
+    except Exception:  # noqa: BLE001, S110 - garbage has no claims
         pass
     path.write_text(json.dumps(session))
 
@@ -116,7 +116,7 @@ def test_a_hostile_token_runs_nothing(victim: tuple[Any, ClientHome, RecordingPr
 def test_sync_with_a_forged_token_keeps_the_spool(victim: tuple[Any, ClientHome, RecordingProxy]) -> None:
     from hoopcli.recorder import Spool, record_start
 
-    server, client, proxy = victim
+    server, client, _proxy = victim
     spool = Spool(client.layout)
     ids = set()
     for seq in range(3):
