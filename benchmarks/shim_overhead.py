@@ -25,12 +25,20 @@ from hoopcli.demo.stack import SANDBOX_KEYS, local_stack  # noqa: E402
 from hoopcli.shimfile import install_shim  # noqa: E402
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
+CPU: list[tuple[str, float]] = []
+
+
+def timed(cmd: list[str], env: dict[str, str], label: str = "") -> float:
+    """Wall time of one run; its CPU time (user + sys, from wait4) goes to CPU."""
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _pid, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read() if proc.stderr else b""
     if proc.returncode != 0:
-        raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
+        raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {err.decode()[-500:]}")
+    CPU.append((label, usage.ru_utime + usage.ru_stime))
     return elapsed
 
 
@@ -57,17 +65,22 @@ def main() -> None:
             timed(shim_cmd, shim_env)
             timed(bare_cmd, bare_env)
         bare, shimmed = [], []
+        CPU.clear()
         for _ in range(args.pairs):
-            bare.append(timed(bare_cmd, bare_env))
+            bare.append(timed(bare_cmd, bare_env, "bare"))
             time.sleep(0.2)
-            shimmed.append(timed(shim_cmd, shim_env))
+            shimmed.append(timed(shim_cmd, shim_env, "shim"))
             time.sleep(0.2)
     ratios = [s / b for s, b in zip(shimmed, bare)]
+    cpu_bare = [c for label, c in CPU if label == "bare"]
+    cpu_shim = [c for label, c in CPU if label == "shim"]
     print(f"pairs: {args.pairs}")
     print(f"bare aws    median {statistics.median(bare) * 1000:7.1f} ms  (min {min(bare) * 1000:.1f})")
     print(f"through shim median {statistics.median(shimmed) * 1000:7.1f} ms  (min {min(shimmed) * 1000:.1f})")
     print(f"median ratio shim/bare: {statistics.median(ratios):.3f}  "
           f"(ratio of medians {statistics.median(shimmed) / statistics.median(bare):.3f}; target <= 1.05, goal <= 1.03)")
+    print(f"CPU (user+sys) median: bare {statistics.median(cpu_bare) * 1000:.1f} ms, shim "
+          f"{statistics.median(cpu_shim) * 1000:.1f} ms, ratio {statistics.median(cpu_shim) / statistics.median(cpu_bare):.3f}")
 
 
 if __name__ == "__main__":
