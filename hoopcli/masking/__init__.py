@@ -194,6 +194,28 @@ class Masker:
         self._apply_paths(service, operation, "i", copy)
         return self._walk(copy)
 
+    def mask_json_output(self, service: str, operation: str, text: str) -> str:
+        """For output that was formatted elsewhere (a real aws v2 subprocess, `--output json`
+        without --query): parse it, mask it like a parsed response (so per-operation paths apply,
+        e.g. ecs environment values, SSM SecureString values), and print it the way the AWS CLI
+        does (indent 4). Text that is not a JSON object, or that needs no masking, goes through
+        mask_text and keeps its bytes."""
+        import json
+
+        stripped = text.strip()
+        if not stripped.startswith("{"):
+            return self.mask_text(text)
+        try:
+            parsed = json.loads(stripped)
+        except ValueError:
+            return self.mask_text(text)
+        before = json.dumps(parsed, indent=4, ensure_ascii=False, sort_keys=False)
+        after = json.dumps(self.mask_parsed(service, operation, parsed), indent=4,
+                           ensure_ascii=False, sort_keys=False)
+        if after == before:
+            return self.mask_text(text)
+        return self.mask_text(after + "\n")
+
     def _apply_paths(self, service: str, operation: str, io: str, obj: Any) -> None:
         for path in paths.paths_for(service, operation, io, pii=self.pii, extra=self._extra):
             kind = kind_for_name(_leaf(path.steps))

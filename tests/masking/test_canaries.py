@@ -22,6 +22,13 @@ from typing import Any
 import pytest
 
 FORMATS = ("json", "text", "table", "query")
+# what mask_text alone misses in JSON output (generic member names; the parsed hook or
+# mask_json_output covers them)
+TEXT_ONLY_GAPS = {
+    "ssm-get-parameter": "Value", "ssm-get-parameters": "Value",
+    "ssm-get-parameters-by-path": "Value", "ecs-describe-task-definition": "environment[].value",
+    "apigateway-get-api-key": "value", "apigateway-get-api-keys": "items[].value",
+}
 
 
 def new_canary() -> str:
@@ -352,3 +359,33 @@ def test_whole_output_commands(argv: list[str], run_cli: Any, masker: Any) -> No
         # even without the whole-output rule, the detectors take the signature out
         signature = result.stdout.split("X-Amz-Signature=")[1].split("&")[0].strip()
         assert signature not in masker.mask_text(result.stdout)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_text_detectors_alone_on_json_output(case: Case, boto: Any, run_cli: Any, masker: Any) -> None:
+    """The subprocess fallback (a real aws v2) has no parsed hook: its JSON stdout goes through
+    mask_text only. Record which canaries the detectors catch by name in JSON output."""
+    canary = new_canary()
+    ctx = case.plant(boto, canary)
+    result = run_cli(*case.argv(ctx), "--output", "json", hook=False)
+    assert result.rc == 0, result.stderr
+    secrets_ = case.generated(result.raw) if case.generated else [canary]
+    masked = masker.mask_text(result.stdout)
+    leaked = [s for s in secrets_ if s in masked or base64.b64encode(s.encode()).decode() in masked]
+    if case.name in TEXT_ONLY_GAPS:
+        assert leaked, "gap closed: remove it from TEXT_ONLY_GAPS and docs/masking.md"
+    else:
+        assert leaked == []
+    # with the operation known, mask_json_output closes every gap
+    service, operation = _api_names(case.argv(ctx)[:2])
+    shown = masker.mask_json_output(service, operation, result.stdout)
+    json.loads(shown)
+    assert [s for s in secrets_ if s in shown] == []
+
+
+def _api_names(cli: list[str]) -> tuple[str, str]:
+    """CLI names -> (botocore service, API operation) through awscli's own command table."""
+    from awscli.clidriver import create_clidriver
+
+    op = create_clidriver()._get_command_table()[cli[0]]._get_command_table()[cli[1]]
+    return op._operation_model.service_model.service_name, op._operation_model.name
