@@ -70,14 +70,16 @@ class AccessLogMiddleware:
 class BodyLimitMiddleware:
     """Refuse request bodies above `limit` bytes with 413, by Content-Length or while streaming."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, per_path: dict[str, int] | None = None) -> None:
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope.get("path", ""), self.default_limit)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
@@ -85,8 +87,8 @@ class BodyLimitMiddleware:
                 except ValueError:
                     await _reply(send, 400, "invalid Content-Length")
                     return
-                if declared > self.limit:
-                    await _reply(send, 413, f"request body larger than {self.limit} bytes")
+                if declared > limit:
+                    await _reply(send, 413, f"request body larger than {limit} bytes")
                     return
         seen = 0
         started = {"sent": False}
@@ -96,8 +98,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge(self.limit)
+                if seen > limit:
+                    raise _TooLarge(limit)
             return message
 
         async def tracking_send(message: dict[str, Any]) -> None:
@@ -109,7 +111,7 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started["sent"]:
-                await _reply(send, 413, f"request body larger than {self.limit} bytes")
+                await _reply(send, 413, f"request body larger than {limit} bytes")
 
 
 class _TooLarge(HTTPException):

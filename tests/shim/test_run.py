@@ -105,3 +105,16 @@ def test_session_is_closed_with_the_agents_status(shim_world):
     other = requests.post(shim_world.server.url + f"/api/v1/sessions/{sid}/close", json={},
                           headers=shim_world.server.headers("mallory"), timeout=10)
     assert other.status_code == 404
+
+
+def test_records_take_a_larger_body_than_other_routes(shim_world):
+    import requests
+
+    big = b"x" * (3 * 1024 * 1024)
+    srv = shim_world.server
+    headers = {**srv.headers("alice"), "Content-Type": "application/json"}
+    other = requests.post(srv.url + "/api/v1/sessions", data=b'{"agent": "' + big + b'"}', headers=headers, timeout=30)
+    assert other.status_code == 413
+    records = requests.post(srv.url + "/api/v1/records", data=b'{"records": [], "pad": "' + big + b'"}',
+                            headers=headers, timeout=30)
+    assert records.status_code != 413
