@@ -17,7 +17,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import hmac
-import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -27,9 +26,9 @@ from hoopcli.masking.detect import MARKER_RE, is_secret_name, kind_for_name
 
 if TYPE_CHECKING:
     from hoopcli.invocation import Invocation
-    from hoopcli.paths import Layout
 
 __all__ = [
+    "KEY_BYTES",
     "KEY_FILE_NAME",
     "MARKER_RE",
     "WHOLE_OUTPUT_COMMANDS",
@@ -39,11 +38,8 @@ __all__ = [
     "whole_output_secret",
 ]
 
-KEY_FILE_NAME = "masking.key"
-KEY_BYTES = 32
 MIN_KNOWN = 6
 MAX_KNOWN = 2000  # remembered values per process (each costs one str.find per text)
-_PEM_END = re.compile(rb"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 _SHAPED = frozenset({"access-key-id", "principal-id", "jwt", "private-key"})
 _NUMBERISH = re.compile(r"[\d.:,+\-TZ ]+")
 
@@ -356,98 +352,5 @@ def _copy_containers(obj: Any) -> Any:
     return obj
 
 
-class StreamMasker:
-    """Masks a byte stream chunk by chunk without splitting a secret across chunks.
-
-    Complete lines are masked and released at once (so `aws logs tail --follow` still streams);
-    a line longer than `max_line` is cut at its last whitespace (or hard, at worst); a private key
-    block is held until its END line (up to `hold_limit`). The last `context` characters already
-    released are kept (unmasked, in memory only) so a secret key on the line after its key id or
-    label is still recognised."""
-
-    def __init__(self, masker: Masker, *, debug: bool = False, max_line: int = 64 * 1024,
-                 hold_limit: int = 1024 * 1024, context: int = 512) -> None:
-        self.masker = masker
-        self.debug = debug
-        self.max_line = max_line
-        self.hold_limit = hold_limit
-        self.context = context
-        self._buf = b""
-        self._ctx = ""
-
-    def feed(self, data: bytes) -> bytes:
-        self._buf += data
-        cut = self._cut_point()
-        if cut <= 0:
-            return b""
-        ready, self._buf = self._buf[:cut], self._buf[cut:]
-        return self._emit(ready)
-
-    def close(self) -> bytes:
-        ready, self._buf = self._buf, b""
-        return self._emit(ready) if ready else b""
-
-    def _cut_point(self) -> int:
-        buf = self._buf
-        begin = buf.rfind(b"-----BEGIN ")
-        if begin != -1 and b"PRIVATE KEY" in buf[begin:begin + 80] and len(buf) < self.hold_limit:
-            end = _PEM_END.search(buf, begin)
-            if end is None or buf.rfind(b"\n") + 1 < end.end():
-                return buf.rfind(b"\n", 0, begin) + 1  # release only what precedes the block
-        cut = buf.rfind(b"\n") + 1
-        if cut == 0 and len(buf) > self.max_line:
-            space = max(buf.rfind(b" "), buf.rfind(b"\t"), buf.rfind(b","))
-            cut = space + 1 if space > 0 else len(buf)
-        return cut
-
-    def _emit(self, ready: bytes) -> bytes:
-        text = ready.decode("utf-8", "surrogateescape")
-        ctx = self._ctx
-        whole = ctx + text
-        spans = []
-        for start, end, kind in self.masker._spans(whole, self.debug):
-            if end <= len(ctx):
-                continue
-            spans.append((max(start, len(ctx)) - len(ctx), end - len(ctx), kind))
-        self._ctx = whole[-self.context:] if self.context else ""
-        return self.masker._apply(text, spans).encode("utf-8", "surrogateescape")
-
-
-def load_key(layout: Layout) -> bytes:
-    """The installation's masking key: HOOP_HOME/masking.key (32 random bytes, 0600), created on
-    first use. Concurrent first uses agree on one key (link-based create)."""
-    from hoopcli.errors import ConfigError
-    from hoopcli.paths import ensure_dir
-
-    home = ensure_dir(layout.home)
-    path = home / KEY_FILE_NAME
-    for _ in range(3):
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            data = None
-        except OSError as exc:
-            raise ConfigError(f"cannot read masking key {path}: {exc.strerror}") from exc
-        if data is not None:
-            if len(data) != KEY_BYTES:
-                raise ConfigError(
-                    f"masking key {path} is corrupt ({len(data)} bytes, expected {KEY_BYTES})",
-                    hint="remove it to start a new key (old fingerprints will no longer match)",
-                )
-            if path.stat().st_mode & 0o077:
-                os.chmod(path, 0o600)
-            return data
-        tmp = home / f".{KEY_FILE_NAME}.{os.getpid()}.{os.urandom(4).hex()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, os.urandom(KEY_BYTES))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass  # another process won: read its key
-        finally:
-            os.unlink(tmp)
-    raise ConfigError(f"cannot create masking key {path}")
+from hoopcli.masking.key import KEY_BYTES, KEY_FILE_NAME, load_key
+from hoopcli.masking.stream import StreamMasker
