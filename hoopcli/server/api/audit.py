@@ -75,7 +75,7 @@ def list_sessions(principal: Principal = Depends(require()), db: Database = Depe
 @router.get("/sessions/{session_id}")
 def show_session(session_id: str, principal: Principal = Depends(require()),
                  db: Database = Depends(get_db),
-                 after: int = Query(-1, ge=-1), limit: int = Query(2000, ge=1, le=5000)) -> dict[str, Any]:
+                 after: int = Query(-1, ge=-1, le=2**63 - 1), limit: int = Query(2000, ge=1, le=5000)) -> dict[str, Any]:
     if len(session_id) > 128:
         raise HTTPException(404, "no such session")
     with db.session() as s:
@@ -171,7 +171,7 @@ def checkpoint_key(request: Request, principal: Principal = Depends(require())) 
 
 @router.get("/checkpoints")
 def list_checkpoints(principal: Principal = Depends(require()), db: Database = Depends(get_db),
-                     after: int = Query(-1, ge=-1), limit: int = Query(1000, ge=1, le=5000)) -> dict[str, Any]:
+                     after: int = Query(-1, ge=-1, le=2**63 - 1), limit: int = Query(1000, ge=1, le=5000)) -> dict[str, Any]:
     with db.session() as s:
         rows = list(s.scalars(select(LedgerCheckpoint).where(
             LedgerCheckpoint.org == principal.org, LedgerCheckpoint.seq > after)
@@ -215,7 +215,7 @@ def verify_summary(principal: Principal = Depends(require("auditor")),
 
 @router.get("/verify/leaves")
 def verify_leaves(principal: Principal = Depends(require("auditor")), db: Database = Depends(get_db),
-                  start: int = Query(0, ge=0), limit: int = Query(1000, ge=1, le=5000)) -> dict[str, Any]:
+                  start: int = Query(0, ge=0, le=2**63 - 1), limit: int = Query(1000, ge=1, le=5000)) -> dict[str, Any]:
     """Leaves [start, start+limit): the stored leaf hash (level-0 node) and the record's leaf text
     (null when retention cleared it, or when the record row is gone)."""
     org = principal.org
@@ -240,8 +240,8 @@ def verify_leaves(principal: Principal = Depends(require("auditor")), db: Databa
 
 @router.get("/verify/consistency")
 def verify_consistency(principal: Principal = Depends(require("auditor")),
-                       db: Database = Depends(get_db), first: int = Query(..., ge=0),
-                       second: int = Query(..., ge=0)) -> dict[str, Any]:
+                       db: Database = Depends(get_db), first: int = Query(..., ge=0, le=2**63 - 1),
+                       second: int = Query(..., ge=0, le=2**63 - 1)) -> dict[str, Any]:
     with db.session() as s:
         size = ledger_log.log_size(s, principal.org)
         if not first <= second <= size:
@@ -253,8 +253,8 @@ def verify_consistency(principal: Principal = Depends(require("auditor")),
 
 @router.get("/verify/inclusion")
 def verify_inclusion(principal: Principal = Depends(require("auditor")),
-                     db: Database = Depends(get_db), index: int = Query(..., ge=0),
-                     size: int = Query(..., ge=1)) -> dict[str, Any]:
+                     db: Database = Depends(get_db), index: int = Query(..., ge=0, le=2**63 - 1),
+                     size: int = Query(..., ge=1, le=2**63 - 1)) -> dict[str, Any]:
     with db.session() as s:
         current = ledger_log.log_size(s, principal.org)
         if not index < size <= current:

@@ -15,7 +15,7 @@ import json
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ...policy.compiler import MAX_POLICY_BYTES, check_source
@@ -172,7 +172,7 @@ def list_policy_versions(limit: int = 100, principal: Principal = Depends(requir
 
 
 @router.get("/policy/versions/{version}")
-def get_policy_version(version: int, principal: Principal = Depends(require("admin", "auditor")),
+def get_policy_version(version: int = Path(ge=1, le=2**63 - 1), principal: Principal = Depends(require("admin", "auditor")),
                        db: Any = Depends(get_db)) -> dict[str, Any]:
     from ..store import policy as store
 
