@@ -35,5 +35,6 @@ def test_twelve_concurrent_shims_on_one_home(stack: Stack) -> None:
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(1800)
 def test_fifty_concurrent_shims_on_one_home(stack: Stack) -> None:
     fan_out(stack, 50)

@@ -62,6 +62,7 @@ def test_kill_9_of_the_server_during_commands_loses_and_duplicates_nothing(stack
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("seed", [2, 3, 4])
 def test_kill_9_of_the_server_during_executable_shims_soak(stack: Stack, seed: int) -> None:
     kill_during_commands(stack, seed, 60, "exec")

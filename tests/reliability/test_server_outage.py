@@ -55,11 +55,13 @@ def test_server_down_for_30_commands_then_back(stack: Stack) -> None:
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(1800)
 def test_server_down_for_100_commands_then_back(stack: Stack) -> None:
     outage(stack, 100, "inprocess")
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_server_down_for_100_executable_shims_then_back(stack: Stack) -> None:
     outage(stack, 100, "exec")

@@ -16,6 +16,7 @@ MASKER = Masker(b"k" * 32)
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(1800)
 @settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(argv)
 def test_parse_and_mask_never_crash_10k(args: list[str]) -> None:

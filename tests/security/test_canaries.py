@@ -137,6 +137,7 @@ def test_canaries_appear_nowhere(world: World, capfd: pytest.CaptureFixture[str]
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(1800)
 def test_canaries_appear_nowhere_every_form_both_ways(world: World, capfd: pytest.CaptureFixture[str]) -> None:
     check_everywhere(world, capfd, full_runs)
 
