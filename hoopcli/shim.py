@@ -333,9 +333,10 @@ class Shim:
                 return None
 
             req.check_call = check_call
-            # a whole-output secret (ecr get-login-password, ...) is masked as a whole on the way
-            # out; masking its parsed response first breaks the command (b64decode of a marker)
-            req.mask_parsed = None if whole_secret else masker.mask_parsed
+            # Customisations (ecr get-login-password, s3, eks ...) consume parsed responses
+            # themselves: masking those would break them. Their output is masked as text, or
+            # whole when it is a secret; API commands get their parsed responses masked.
+            req.mask_parsed = masker.mask_parsed if inv.kind == "api" and not whole_secret else None
             req.mask_params = masker.mask_params
             out_text = MaskedTextStream(out_sink, self.env.stdout)
             err_text = MaskedTextStream(err_sink, self.env.stderr)

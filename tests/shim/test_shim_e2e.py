@@ -133,3 +133,25 @@ def test_sigterm_is_recorded_not_lost(shim_world):
     result = [r for r in recs if r["type"] == "command.result" and r["command_id"] == start["command_id"]]
     assert proc.returncode == 143
     assert result and result[0]["exit_code"] == 143, proc.stderr.read()
+
+
+def test_whole_output_secret_command_runs_and_is_masked(shim_world):
+    result = shim_world.run("ecr", "get-login-password")
+    assert result.code == 0, result.stderr
+    out = result.stdout.strip()
+    assert out.startswith("[masked:") and out.endswith("]")
+    assert "\n" not in out
+
+
+def test_secret_value_is_masked_in_every_output_form(shim_world):
+    import boto3
+
+    sm = boto3.client("secretsmanager", endpoint_url=shim_world.moto, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    canary = "canary-" + os.urandom(6).hex()
+    sm.create_secret(Name="e2e/canary", SecretString=canary)
+    for extra in ([], ["--output", "text"], ["--output", "table"], ["--query", "SecretString"]):
+        result = shim_world.run("secretsmanager", "get-secret-value", "--secret-id", "e2e/canary", *extra)
+        assert result.code == 0, result.stderr
+        assert canary not in result.stdout and "[masked:" in result.stdout
+    assert canary not in json.dumps(_records(shim_world))
