@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.stamp-install
 NODE_STAMP := tests/e2e/oidc/node_modules/.stamp
 PYTEST_ARGS ?=
 
-.PHONY: all venv demo test test-fast soak bench system-deps node-deps actions lint clean
+.PHONY: all venv demo test test-fast soak bench screenshots system-deps node-deps actions lint clean
 
 all: test
 
@@ -47,6 +47,10 @@ test-fast: venv
 
 soak: venv system-deps node-deps
 	$(PY) -m pytest -q -m soak $(PYTEST_ARGS)
+
+# Retake the console screenshots shown in docs/console.md (tests/web takes them).
+screenshots: venv system-deps
+	HOOP_DOCS_SCREENSHOTS=1 $(PY) -m pytest -q tests/web
 
 bench: venv
 	$(PY) benchmarks/run_all.py

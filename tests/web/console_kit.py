@@ -32,5 +32,12 @@ def sign_in(page: Any, server: Any, user: str, path: str = "/sessions") -> None:
 
 
 def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+    """Take the page's screenshot. It goes to docs/console/ (the pictures in docs/console.md)
+    only with HOOP_DOCS_SCREENSHOTS=1 (`make screenshots`), so that a test run does not rewrite
+    tracked files; otherwise to a scratch directory."""
+    import tempfile
+
+    target = SHOTS if os.environ.get("HOOP_DOCS_SCREENSHOTS") == "1" else Path(tempfile.gettempdir()) / "hoop-console-shots"
+    target.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target / f"{name}.png"), full_page=False)
+    assert (target / f"{name}.png").stat().st_size > 1000
