@@ -1,4 +1,6 @@
-"""HTTP JSON client for the hoop server. Stdlib only (urllib): the shim imports it on its hot path.
+"""HTTP JSON client for the hoop server. Stdlib only (urllib): the shim imports it on its hot path,
+and on a warm call (token, policy and credentials cached) makes no request at all, so urllib is
+imported only when a request is actually made.
 
 Errors are translated here, at the boundary: connection failures and 5xx become Unavailable,
 401 NotLoggedIn, 403 Forbidden, 404 NotFound, other 4xx ServerError (message = server's detail).
@@ -7,10 +9,6 @@ Errors are translated here, at the boundary: connection failures and 5xx become 
 from __future__ import annotations
 
 import json as _json
-import socket
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -61,12 +59,21 @@ class Response:
         return self.headers.get("etag")
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:  # never follow: a bearer token must not travel
-        return None
+_OPENER: Any = None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+def _opener() -> Any:
+    """A urllib opener that never follows redirects: a bearer token must not travel elsewhere."""
+    global _OPENER
+    if _OPENER is None:
+        import urllib.request
+
+        class _NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+                return None
+
+        _OPENER = urllib.request.build_opener(_NoRedirect)
+    return _OPENER
 
 
 def _detail(body: bytes) -> Any:
@@ -102,6 +109,8 @@ class Client:
         return self._token() if callable(self._token) else self._token
 
     def url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        import urllib.parse
+
         url = self.base_url + (path if path.startswith("/") else "/" + path)
         if params:
             query = {k: v for k, v in params.items() if v is not None}
@@ -112,6 +121,10 @@ class Client:
     def request(self, method: str, path: str, json: Any = None,
                 params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
                 timeout: float | None = None, expect: Iterable[int] = ()) -> Response:
+        import socket
+        import urllib.error
+        import urllib.request
+
         data = None
         hdrs = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if json is not None:
@@ -124,7 +137,7 @@ class Client:
             hdrs.update(headers)
         req = urllib.request.Request(self.url(path, params), data=data, headers=hdrs, method=method)
         try:
-            with _OPENER.open(req, timeout=timeout or self.timeout) as resp:
+            with _opener().open(req, timeout=timeout or self.timeout) as resp:
                 response = Response(resp.status, dict(resp.headers.items()), resp.read())
         except urllib.error.HTTPError as exc:
             response = Response(exc.code, dict(exc.headers.items()) if exc.headers else {}, exc.read() or b"")
