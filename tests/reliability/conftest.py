@@ -65,7 +65,7 @@ def stack(database_url: str, moto_endpoint: str, tmp_path: Path) -> Iterator[Sta
     session = "rel-" + tmp_path.name[-20:].replace("_", "-")
     dev = ClientHome(tmp_path / "dev" / "hoop", server.url, server.token("agent", ("developers",)), shim,
                      {"HOOP_SESSION_ID": session, "HOOP_AGENT": "reliability", "HOOP_UPLOADER_LINGER": "1",
-                      "HOOP_TIMEOUT": "3"})
+                      "HOOP_TIMEOUT": "3", "HOOP_APPROVAL_WAIT": "0"})
     auditor = ClientHome(tmp_path / "aud" / "hoop", server.url, server.token("audrey", ("auditors",)), shim)
     try:
         yield Stack(server, moto_endpoint, dev, auditor, session)
