@@ -88,8 +88,8 @@ def exec_agent(run: RunInput, env: Mapping[str, str]) -> int:
 
 
 def run_agent(run: RunInput, environ: Mapping[str, str] | None = None) -> int:
-    from . import auth, config
-    from .client import Client, ServerError
+    from . import config
+    from .client import ServerError, for_user
 
     environ = dict(os.environ if environ is None else environ)
     if not run.command:
@@ -100,7 +100,7 @@ def run_agent(run: RunInput, environ: Mapping[str, str] | None = None) -> int:
     layout = Layout.from_env(environ).ensure()
     cfg = config.load(environ, layout)
     connection = run.connection or cfg.connection
-    client = Client(cfg.server, token=lambda: auth.id_token(layout, cfg, environ))
+    client = for_user(environ, layout=layout)
     session_id = open_session(client, run, connection)
     env = agent_env(environ, ensure_shim(layout), session_id, run.agent, run.connection)
     if run.reason:

@@ -39,7 +39,7 @@ class NotFound(ServerError):
 
 
 class Response:
-    __slots__ = ("status", "headers", "body")
+    __slots__ = ("body", "headers", "status")
 
     def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
         self.status = status
@@ -121,7 +121,6 @@ class Client:
     def request(self, method: str, path: str, json: Any = None,
                 params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
                 timeout: float | None = None, expect: Iterable[int] = ()) -> Response:
-        import socket
         import urllib.error
         import urllib.request
 
@@ -141,7 +140,7 @@ class Client:
                 response = Response(resp.status, dict(resp.headers.items()), resp.read())
         except urllib.error.HTTPError as exc:
             response = Response(exc.code, dict(exc.headers.items()) if exc.headers else {}, exc.read() or b"")
-        except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as exc:
+        except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise Unavailable(f"cannot reach the hoop server at {self.base_url} ({reason})") from exc
         return self._check(response, set(expect))
@@ -173,3 +172,24 @@ class Client:
 
     def delete(self, path: str, **kw: Any) -> Response:
         return self.request("DELETE", path, **kw)
+
+
+def for_user(env: Mapping[str, str] | None = None, *, server: str | None = None, layout: Any = None,
+             timeout: float = 10.0) -> Client:
+    """A Client for the logged-in user: server from flag > HOOP_SERVER > config, and a bearer
+    token fetched (and silently refreshed) on each request through hoopcli.auth.id_token."""
+    import os
+
+    from . import config
+    from .paths import Layout
+
+    env = os.environ if env is None else env
+    layout = layout or Layout.from_env(env)
+    cfg = config.load(env, layout, server=server)
+
+    def token() -> str:
+        from .auth import id_token
+
+        return id_token(layout, cfg, env)
+
+    return Client(cfg.server, token=token, timeout=timeout)

@@ -295,17 +295,9 @@ def run(layout: Layout, client_factory: Callable[[], Any], *, linger: float = LI
 
 def make_client_factory(layout: Layout, env: Mapping[str, str]) -> Callable[[], Any]:
     def factory() -> Any:
-        from . import config
-        from .client import Client
+        from .client import for_user
 
-        cfg = config.load(env, layout)
-
-        def token() -> str:
-            from .auth import id_token
-
-            return id_token(layout, cfg, env)
-
-        return Client(cfg.server, token=token)
+        return for_user(env, layout=layout)
 
     return factory
 

@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import click
 
 
 def _client() -> Any:
-    from .. import config
-    from ..client import Client
-    from ..paths import Layout
+    from ..client import for_user
 
-    env = os.environ
-    layout = Layout.from_env(env)
-    cfg = config.load(env, layout)
-
-    def token() -> str:
-        from ..auth import id_token
-
-        return id_token(layout, cfg, env)
-
-    return Client(cfg.server, token=token)
+    return for_user()
 
 
 def _one_line(text: Any, width: int) -> str:

@@ -23,16 +23,10 @@ def _layout_cfg(server: str | None = None) -> tuple[Any, Any]:
 
 
 def _client(server: str | None = None) -> tuple[Any, Any]:
-    from ..client import Client
+    from ..client import for_user
 
-    layout, cfg = _layout_cfg(server)
-
-    def token() -> str:
-        from ..auth import id_token
-
-        return id_token(layout, cfg, os.environ)
-
-    return Client(cfg.server, token=token), layout
+    layout, _cfg = _layout_cfg(server)
+    return for_user(server=server, layout=layout), layout
 
 
 def _compile(path: str) -> tuple[dict[str, Any], list[Any]]:

@@ -16,20 +16,9 @@ FILTERS = ("user", "agent", "connection", "since", "until", "action", "decision"
 
 
 def _client() -> Any:
-    from .. import config
-    from ..client import Client
-    from ..paths import Layout
+    from ..client import for_user
 
-    env = os.environ
-    layout = Layout.from_env(env)
-    cfg = config.load(env, layout)
-
-    def token() -> str:
-        from ..auth import id_token
-
-        return id_token(layout, cfg, env)
-
-    return Client(cfg.server, token=token, timeout=60.0)
+    return for_user(timeout=60.0)
 
 
 def _filter_options(fn: Any) -> Any:

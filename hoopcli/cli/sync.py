@@ -58,7 +58,7 @@ def spool_status(layout: Layout) -> dict[str, Any]:
 def sync(server: str | None, limit: int | None) -> None:
     """Upload the local spool of transcript records now and report what was sent."""
     from .. import config
-    from ..client import Client, ServerError
+    from ..client import ServerError, for_user
     from ..spool import Spool
     from ..upload import upload
 
@@ -72,12 +72,7 @@ def sync(server: str | None, limit: int | None) -> None:
         click.echo("nothing to upload: the spool is empty")
         return
 
-    def token() -> str:
-        from ..auth import id_token
-
-        return id_token(layout, cfg, env)
-
-    client = Client(cfg.server, token=token)
+    client = for_user(env, server=server, layout=layout)
     try:
         sent, failed = upload(spool, client, limit)
     except Unavailable as exc:
