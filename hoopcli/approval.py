@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import threading
 import time
@@ -27,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from .errors import ApprovalPending, ApprovalRejected, PolicyDenied, Unavailable
-from .paths import Layout, ensure_dir
+from .paths import Layout, write_private
 
 API = "/api/v1/approvals"
 FINAL = ("approved", "rejected", "expired")
@@ -170,12 +169,7 @@ class ResumeMap:
 
     def _write(self, data: dict[str, Any]) -> None:
         try:
-            ensure_dir(self.path.parent)
-            tmp = self.path.with_name(f".approvals.{os.getpid()}.{threading.get_ident()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh)
-            os.replace(tmp, self.path)
+            write_private(self.path, json.dumps(data).encode("utf-8"))
         except OSError:
             pass  # resuming is a convenience; never fail the command over it
 

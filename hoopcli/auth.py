@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, NotLoggedIn, Unavailable
-from .paths import Layout, ensure_dir
+from .paths import Layout, ensure_dir, write_private
 
 REFRESH_MARGIN = 60.0
 KEYRING_SERVICE = "hoop-cli"
@@ -47,22 +47,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 def _write_private(path: Path, data: Mapping[str, Any]) -> None:
     """Atomically write JSON readable by the owner only (0600), in a 0700 directory."""
-    ensure_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(dict(data), fh, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_private(path, json.dumps(dict(data), sort_keys=True).encode("utf-8"), fsync=True)
 
 
 def _remove(path: Path) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .paths import Layout, ensure_dir
+from .paths import Layout, write_private
 
 DEFAULT_SERVER = "http://127.0.0.1:8009"
 DEFAULT_CONNECTION = "default"
@@ -41,12 +41,7 @@ def read_file(path: Path) -> dict[str, Any]:
 
 
 def write_file(path: Path, data: Mapping[str, Any]) -> None:
-    ensure_dir(path.parent)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(dict(data), fh, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    write_private(path, json.dumps(dict(data), indent=2, sort_keys=True).encode("utf-8"))
 
 
 def load(env: Mapping[str, str] | None = None, layout: Layout | None = None,

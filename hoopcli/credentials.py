@@ -15,11 +15,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from .client import Client, Forbidden, ServerError
 from .errors import PolicyDenied
-from .paths import Layout, ensure_dir
+from .paths import Layout, ensure_dir, write_private
 from .runner import Credentials
 
 REFRESH_MARGIN = 60.0  # seconds before expiry at which cached credentials are no longer used
@@ -97,17 +98,10 @@ def _read_cache(path: str) -> Vended | None:
 
 
 def _write_cache(path: str, payload: Mapping[str, Any]) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(dict(payload), fh)
-        os.replace(tmp, path)
+        write_private(Path(path), json.dumps(dict(payload)).encode("utf-8"))
     except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        pass  # the cache is an optimisation: the next call asks the server again
 
 
 def obtain(client: Client, layout: Layout, *, user: str, connection: str, session_id: str,

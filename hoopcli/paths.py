@@ -36,7 +36,7 @@ class Layout:
         self.home = home
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Layout":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Layout:
         return cls(hoop_home(env))
 
     @property
@@ -67,6 +67,32 @@ class Layout:
     def server_dir(self) -> Path:
         return self.home / "server"
 
-    def ensure(self) -> "Layout":
+    def ensure(self) -> Layout:
         ensure_dir(self.home)
         return self
+
+
+def write_private(path: Path, data: bytes, *, fsync: bool = False) -> None:
+    """Atomically replace `path` with `data`, readable by the owner only (0600), in a 0700
+    directory. The temporary file is unique per process and thread, never follows a symlink,
+    and is removed if anything fails. `fsync` makes the content durable before the rename."""
+    import threading
+
+    ensure_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(tmp, flags, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
