@@ -187,7 +187,7 @@ def _csrf_ok(request: Request, provider: Provider, form_token: str) -> bool:
     if not cookie or not form_token:
         return False
     expected = hmac.new(provider.csrf_key, cookie.encode(), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, form_token)
+    return hmac.compare_digest(expected.encode(), form_token.encode())
 
 
 def _page(request: Request, provider: Provider, template: str, status: int = 200,

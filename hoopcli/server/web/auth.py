@@ -121,7 +121,7 @@ async def callback(request: Request, code: str | None = None, state: str | None 
     pending = unsign(console_key(request), "signin", request.cookies.get(STATE_COOKIE))
     if error:
         return message_page(request, "Sign-in cancelled", "The identity provider did not sign you in.", 401)
-    if not pending or not code or not state or not secrets.compare_digest(str(pending.get("state")), state):
+    if not pending or not code or not state or not secrets.compare_digest(str(pending.get("state")).encode(), state.encode()):
         return message_page(request, "Sign-in expired",
                             "This sign-in did not start here or took too long. Start again.", 400,
                             link=("/auth/login", "Sign in"))

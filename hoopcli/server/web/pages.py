@@ -83,7 +83,7 @@ async def check_csrf(request: Request, user: ConsoleUser) -> dict[str, str] | No
         return None
     form = await request.form()
     token = str(form.get("csrf_token") or "")
-    if not token or not hmac.compare_digest(token, user.csrf):
+    if not token or not hmac.compare_digest(token.encode(), str(user.csrf).encode()):
         return None
     return {k: str(v) for k, v in form.items() if isinstance(v, str)}
 
