@@ -76,7 +76,8 @@ def test_no_5xx_on_any_operation(api: Any, who: str) -> None:
 def test_no_5xx_on_any_operation_soak(api: Any, who: str) -> None:
     groups = {"admin": ["admins"], "developer": ["developers"]}.get(who)
     token = api.token("root", groups=groups) if groups else None
-    assert fuzz(api, token, examples=150) == []
+    failures = fuzz(api, token, examples=150)
+    assert failures == [], "\n".join(failures)
 
 
 EXTREMES = [2**63, 2**64 + 1, -(2**63) - 1, 10**30]
