@@ -27,7 +27,6 @@ from .store.db import Database
 log = logging.getLogger("hoopcli.server")
 # At DEBUG, botocore logs whole STS responses (the vended secret) and urllib3 logs request lines;
 # the server never lets them below WARNING, whatever the root logger says.
-RECORDS_BODY_BYTES = 8 * 1024 * 1024
 QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
 
 
@@ -73,10 +72,8 @@ def create_app(
 
     _install_error_handlers(app)
     # Outermost first in the request path: the access log sees the body cap's 413 too.
-    # One command's record may carry 1 MiB of stdout and 1 MiB of stderr: ingest takes more.
-    records_limit = max(settings.max_body_bytes, RECORDS_BODY_BYTES)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes,
-                       per_path={"/api/v1/records": records_limit})
+                       per_path={"/api/v1/records": settings.max_records_body_bytes})
     app.add_middleware(AccessLogMiddleware)
     return app
 

@@ -28,6 +28,8 @@ DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
 }
 ROLE_NAMES = ("developer", "approver", "auditor", "admin")
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# one command's record may carry 1 MiB of stdout and 1 MiB of stderr: ingest takes more
+DEFAULT_MAX_RECORDS_BODY_BYTES = 8 * 1024 * 1024
 CONNECTION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
@@ -41,6 +43,7 @@ ENV_KEYS: dict[str, str] = {
     "POLICY_FILE": "policy_file",
     "APPROVAL_TTL_SECONDS": "approval_ttl_seconds",
     "MAX_BODY_BYTES": "max_body_bytes",
+    "MAX_RECORDS_BODY_BYTES": "max_records_body_bytes",
     "LOG_LEVEL": "log_level",
     "OIDC_ISSUER": "oidc.issuer",
     "OIDC_CLIENT_ID": "oidc.client_id",
@@ -121,6 +124,7 @@ class Settings:
     users: dict[str, LocalUser] = field(default_factory=dict)
     approval_ttl_seconds: int = 1800
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_records_body_bytes: int = DEFAULT_MAX_RECORDS_BODY_BYTES
     log_level: str = "info"
 
     # -- derived --------------------------------------------------------------------------
@@ -259,7 +263,7 @@ def _check_keys(prefix: str, data: Mapping[str, Any], allowed: tuple[str, ...]) 
 
 TOP_KEYS = (
     "listen", "public_url", "database_url", "home", "oidc", "roles", "policy_file",
-    "connections", "slack", "users", "approval_ttl_seconds", "max_body_bytes", "log_level",
+    "connections", "slack", "users", "approval_ttl_seconds", "max_body_bytes", "max_records_body_bytes", "log_level",
 )
 
 
@@ -382,13 +386,16 @@ def build_settings(
     users = _users(data.get("users"))
     ttl = _int("approval_ttl_seconds", data.get("approval_ttl_seconds", 1800), 10, 7 * 86400)
     max_body = _int("max_body_bytes", data.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES), 1024, 1 << 30)
+    max_records_body = _int("max_records_body_bytes",
+                            data.get("max_records_body_bytes", DEFAULT_MAX_RECORDS_BODY_BYTES), 1024, 1 << 30)
     log_level = _str("log_level", data.get("log_level", "info")).lower()
     if log_level not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"log_level: expected debug, info, warning or error, got {log_level!r}")
     return Settings(
         listen=listen, public_url=public_url, database_url=database_url, home=home, oidc=oidc,
         roles=roles, policy_file=policy_file, connections=connections, slack=slack, users=users,
-        approval_ttl_seconds=ttl, max_body_bytes=max_body, log_level=log_level,
+        approval_ttl_seconds=ttl, max_body_bytes=max_body,
+        max_records_body_bytes=max_records_body, log_level=log_level,
     )
 
 

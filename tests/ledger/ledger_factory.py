@@ -6,6 +6,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from hoopcli.client import Client
+
 T0 = datetime(2026, 11, 27, 4, 0, 0, tzinfo=timezone.utc)
 
 
@@ -59,3 +61,24 @@ def command(session_id: str, seq: int, t: float = 0.0, **kw: Any) -> list[dict[s
     result_kw = {k: kw.pop(k) for k in ("exit_code", "stdout", "stderr") if k in kw}
     s = start(session_id, seq, t=t, **kw)
     return [s, result(s, t=t + 0.5, **result_kw)]
+
+
+AUDITORS = {"auditor": ["auditors"], "admin": ["admins"]}
+# A command's record carries up to 1 MiB of stdout and 1 MiB of stderr: the records route needs
+# more than the server's default 1 MiB body limit (see CONTRACTS.md, ledger engineer).
+BODY = 8 * 1024 * 1024
+
+
+class Ledger:
+    def __init__(self, srv: Any) -> None:
+        self.srv = srv
+        self.url = srv.url
+
+    def client(self, sub: str = "alice", groups: tuple[str, ...] = ()) -> Client:
+        return Client(self.url, token=self.srv.token(sub, email=f"{sub}@example.com", groups=groups))
+
+    def auditor(self) -> Client:
+        return self.client("audrey", ("auditors",))
+
+    def post(self, records: list[dict[str, Any]], sub: str = "alice") -> dict[str, Any]:
+        return self.client(sub).post("/api/v1/records", {"records": records}).json()

@@ -132,7 +132,7 @@ def test_concurrent_uploaders_keep_one_consistent_tree(ledger) -> None:
 
 def test_two_server_processes_on_one_database_keep_one_tree(make_server, database_url, clean_env,
                                                             login, hoop) -> None:
-    from conftest import AUDITORS, BODY, Ledger
+    from ledger_factory import AUDITORS, BODY, Ledger
 
     home = str(clean_env / "shared-server-home")
     a = Ledger(make_server(database_url=database_url, roles=AUDITORS, max_body_bytes=BODY, home=home))

@@ -126,7 +126,7 @@ def test_a_record_the_ledger_rejects_is_quarantined_with_its_reason(
 
 def test_records_larger_than_the_servers_body_limit_arrive_cut_and_marked(
         layout: Layout, make_server: Any) -> None:
-    server = make_server(max_body_bytes=300 * 1024)
+    server = make_server(max_body_bytes=300 * 1024, max_records_body_bytes=300 * 1024)
     spool = recorder.Spool(layout)
     small = _commands(spool, "sess-big", 3)
     big = make_result(seq=7, session="sess-big", stdout="é" * 400_000, stderr="w" * 300_000)
