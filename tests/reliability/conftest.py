@@ -17,8 +17,6 @@ from hoopcli.shimfile import install_shim
 
 from .procserver import ClientHome, ProcServer
 
-pytestmark = pytest.mark.e2e
-
 
 @dataclass
 class Stack:

@@ -9,6 +9,8 @@ import pytest
 
 from .conftest import Stack, check_exactly_once
 
+pytestmark = pytest.mark.e2e  # real server processes, moto_server and shim executables
+
 
 def fan_out(stack: Stack, n: int) -> None:
     stack.s3().create_bucket(Bucket="fan-b")

@@ -12,6 +12,8 @@ import pytest
 
 from .conftest import Stack, check_exactly_once
 
+pytestmark = pytest.mark.e2e  # real server processes, moto_server and shim executables
+
 COMMANDS = [["s3api", "list-buckets"], ["sts", "get-caller-identity"], ["s3", "ls"],
             ["s3api", "list-objects-v2", "--bucket", "kill-b"], ["s3", "mb", "s3://kill-never"]]
 

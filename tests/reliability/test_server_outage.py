@@ -8,6 +8,8 @@ import pytest
 
 from .conftest import Stack, check_exactly_once
 
+pytestmark = pytest.mark.e2e  # real server processes, moto_server and shim executables
+
 CACHED = [["s3api", "list-buckets"], ["sts", "get-caller-identity"], ["s3", "ls"]]
 NEEDS_SERVER = [["s3api", "list-objects-v2", "--bucket", "outage-b"],  # credentials not cached
                 ["s3", "mb", "s3://outage-new"],                          # a write: reviewed
