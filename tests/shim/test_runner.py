@@ -193,3 +193,17 @@ def test_find_real_aws_refuses_a_shim_as_hoop_real_aws(tmp_path):
 
 def test_active_env_name_is_stable():
     assert ACTIVE_ENV == "HOOP_SHIM_ACTIVE"
+
+
+def test_repository_launcher_explains_a_missing_hoopcli(tmp_path):
+    import subprocess
+    from pathlib import Path
+
+    launcher = Path(__file__).resolve().parents[2] / "shims" / "aws"
+    # -S: no site-packages, so this interpreter cannot import hoopcli
+    proc = subprocess.run([sys.executable, "-S", "-I", str(launcher), "s3", "ls"], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 70
+    assert proc.stderr.startswith("hoop: hoopcli is not installed for ")
+    assert "hoop shim install" in proc.stderr
+    assert is_shim(str(launcher))
