@@ -54,12 +54,18 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `hoop`: the one error funnel for hoop's own commands."""
+    """Entry point of `hoop`."""
+    return run_command(cli, argv, "hoop")
+
+
+def run_command(command: click.Command, argv: list[str] | None, prog_name: str) -> int:
+    """The one error funnel for hoop's own commands (also used by the server-side admin tools):
+    HoopError -> its `hoop: ...` line and exit code, click errors as click shows them."""
     from ..errors import INTERNAL_HINT, HoopError
     from ..exitcodes import ExitStatus
 
     try:
-        rv = cli.main(args=argv, prog_name="hoop", standalone_mode=False)
+        rv = command.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except HoopError as exc:
         click.echo(exc.line(), err=True)
         return int(exc.exit_status)

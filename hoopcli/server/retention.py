@@ -24,7 +24,7 @@ from typing import Any
 import click
 from sqlalchemy import select, update
 
-from ..errors import HoopError, UsageError
+from ..errors import UsageError
 from ..transcript import canonical_json
 from . import checkpoints as cp
 from .ledger_log import lock_head, maybe_checkpoint, parse_time
@@ -106,18 +106,9 @@ def retention(config_file: str | None, database_url: str | None, before: str, re
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        retention.main(args=argv, prog_name="python -m hoopcli.server.retention", standalone_mode=False)
-    except HoopError as exc:
-        click.echo(exc.line(), err=True)
-        return int(exc.exit_status)
-    except click.ClickException as exc:
-        exc.show()
-        return int(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("hoop: aborted", err=True)
-        return 1
-    return 0
+    from ..cli import run_command
+
+    return run_command(retention, argv, "python -m hoopcli.server.retention")
 
 
 if __name__ == "__main__":  # pragma: no cover

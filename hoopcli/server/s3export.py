@@ -156,15 +156,9 @@ def s3export(config_file: str | None, bucket: str, prefix: str, org: str, retain
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        s3export.main(args=argv, prog_name="python -m hoopcli.server.s3export", standalone_mode=False)
-    except HoopError as exc:
-        click.echo(exc.line(), err=True)
-        return int(exc.exit_status)
-    except click.ClickException as exc:
-        exc.show()
-        return int(exc.exit_code)
-    return 0
+    from ..cli import run_command
+
+    return run_command(s3export, argv, "python -m hoopcli.server.s3export")
 
 
 if __name__ == "__main__":  # pragma: no cover
