@@ -12,7 +12,7 @@ from .conftest import Stack, check_exactly_once
 pytestmark = pytest.mark.e2e  # real server processes, moto_server and shim executables
 
 
-def fan_out(stack: Stack, n: int) -> None:
+def fan_out(stack: Stack, n: int) -> list[dict]:
     stack.s3().create_bucket(Bucket="fan-b")
     assert stack.dev.run("s3api", "list-buckets").code == 0  # one warm-up: policy cached
     env = stack.dev.environ
@@ -27,16 +27,19 @@ def fan_out(stack: Stack, n: int) -> None:
             failures.append((proc.args[1:], proc.returncode, err.decode()[-500:]))
     assert failures == []
     stack.deliver()
-    check_exactly_once(stack, n_commands=n + 1)
+    records = check_exactly_once(stack, n_commands=n + 1)
     stack.verify()
+    return records
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_twelve_concurrent_shims_on_one_home(stack: Stack) -> None:
-    fan_out(stack, 12)
+    records = fan_out(stack, 12)
+    assert len([r for r in records if r["type"] == "command.result"]) >= 12
 
 
 @pytest.mark.soak
 @pytest.mark.timeout(1800)
 def test_fifty_concurrent_shims_on_one_home(stack: Stack) -> None:
-    fan_out(stack, 50)
+    records = fan_out(stack, 50)
+    assert len([r for r in records if r["type"] == "command.result"]) >= 50

@@ -28,7 +28,7 @@ def killer(stack: Stack, rng: random.Random, stop: threading.Event, kills: list[
         stack.server.start()
 
 
-def kill_during_commands(stack: Stack, seed: int, n: int, runner: str) -> None:
+def kill_during_commands(stack: Stack, seed: int, n: int, runner: str) -> list[dict]:
     rng = random.Random(seed)
     stack.s3().create_bucket(Bucket="kill-b")
     stop, kills = threading.Event(), []
@@ -56,15 +56,18 @@ def kill_during_commands(stack: Stack, seed: int, n: int, runner: str) -> None:
     results = {r["command_id"]: r["exit_code"] for r in records if r["type"] == "command.result"}
     assert [results[cid] for _seq, cid in by_seq] == codes
     stack.verify()
+    return records
 
 
 @pytest.mark.parametrize("seed", [1])
 def test_kill_9_of_the_server_during_commands_loses_and_duplicates_nothing(stack: Stack, seed: int) -> None:
-    kill_during_commands(stack, seed, 12, "inprocess")
+    records = kill_during_commands(stack, seed, 12, "inprocess")
+    assert len([r for r in records if r["type"] == "command.result"]) >= 12
 
 
 @pytest.mark.soak
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("seed", [2, 3, 4])
 def test_kill_9_of_the_server_during_executable_shims_soak(stack: Stack, seed: int) -> None:
-    kill_during_commands(stack, seed, 60, "exec")
+    records = kill_during_commands(stack, seed, 60, "exec")
+    assert len([r for r in records if r["type"] == "command.result"]) >= 60

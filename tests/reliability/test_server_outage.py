@@ -16,7 +16,7 @@ NEEDS_SERVER = [["s3api", "list-objects-v2", "--bucket", "outage-b"],  # credent
                 ["ec2", "describe-regions"]]
 
 
-def outage(stack: Stack, n: int, runner: str) -> None:
+def outage(stack: Stack, n: int, runner: str) -> list[dict]:
     stack.s3().create_bucket(Bucket="outage-b")
     for args in CACHED:  # warm the policy and credential caches
         assert stack.dev.run(*args).code == 0
@@ -48,22 +48,26 @@ def outage(stack: Stack, n: int, runner: str) -> None:
                      for r in records if r["type"] == "command.result")
     assert [code for _seq, code in results][-n:] == expected
     stack.verify()
+    return records
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_server_down_for_30_commands_then_back(stack: Stack) -> None:
     """The fast version (make test): 30 commands in process."""
-    outage(stack, 30, "inprocess")
+    records = outage(stack, 30, "inprocess")
+    assert len([r for r in records if r["type"] == "command.result"]) >= 30
 
 
 @pytest.mark.soak
 @pytest.mark.timeout(1800)
 def test_server_down_for_100_commands_then_back(stack: Stack) -> None:
-    outage(stack, 100, "inprocess")
+    records = outage(stack, 100, "inprocess")
+    assert len([r for r in records if r["type"] == "command.result"]) >= 100
 
 
 @pytest.mark.soak
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_server_down_for_100_executable_shims_then_back(stack: Stack) -> None:
-    outage(stack, 100, "exec")
+    records = outage(stack, 100, "exec")
+    assert len([r for r in records if r["type"] == "command.result"]) >= 100
