@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +17,28 @@ DEFAULT_SERVER = "http://127.0.0.1:8009"
 DEFAULT_CONNECTION = "default"
 
 
-@dataclass
 class ClientConfig:
-    server: str = DEFAULT_SERVER
-    connection: str = DEFAULT_CONNECTION
-    agent: str | None = None
-    session_id: str | None = None
-    reason: str | None = None
-    token_store: str | None = None          # keyring | file | None (auto)
-    real_aws: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    """The client's settings (a plain class: the shim reads this on every call)."""
+
+    __slots__ = ("server", "connection", "agent", "session_id", "reason", "token_store",
+                 "real_aws", "extra")
+
+    def __init__(self, server: str = DEFAULT_SERVER, connection: str = DEFAULT_CONNECTION,
+                 agent: str | None = None, session_id: str | None = None, reason: str | None = None,
+                 token_store: str | None = None, real_aws: str | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
+        self.server = server
+        self.connection = connection
+        self.agent = agent
+        self.session_id = session_id
+        self.reason = reason
+        self.token_store = token_store          # keyring | file | None (auto)
+        self.real_aws = real_aws
+        self.extra = {} if extra is None else extra
+
+    def __repr__(self) -> str:
+        return (f"ClientConfig(server={self.server!r}, connection={self.connection!r}, "
+                f"agent={self.agent!r}, session_id={self.session_id!r})")
 
 
 def read_file(path: Path) -> dict[str, Any]:

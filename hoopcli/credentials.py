@@ -13,7 +13,6 @@ import json
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,15 +33,26 @@ class ReviewRequired(Exception):
         self.detail = detail
 
 
-@dataclass
 class Vended:
-    credentials: Credentials
-    expiration: float                      # epoch seconds
-    region: str | None
-    endpoint_url: str | None
-    assumed_role_arn: str | None
-    sts_session_name: str | None
-    decision: dict[str, Any]
+    """Credentials the server vended for one scope, with what may be recorded about them.
+    (A plain class: this module is on the shim's hot path.)"""
+
+    __slots__ = ("credentials", "expiration", "region", "endpoint_url", "assumed_role_arn",
+                 "sts_session_name", "decision")
+
+    def __init__(self, credentials: Credentials, expiration: float, region: str | None,
+                 endpoint_url: str | None, assumed_role_arn: str | None,
+                 sts_session_name: str | None, decision: dict[str, Any]) -> None:
+        self.credentials = credentials
+        self.expiration = expiration           # epoch seconds
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.assumed_role_arn = assumed_role_arn
+        self.sts_session_name = sts_session_name
+        self.decision = decision
+
+    def __repr__(self) -> str:  # never the keys
+        return f"Vended(assumed_role_arn={self.assumed_role_arn!r}, expiration={self.expiration})"
 
     def public(self) -> dict[str, Any]:
         """What may be recorded: never the keys."""

@@ -5,7 +5,6 @@ Stdlib-only at module level: this runs on every `aws` call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 # Access levels of the Service Authorization Reference, from least to most powerful. "Unknown"
@@ -31,36 +30,86 @@ def strictest(levels: Any) -> str:
     return best
 
 
-@dataclass(frozen=True)
-class GlobalOptions:
-    profile: str | None = None
-    region: str | None = None
-    endpoint_url: str | None = None
-    output: str | None = None
-    query: str | None = None
-    debug: bool = False
-    no_verify_ssl: bool = False
-    no_paginate: bool = False
-    no_sign_request: bool = False
-    ca_bundle: str | None = None
-    cli_read_timeout: str | None = None
-    cli_connect_timeout: str | None = None
-    color: str | None = None
+class _Value:
+    """Immutable value object. Plain classes rather than dataclasses: this module is imported on
+    every `aws` call and a frozen dataclass costs about half a millisecond to create."""
+
+    __slots__: tuple[str, ...] = ()
+    _key_fields: tuple[str, ...] = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._key_fields)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._key() == other._key()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:  # copy and pickle: __init__ takes the slots in order
+        return type(self), tuple(getattr(self, name) for name in self.__slots__)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({shown})"
+
+
+_set = object.__setattr__
+
+
+class GlobalOptions(_Value):
+    __slots__ = ("profile", "region", "endpoint_url", "output", "query", "debug", "no_verify_ssl",
+                 "no_paginate", "no_sign_request", "ca_bundle", "cli_read_timeout",
+                 "cli_connect_timeout", "color")
+    _key_fields = __slots__
+
+    def __init__(self, profile: str | None = None, region: str | None = None,
+                 endpoint_url: str | None = None, output: str | None = None,
+                 query: str | None = None, debug: bool = False, no_verify_ssl: bool = False,
+                 no_paginate: bool = False, no_sign_request: bool = False,
+                 ca_bundle: str | None = None, cli_read_timeout: str | None = None,
+                 cli_connect_timeout: str | None = None, color: str | None = None) -> None:
+        values = locals()
+        for name in self.__slots__:
+            _set(self, name, values[name])
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v not in (None, False)}
+        out = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if value is not None and value is not False:
+                out[name] = value
+        return out
 
 
-@dataclass(frozen=True)
-class ApiCall:
-    """One AWS API call an invocation makes (or may make)."""
+class ApiCall(_Value):
+    """One AWS API call an invocation makes (or may make).
 
-    service: str                     # botocore service name: "s3", "cloudwatch", "ec2"
-    operation: str                   # API operation name: "ListObjectsV2"
-    actions: tuple[str, ...]         # IAM actions: ("s3:ListBucket",)
-    access_level: str                # one of the levels above
-    resources: tuple[str, ...] = ()  # ARNs or names derived from the parameters
-    params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    service: botocore service name ("s3", "cloudwatch", "ec2"); operation: API operation name
+    ("ListObjectsV2"); actions: IAM actions (("s3:ListBucket",)); access_level: one of the levels
+    above; resources: ARNs or names derived from the parameters; params: the parameters (not part
+    of equality or hash).
+    """
+
+    __slots__ = ("service", "operation", "actions", "access_level", "resources", "params")
+    _key_fields = ("service", "operation", "actions", "access_level", "resources")
+
+    def __init__(self, service: str, operation: str, actions: tuple[str, ...], access_level: str,
+                 resources: tuple[str, ...] = (), params: dict[str, Any] | None = None) -> None:
+        _set(self, "service", service)
+        _set(self, "operation", operation)
+        _set(self, "actions", actions)
+        _set(self, "access_level", access_level)
+        _set(self, "resources", resources)
+        _set(self, "params", {} if params is None else params)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,17 +121,30 @@ class ApiCall:
         }
 
 
-@dataclass(frozen=True)
-class Invocation:
-    """A parsed `aws ...` command line."""
+_NO_GLOBALS = GlobalOptions()
 
-    argv: tuple[str, ...]                 # the arguments after `aws`, as given
-    kind: str                             # api | s3 | help | version | configure | wait | custom
-    service: str                          # CLI command name: "s3api", "s3", "cloudwatch"
-    operation: str | None                 # CLI operation name: "list-buckets", "cp", None for `--version`
-    globals: GlobalOptions = GlobalOptions()
-    params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-    api_calls: tuple[ApiCall, ...] = ()
+
+class Invocation(_Value):
+    """A parsed `aws ...` command line.
+
+    argv: the arguments after `aws`, as given; kind: api | s3 | help | version | configure | wait |
+    custom; service: CLI command name ("s3api", "s3", "cloudwatch"); operation: CLI operation name
+    ("list-buckets", "cp"; None for `--version`); params: not part of equality or hash.
+    """
+
+    __slots__ = ("argv", "kind", "service", "operation", "globals", "params", "api_calls")
+    _key_fields = ("argv", "kind", "service", "operation", "globals", "api_calls")
+
+    def __init__(self, argv: tuple[str, ...], kind: str, service: str, operation: str | None,
+                 globals: GlobalOptions = _NO_GLOBALS, params: dict[str, Any] | None = None,
+                 api_calls: tuple[ApiCall, ...] = ()) -> None:
+        _set(self, "argv", argv)
+        _set(self, "kind", kind)
+        _set(self, "service", service)
+        _set(self, "operation", operation)
+        _set(self, "globals", globals)
+        _set(self, "params", {} if params is None else params)
+        _set(self, "api_calls", api_calls)
 
     @property
     def api_operations(self) -> list[str]:

@@ -21,7 +21,7 @@ GLOBAL_VALUES = {"profile", "region", "endpoint-url", "output", "query", "ca-bun
                  "cli-read-timeout", "cli-connect-timeout", "color", "cli-binary-format"}
 GLOBAL_FLAGS = {"debug", "no-verify-ssl", "no-paginate", "no-sign-request", "version",
                 "no-cli-pager", "cli-auto-prompt", "no-cli-auto-prompt", "v2-debug"}
-_GLOBAL_FIELDS = {f.replace("_", "-") for f in GlobalOptions.__dataclass_fields__}
+_GLOBAL_FIELDS = {f.replace("_", "-") for f in GlobalOptions.__slots__}
 CONFIGURE_OPS = ("list", "get", "set", "add-model", "import", "list-profiles",
                  "export-credentials", "sso", "sso-session")
 LOCAL_SERVICES = {"configure": "configure", "history": "custom"}

@@ -14,49 +14,71 @@ from pathlib import Path
 
 Span = tuple[int, int, str]
 
-MARKER_RE = re.compile(r"\[masked:[a-z0-9-]{1,32}:[0-9a-f]{8}\]")
+
+class _LazyRe:
+    """A pattern compiled on first use. This module is imported on every `aws` call, and compiling
+    all its detectors up front costs milliseconds; find_spans() runs most of them only when a
+    cheap substring test says they can match, so most calls never compile most of them."""
+
+    __slots__ = ("_pattern", "_flags", "_compiled")
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._pattern = pattern
+        self._flags = flags
+        self._compiled: re.Pattern[str] | None = None
+
+    def compiled(self) -> re.Pattern[str]:
+        if self._compiled is None:
+            self._compiled = re.compile(self._pattern, self._flags)
+        return self._compiled
+
+    def __getattr__(self, name: str) -> object:  # finditer, match, fullmatch, search, pattern ...
+        return getattr(self.compiled(), name)
+
+
+MARKER_RE = _LazyRe(r"\[masked:[a-z0-9-]{1,32}:[0-9a-f]{8}\]")
 
 # Credential key ids (long-term AKIA, temporary ASIA, bearer ABIA, context ACCA). Unique ids of
 # users/roles/groups (AIDA, AROA, AGPA, ...) are identifiers, not credentials: masked only when
 # asked (Masker(unique_ids=True)), because they appear in ordinary output (get-caller-identity).
-KEY_ID_RE = re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])")
-UNIQUE_ID_RE = re.compile(
+KEY_ID_RE = _LazyRe(r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])")
+UNIQUE_ID_RE = _LazyRe(
     r"(?<![A-Za-z0-9])(?:AIDA|AROA|AGPA|AIPA|ANPA|ANVA|APKA|ASCA)[A-Z0-9]{16,17}(?![A-Za-z0-9])"
 )
 # A bare 40-character secret access key: only next to a key id or after a label.
 # The *_LABELLED_RE, QUERY_SECRET_RE, BEARER_RE and DEBUG_HEADER_RE patterns are lowercase and run
 # on an ASCII-lowercased copy of the text (same indices): much faster than (?i).
-SECRET_KEY_CANDIDATE_RE = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])")
-SECRET_KEY_LABELLED_RE = re.compile(
+SECRET_KEY_CANDIDATE_RE = _LazyRe(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])")
+SECRET_KEY_LABELLED_RE = _LazyRe(
     r"(?:aws_?secret_?access_?key|secret_?access_?key|aws_?secret_?key|secret_?key)"
     r"[\"']?[\s\"':=|,>]{1,12}([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"
 )
 KEY_ID_WINDOW = 300  # characters either side of a key id in which a 40-char token is its secret
 
 # Session tokens: the protobuf-in-base64 prefixes STS uses, or any long token after a label.
-SESSION_TOKEN_RE = re.compile(
+SESSION_TOKEN_RE = _LazyRe(
     r"(?<![A-Za-z0-9/+])(?:IQoJb3JpZ2lu|IQoDYXdz|FwoGZXIvYXdz|FQoGZXIvYXdz|AQoDYXdz|AQoEXAMPLE)"
     r"[A-Za-z0-9/+=%]{20,}"
 )
-SESSION_TOKEN_LABELLED_RE = re.compile(
+SESSION_TOKEN_LABELLED_RE = _LazyRe(
     r"(?:aws_?session_?token|aws_?security_?token|session_?token|security_?token|"
     r"x-amz-security-token)[\"']?[\s\"':=|,>]{1,12}b?[\"']?([A-Za-z0-9/+=%]{16,})"
 )
-PRIVATE_KEY_RE = re.compile(
+PRIVATE_KEY_RE = _LazyRe(
     r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
     r".*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)",
     re.DOTALL,
 )
-JWT_RE = re.compile(
+JWT_RE = _LazyRe(
     r"(?<![A-Za-z0-9_.-])ey[A-Za-z0-9_-]{8,}\.ey[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
     r"(?![A-Za-z0-9_.\[-])"
 )
 # Signatures and tokens carried in URLs (presigned URLs, SigV2 query auth, --debug request lines).
-QUERY_SECRET_RE = re.compile(
+QUERY_SECRET_RE = _LazyRe(
     r"(?<=[?&;])(x-amz-signature|x-amz-security-token|signature)="
     r"([^&\s\"'<>\\]+)"
 )
-BEARER_RE = re.compile(r"\b(?:bearer|basic)\s+([A-Za-z0-9._~+/=-]{12,})")
+BEARER_RE = _LazyRe(r"\b(?:bearer|basic)\s+([A-Za-z0-9._~+/=-]{12,})")
 
 # `name = value` forms. The name must look like a secret (keyword) or be a member name that
 # botocore flags as a secret somewhere (_names.json); is_secret_name() then filters.
@@ -64,8 +86,8 @@ KEYWORDS = (
     r"passw(?:or)?d|passphrase|secret|token|pwd|api_?key|private_?key|credential|plaintext|"
     r"cookie|otp|auth_?code|authorization_?code|client_?secret"
 )
-_KEYWORD_RE = re.compile(KEYWORDS, re.IGNORECASE)
-NOT_SECRET_RE = re.compile(
+_KEYWORD_RE = _LazyRe(KEYWORDS, re.IGNORECASE)
+NOT_SECRET_RE = _LazyRe(
     r"(?i)(?:id|ids|arn|arns|name|names|type|types|status|date|time|description|length|version|"
     r"expiration|expires|count|enabled|required|policy|age|ttl|format|source|location|url|uri|"
     r"provider|config|configuration|rotation|reuse|prevention|used|duration|list|set|kms.*|"
@@ -75,7 +97,7 @@ NOT_SECRET_RE = re.compile(
     r"page|resume|request|sequence|upload|marker|fleet|cursor|receipt|creation|purchase)_?token)$"
 
 )
-_FLAG_PREFIX_RE = re.compile(r"(?:last|is|has|min|max|num|total|minimum|maximum)[A-Z_]")
+_FLAG_PREFIX_RE = _LazyRe(r"(?:last|is|has|min|max|num|total|minimum|maximum)[A-Z_]")
 VALUE_ALT = r"\"(?:[^\"\\\n]|\\.)*\"?|'[^'\n]*'?|[^\s,;&\"'<>|{}\[\]]+"
 NOT_VALUES = frozenset({"", "true", "false", "null", "none", "None", "-", "***", "****", "*"})
 
@@ -86,6 +108,10 @@ def is_secret_name(name: str) -> bool:
     if not name:
         return False
     base = name.rsplit(".", 1)[-1]
+    low = base.lower()
+    # cheap prefilter (most names, e.g. "Buckets", "CreationDate"): no keyword, not flagged
+    if not any(k in low for k in _KEYWORD_SUBSTRINGS) and base not in flagged_names():
+        return False
     if NOT_SECRET_RE.search(base) or _FLAG_PREFIX_RE.match(base):
         return False
     return bool(_KEYWORD_RE.search(base)) or base in flagged_names()
@@ -102,10 +128,10 @@ def flagged_names() -> frozenset[str]:
 
 # Any `name: value` / `name = value` / `<name>value</name>`; is_secret_name() decides in Python
 # (a keyword alternation inside the regex backtracks badly on long words).
-PAIR_RE = re.compile(
+PAIR_RE = _LazyRe(
     rf"(?<![A-Za-z0-9_.-])([A-Za-z][A-Za-z0-9_.-]{{1,80}})[\"']?\s*[:=]\s*b?({VALUE_ALT})"
 )
-XML_RE = re.compile(r"<([A-Za-z][A-Za-z0-9_.-]{1,80})>([^<]+)</\1>")
+XML_RE = _LazyRe(r"<([A-Za-z][A-Za-z0-9_.-]{1,80})>([^<]+)</\1>")
 
 
 def kind_for_name(name: str) -> str:
@@ -274,13 +300,13 @@ def _looks_random(token: str) -> bool:
 
 
 # --debug: header values (botocore logs header dicts as reprs, and raw HTTP lines).
-DEBUG_HEADER_RE = re.compile(
+DEBUG_HEADER_RE = _LazyRe(
     r"([\"']?(?:authorization|proxy-authorization|x-amz-security-token|"
     r"x-amz-server-side-encryption-customer-key(?:-md5)?|x-amz-copy-source-server-side-"
     r"encryption-customer-key|x-api-key|cookie|set-cookie)[\"']?\s*[:=]\s*b?)"
     r"(\"[^\"\n]*\"|'[^'\n]*'|[^\r\n,}]+)"
 )
-SECURESTRING_VALUE_RE = re.compile(r"(?i)[\"']?Value[\"']?\s*[:=]\s*(\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*')")
+SECURESTRING_VALUE_RE = _LazyRe(r"(?i)[\"']?Value[\"']?\s*[:=]\s*(\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*')")
 
 
 _DEBUG_HEADER_WORDS = ("authorization", "security-token", "customer-key", "x-api-key", "cookie")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,27 @@ from hoopcli.errors import ConfigError
 DATA_DIR = Path(__file__).resolve().parent.parent / "masking_data"
 
 
-@dataclass(frozen=True)
 class CompiledPath:
-    steps: tuple[str, ...]          # member names, "*" (map values) or "[]" (list elements)
-    when: tuple[str, str] | None    # sibling condition on the last member
-    text: str
+    """One masking path: steps are member names, "*" (map values) or "[]" (list elements); when
+    is a sibling condition on the last member. (A plain class: imported on every `aws` call.)"""
+
+    __slots__ = ("steps", "when", "text")
+
+    def __init__(self, steps: tuple[str, ...], when: tuple[str, str] | None, text: str) -> None:
+        self.steps = steps
+        self.when = when
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CompiledPath):
+            return NotImplemented
+        return (self.steps, self.when, self.text) == (other.steps, other.when, other.text)
+
+    def __hash__(self) -> int:
+        return hash((self.steps, self.when, self.text))
+
+    def __repr__(self) -> str:
+        return f"CompiledPath({self.text!r})"
 
 
 def compile_path(path: str) -> CompiledPath:
