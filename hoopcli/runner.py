@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import IO, Any
 
 from .errors import RealCliNotFound, RecursionRefused
@@ -39,27 +38,46 @@ AMBIENT_AWS_VARS = (
 )
 
 
-@dataclass
+# Plain classes rather than dataclasses: this module is imported on every `aws` call and each
+# dataclass costs about half a millisecond to create.
+
 class Credentials:
-    access_key_id: str
-    secret_access_key: str
-    session_token: str | None = None
+    __slots__ = ("access_key_id", "secret_access_key", "session_token")
+
+    def __init__(self, access_key_id: str, secret_access_key: str, session_token: str | None = None) -> None:
+        self.access_key_id = access_key_id
+        self.secret_access_key = secret_access_key
+        self.session_token = session_token
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Credentials):
+            return NotImplemented
+        return (self.access_key_id, self.secret_access_key, self.session_token) == (
+            other.access_key_id, other.secret_access_key, other.session_token)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
 
     def __repr__(self) -> str:  # never show the secret, even in a traceback
         return f"Credentials(access_key_id={self.access_key_id[:4]}..., secret=***)"
 
 
-@dataclass
 class CallRecord:
-    service: str
-    operation: str
-    params: dict[str, Any]
-    started: float
-    duration_ms: float | None = None
-    request_id: str | None = None
-    http_status: int | None = None
-    error_code: str | None = None
-    blocked: str | None = None
+    __slots__ = ("service", "operation", "params", "started", "duration_ms", "request_id",
+                 "http_status", "error_code", "blocked")
+
+    def __init__(self, service: str, operation: str, params: dict[str, Any], started: float) -> None:
+        self.service = service
+        self.operation = operation
+        self.params = params
+        self.started = started
+        self.duration_ms: float | None = None
+        self.request_id: str | None = None
+        self.http_status: int | None = None
+        self.error_code: str | None = None
+        self.blocked: str | None = None
+
+    def __repr__(self) -> str:
+        return f"CallRecord({self.service}:{self.operation}, status={self.http_status})"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,23 +88,63 @@ class CallRecord:
         }
 
 
-@dataclass
 class RunRequest:
-    args: list[str]                                  # arguments after `aws`, as the real CLI gets them
-    credentials: Credentials | None
-    region: str | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
-    # in-process hooks
-    check_call: Callable[[str, str, dict[str, Any]], str | None] | None = None   # -> refusal text or None
-    mask_parsed: Callable[[str, str, Any], Any] | None = None
-    mask_params: Callable[[str, str, dict[str, Any]], dict[str, Any]] | None = None
+    """What to run: the arguments after `aws` as the real CLI gets them, the credentials, and the
+    in-process hooks (check_call -> refusal text or None; mask_parsed; mask_params)."""
+
+    __slots__ = ("args", "credentials", "region", "env", "check_call", "mask_parsed", "mask_params")
+
+    def __init__(self, args: list[str], credentials: Credentials | None, region: str | None = None,
+                 env: Mapping[str, str] | None = None,
+                 check_call: Callable[[str, str, dict[str, Any]], str | None] | None = None,
+                 mask_parsed: Callable[[str, str, Any], Any] | None = None,
+                 mask_params: Callable[[str, str, dict[str, Any]], dict[str, Any]] | None = None) -> None:
+        self.args = args
+        self.credentials = credentials
+        self.region = region
+        self.env = {} if env is None else env
+        self.check_call = check_call
+        self.mask_parsed = mask_parsed
+        self.mask_params = mask_params
 
 
-@dataclass
 class RunResult:
-    exit_code: int
-    calls: list[CallRecord] = field(default_factory=list)
-    blocked: str | None = None           # the first refusal made by check_call, if any
+    __slots__ = ("exit_code", "calls", "blocked")
+
+    def __init__(self, exit_code: int, calls: list[CallRecord] | None = None, blocked: str | None = None) -> None:
+        self.exit_code = exit_code
+        self.calls = [] if calls is None else calls
+        self.blocked = blocked           # the first refusal made by check_call, if any
+
+    def __repr__(self) -> str:
+        return f"RunResult(exit_code={self.exit_code}, calls={len(self.calls)}, blocked={self.blocked!r})"
+
+
+# The `aws` launcher (hoopcli.shim.launch) pauses the cyclic garbage collector while the process
+# imports hoop and awscli and builds the CLI driver: none of that is garbage, and collecting it
+# over and over costs about a tenth of a bare `aws` call. resume_gc() freezes what startup built
+# (it lives until exit anyway) and turns the collector back on before the command runs, so a
+# long command (`s3 sync`, `logs tail --follow`) is collected as usual, over its own objects.
+_gc_paused = False
+
+
+def pause_gc() -> None:
+    """Pause the collector until resume_gc() (the launcher pauses it even before importing hoop)."""
+    global _gc_paused
+    import gc
+
+    gc.disable()
+    _gc_paused = True
+
+
+def resume_gc() -> None:
+    global _gc_paused
+    if _gc_paused:
+        import gc
+
+        gc.freeze()
+        gc.enable()
+        _gc_paused = False
 
 
 class Terminated(BaseException):
@@ -204,6 +262,7 @@ class InProcessRunner:
             events.register_last("before-call", before_call)
             events.register_first("after-call", after_call)
             previous = terminate_gracefully()
+            resume_gc()
             try:
                 result.exit_code = int(driver.main(list(req.args)) or 0)
             except SystemExit as exc:  # argparse errors exit 252 in awscli
@@ -307,6 +366,7 @@ class SubprocessRunner:
                 env["AWS_SESSION_TOKEN"] = req.credentials.session_token
         if req.region:
             env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = req.region
+        resume_gc()
         proc = subprocess.Popen(
             [self.executable, *req.args], env=env, stdin=stdin,
             stdout=passthrough_stdout if passthrough_stdout is not None else subprocess.PIPE,

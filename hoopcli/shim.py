@@ -17,7 +17,6 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import IO, Any
 
 from .errors import INTERNAL_HINT, HoopError, PolicyDenied, RecursionRefused
@@ -29,16 +28,20 @@ DATA_STREAM_OPS = frozenset({"cp", "mv"})
 _GLOBAL_WITH_VALUE = frozenset({"--profile"})
 
 
-@dataclass
 class Environment:
-    """Everything the shim takes from the outside world, injectable for tests."""
+    """Everything the shim takes from the outside world, injectable for tests. (Plain classes on
+    the hot path: a dataclass costs about half a millisecond to create at import.)"""
 
-    environ: dict[str, str]
-    stdin: IO[Any]
-    stdout: IO[Any]
-    stderr: IO[Any]
-    cwd: str
-    argv0: str = "aws"
+    __slots__ = ("environ", "stdin", "stdout", "stderr", "cwd", "argv0")
+
+    def __init__(self, environ: dict[str, str], stdin: IO[Any], stdout: IO[Any], stderr: IO[Any],
+                 cwd: str, argv0: str = "aws") -> None:
+        self.environ = environ
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self.cwd = cwd
+        self.argv0 = argv0
 
     @classmethod
     def from_os(cls) -> "Environment":
@@ -46,10 +49,14 @@ class Environment:
                    sys.argv[0] if sys.argv else "aws")
 
 
-@dataclass
 class Timer:
-    marks: dict[str, float] = field(default_factory=dict)
-    _t: float = field(default_factory=time.perf_counter)
+    """Wall time of each stage, in ms, for the result record."""
+
+    __slots__ = ("marks", "_t")
+
+    def __init__(self) -> None:
+        self.marks: dict[str, float] = {}
+        self._t = time.perf_counter()
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
@@ -84,6 +91,53 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
         return int(ExitStatus.INTERNAL)
     finally:
         restore_signals(previous)
+
+
+def launch() -> None:
+    """Entry point of the `aws` launcher (shims/aws and the one `hoop shim install` writes).
+
+    A launcher is a short-lived process, so it skips work only a long-lived one needs: the
+    launcher pauses the cyclic GC before importing hoop (the runner resumes it, over a frozen
+    heap, just before the command runs: hoopcli.runner.resume_gc), and once the command's result
+    record is on disk the process ends without tearing the interpreter down (fast_exit).
+    HOOP_FAST_EXIT=0 turns both off. docs/benchmarks.md has what each saves.
+    """
+    from . import runner
+
+    if os.environ.get("HOOP_FAST_EXIT") == "0":
+        import gc
+
+        gc.enable()
+        sys.exit(main())
+    runner.pause_gc()
+    code = main()
+    fast_exit(code)
+
+
+def fast_exit(code: int) -> None:
+    """Exit now, skipping interpreter finalization (tens of ms over awscli's heap, and nothing
+    left to do: records are fsync'ed, the uploader is detached). Flushes stdout/stderr and runs
+    atexit handlers first; falls back to a normal exit when a flush fails (Python then reports
+    it as usual) or a non-daemon thread still runs (Python would wait for it)."""
+    import threading
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    main_thread = threading.main_thread()
+    if any(t is not main_thread and not t.daemon and t.is_alive() for t in threading.enumerate()):
+        sys.exit(code)
+    import atexit
+
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(code)
 
 
 def _log_internal_error(env: Environment, exc: BaseException) -> str | None:
@@ -263,7 +317,9 @@ class Shim:
     def _approve(self, client: Any, inv: Any, decision: Any, ctx: Any, connection: str,
                  session_id: str, cfg: Any) -> Any:
         from .approval import request_and_wait
+        from .runner import resume_gc
 
+        resume_gc()   # a wait for a person may be long: collect as usual meanwhile
         wait = self.environ.get("HOOP_APPROVAL_WAIT")
         return request_and_wait(client, inv, decision, ctx, connection=connection,
                                  session_id=session_id, reason=cfg.reason,

@@ -12,9 +12,10 @@ from .paths import Layout, ensure_dir
 TEMPLATE = """#!{python} -I
 # hoopcli-shim: the `aws` command as seen by agents (written by `hoop shim install`).
 # Every invocation goes through hoop: policy, approvals, short-lived credentials, masking, recording.
-import sys
-from hoopcli.shim import main
-sys.exit(main())
+import gc
+gc.disable()  # a short-lived process: hoopcli.shim.launch resumes it before the command runs
+from hoopcli.shim import launch
+launch()
 """
 
 
