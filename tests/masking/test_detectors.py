@@ -196,3 +196,52 @@ def test_hostile_inputs_stay_linear_and_masked(text: str) -> None:
     assert M.mask_text(once) == once
     M.mask_debug(text)
     assert "hunter22" not in once
+
+
+# --- is_secret_name's substring prefilter never changes an answer ------------------------------
+
+def _regex_only_is_secret_name(name: str) -> bool:
+    """The rule without the prefilter: what is_secret_name must keep answering."""
+    from hoopcli.masking import detect
+
+    if not name:
+        return False
+    base = name.rsplit(".", 1)[-1]
+    if detect.NOT_SECRET_RE.search(base) or detect._FLAG_PREFIX_RE.match(base):
+        return False
+    return bool(detect._KEYWORD_RE.search(base)) or base in detect.flagged_names()
+
+
+def _botocore_member_names(every: int = 4) -> set[str]:
+    import gzip
+    import json
+    from pathlib import Path
+
+    import botocore
+
+    names: set[str] = set()
+    models = sorted(Path(botocore.__file__).parent.glob("data/*/*/service-2.json*"))
+    for path in models[::every]:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt") as fh:
+            for shape in json.load(fh)["shapes"].values():
+                names.update(shape.get("members", {}))
+    return names
+
+
+def test_prefilter_agrees_with_the_regex_rule_on_real_member_names():
+    from hoopcli.masking.detect import flagged_names, is_secret_name
+
+    names = _botocore_member_names() | set(flagged_names())
+    assert len(names) > 10_000
+    differ = [n for n in names if is_secret_name.__wrapped__(n) != _regex_only_is_secret_name(n)]
+    assert differ == []
+
+
+@given(st.text(alphabet=st.sampled_from("abcdefgIKNOPRSTWY_-.0123 "), max_size=30)
+       | st.sampled_from(["Password", "db.password", "ClientSecret", "NextToken", "authCode",
+                          "OTPValue", "x.Api_Key", "SessionToken", "tokens", "KeyMaterial"]))
+def test_prefilter_agrees_with_the_regex_rule_on_generated_names(name):
+    from hoopcli.masking.detect import is_secret_name
+
+    assert is_secret_name.__wrapped__(name) == _regex_only_is_secret_name(name)

@@ -1,0 +1,113 @@
+"""The `aws` launcher's process handling: the GC paused during startup and resumed over a frozen
+heap before the command runs, and the fast exit that skips interpreter teardown without losing
+output, atexit work, a running thread or the exit status."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+
+def _python(code: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          timeout=60, **kw)
+
+
+def test_fast_exit_flushes_buffered_output_runs_atexit_and_keeps_the_code(tmp_path):
+    marker = tmp_path / "atexit-ran"
+    proc = _python(f"""
+        import atexit, sys
+        from hoopcli.shim import fast_exit
+        atexit.register(lambda: open({str(marker)!r}, "w").write("yes"))
+        sys.stdout.write("x" * 200_000)          # still in the buffer: no newline, a pipe
+        sys.stdout.write("tail-without-newline")
+        fast_exit(3)
+        raise SystemExit("not reached")
+    """)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout == b"x" * 200_000 + b"tail-without-newline"
+    assert marker.read_text() == "yes"
+
+
+def test_fast_exit_waits_for_a_running_non_daemon_thread(tmp_path):
+    done = tmp_path / "thread-finished"
+    proc = _python(f"""
+        import threading, time
+        from hoopcli.shim import fast_exit
+        def work():
+            time.sleep(0.5)
+            open({str(done)!r}, "w").write("done")
+        threading.Thread(target=work).start()
+        fast_exit(5)
+    """)
+    assert proc.returncode == 5, proc.stderr
+    assert done.read_text() == "done"
+
+
+def test_fast_exit_falls_back_to_a_normal_exit_when_stdout_is_gone():
+    # The reader closed the pipe: Python's own exit reports it (as before the fast exit existed);
+    # the process must not hang or pretend success.
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+        import sys, time
+        from hoopcli.shim import fast_exit
+        time.sleep(0.3)
+        sys.stdout.write("y" * 1_000_000)
+        fast_exit(0)
+    """)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+
+
+def test_resume_gc_freezes_the_startup_heap_and_turns_the_collector_back_on():
+    proc = _python("""
+        import gc
+        gc.disable()
+        from hoopcli import runner
+        runner.pause_gc()
+        assert not gc.isenabled()
+        runner.resume_gc()
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+        frozen = gc.get_freeze_count()
+        runner.resume_gc()                       # only once: a second call changes nothing
+        assert gc.get_freeze_count() == frozen
+        print("ok")
+    """)
+    assert proc.stdout.strip() == b"ok", proc.stderr
+
+
+def test_resume_gc_is_a_no_op_unless_the_launcher_paused_it():
+    proc = _python("""
+        import gc
+        from hoopcli import runner
+        runner.resume_gc()
+        assert gc.isenabled() and gc.get_freeze_count() == 0
+        print("ok")
+    """)
+    assert proc.stdout.strip() == b"ok", proc.stderr
+
+
+def test_installed_launcher_pauses_the_gc_before_importing_hoop(tmp_path):
+    from hoopcli.shimfile import install_shim
+
+    text = install_shim(tmp_path, python=sys.executable).read_text()
+    assert text.index("gc.disable()") < text.index("from hoopcli")
+    assert "launch()" in text
+
+
+@pytest.mark.parametrize("fast_exit", ["1", "0"])
+def test_launcher_output_and_exit_status_are_exact_either_way(shim_world, fast_exit):
+    s3 = shim_world.s3()
+    s3.create_bucket(Bucket=f"launcher-{fast_exit}")
+    payload = os.urandom(3 * 1024 * 1024)
+    s3.put_object(Bucket=f"launcher-{fast_exit}", Key="blob", Body=payload)
+    env = {"HOOP_FAST_EXIT": fast_exit}
+    got = shim_world.exec("s3", "cp", f"s3://launcher-{fast_exit}/blob", "-", env=env)
+    assert got.code == 0, got.stderr
+    assert got.out == payload
+    missing = shim_world.exec("s3api", "head-bucket", "--bucket", "no-such-bucket-here", env=env)
+    assert missing.code == 255, missing.stderr     # awscli v1: a service error exits 255
