@@ -98,9 +98,10 @@ def launch() -> None:
 
     A launcher is a short-lived process, so it skips work only a long-lived one needs: the
     launcher pauses the cyclic GC before importing hoop (the runner resumes it, over a frozen
-    heap, just before the command runs: hoopcli.runner.resume_gc), and once the command's result
-    record is on disk the process ends without tearing the interpreter down (fast_exit).
-    HOOP_FAST_EXIT=0 turns both off. docs/benchmarks.md has what each saves.
+    heap, just before the command runs: hoopcli.runner.resume_gc), the pipeline runs from a frame
+    with room above it (hoopcli.runner.call_with_room), and once the command's result record is on
+    disk the process ends without tearing the interpreter down (fast_exit). HOOP_FAST_EXIT=0
+    turns all three off. docs/benchmarks.md has what each saves.
     """
     from . import runner
 
@@ -110,7 +111,7 @@ def launch() -> None:
         gc.enable()
         sys.exit(main())
     runner.pause_gc()
-    code = main()
+    code = runner.call_with_room(main)
     fast_exit(code)
 
 

@@ -111,3 +111,20 @@ def test_launcher_output_and_exit_status_are_exact_either_way(shim_world, fast_e
     assert got.out == payload
     missing = shim_world.exec("s3api", "head-bucket", "--bucket", "no-such-bucket-here", env=env)
     assert missing.code == 255, missing.stderr     # awscli v1: a service error exits 255
+
+
+def test_call_with_room_returns_and_raises_like_a_plain_call():
+    from hoopcli.runner import call_with_room
+
+    assert call_with_room(lambda: 42) == 42
+    with pytest.raises(KeyError):
+        call_with_room(lambda: {}["missing"])
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11) or sys.implementation.name != "cpython",
+                    reason="frames live on a chunked stack only in CPython 3.11+")
+def test_call_with_room_reserves_a_frame_bigger_than_two_stack_chunks():
+    # > 32 KB of frame makes CPython give it a 64 KB chunk of its own (see hoopcli.runner._with_room)
+    from hoopcli.runner import call_with_room
+
+    assert call_with_room.__code__.co_stacksize * 8 > 32 * 1024
