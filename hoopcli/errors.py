@@ -25,7 +25,7 @@ from .exitcodes import ExitStatus
 class HoopError(Exception):
     """Root of every error hoop reports on purpose."""
 
-    exit_status: ExitStatus = ExitStatus.INTERNAL
+    exit_status: int = ExitStatus.INTERNAL
     hint: str | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:

@@ -6,10 +6,11 @@ codes the AWS CLI never uses (it uses 0, 1, 2, 130, 252-255).
 
 from __future__ import annotations
 
-from enum import IntEnum
 
+class ExitStatus:
+    """Plain int constants rather than an IntEnum: this module is imported on every `aws` call,
+    and creating an IntEnum costs about as much as the rest of the module tree's error classes."""
 
-class ExitStatus(IntEnum):
     OK = 0
     ERROR = 1                 # a `hoop` subcommand failed (bad input, a check did not pass)
     USAGE = 2                 # click usage errors

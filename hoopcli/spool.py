@@ -36,8 +36,9 @@ QUARANTINE = "quarantine"
 MAGIC = b"hoop-spool/1"
 STALE_TMP_SECONDS = 3600.0
 
-_ID_RE = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
-_NAME_RE = re.compile(r"^(\d{19})-([0-9A-Za-z_-]{1,64})\.rec$")
+# Checked without a regex on the shim's path (compiling one costs more than the check).
+_ID_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-")
+_NAME_PATTERN = r"(\d{19})-([0-9A-Za-z_-]{1,64})\.rec"   # re.fullmatch: compiled once, by re's cache
 
 
 def now_rfc3339(ts: float | None = None) -> str:
@@ -216,7 +217,7 @@ class Spool:
     def append(self, record: Mapping[str, Any]) -> Path:
         """Durably add `record` (its `id` names the file); returns the spool file. Raises SpoolError."""
         rid = record.get("id") if isinstance(record, Mapping) else None
-        if not isinstance(rid, str) or not _ID_RE.match(rid):
+        if not isinstance(rid, str) or not 0 < len(rid) <= 64 or not _ID_CHARS.issuperset(rid):
             raise SpoolError("refusing to spool a record without a valid id (letters, digits, - or _)")
         data = frame(encode_record(record, self.max_record_bytes))
         directory = self._ensure()
@@ -251,7 +252,7 @@ class Spool:
 
     def load(self, path: Path) -> dict[str, Any] | None:
         """The record in `path`, or None when it is gone or damaged (then it is quarantined)."""
-        match = _NAME_RE.match(path.name)
+        match = re.fullmatch(_NAME_PATTERN, path.name)
         if match is None:
             self.quarantine(path, "file name is not <time>-<id>.rec")
             return None
@@ -290,7 +291,7 @@ class Spool:
         wanted = set(ids)
         removed = 0
         for path in self.pending():
-            match = _NAME_RE.match(path.name)
+            match = re.fullmatch(_NAME_PATTERN, path.name)
             if match and match.group(2) in wanted:
                 try:
                     os.unlink(path)
@@ -348,7 +349,7 @@ class Spool:
     def oldest_age(self) -> float | None:
         """Seconds since the oldest pending record was spooled (from its file name)."""
         for path in self.pending():
-            match = _NAME_RE.match(path.name)
+            match = re.fullmatch(_NAME_PATTERN, path.name)
             if match:
                 return max(0.0, time.time() - int(match.group(1)) / 1e9)
         return None

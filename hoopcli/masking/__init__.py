@@ -17,7 +17,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import hmac
-import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +40,7 @@ __all__ = [
 MIN_KNOWN = 6
 MAX_KNOWN = 2000  # remembered values per process (each costs one str.find per text)
 _SHAPED = frozenset({"access-key-id", "principal-id", "jwt", "private-key"})
-_NUMBERISH = re.compile(r"[\d.:,+\-TZ ]+")
+_NUMBERISH = detect.LazyPattern(r"[\d.:,+\-TZ ]+")
 
 # Commands (CLI names) whose entire stdout is a credential.
 WHOLE_OUTPUT_COMMANDS = frozenset(
@@ -57,7 +56,7 @@ WHOLE_OUTPUT_COMMANDS = frozenset(
         ("codecommit", "credential-helper"),
     }
 )
-_CONFIGURE_SECRET_VAR = re.compile(r"(?i)secret|token|password|credential")
+_CONFIGURE_SECRET_VAR = detect.LazyPattern(r"(?i)secret|token|password|credential")
 
 def whole_output_secret(invocation: Invocation) -> bool:
     """True when the command's whole stdout is a secret (mask it as one marker)."""

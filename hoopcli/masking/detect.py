@@ -11,23 +11,24 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 Span = tuple[int, int, str]
 
 
-class _LazyRe:
+class LazyPattern:
     """A pattern compiled on first use. This module is imported on every `aws` call, and compiling
     all its detectors up front costs milliseconds; find_spans() runs most of them only when a
     cheap substring test says they can match, so most calls never compile most of them."""
 
     __slots__ = ("_pattern", "_flags", "_compiled")
 
-    def __init__(self, pattern: str, flags: int = 0) -> None:
+    def __init__(self, pattern: str | bytes, flags: int = 0) -> None:
         self._pattern = pattern
         self._flags = flags
-        self._compiled: re.Pattern[str] | None = None
+        self._compiled: re.Pattern[Any] | None = None
 
-    def compiled(self) -> re.Pattern[str]:
+    def compiled(self) -> re.Pattern[Any]:
         if self._compiled is None:
             self._compiled = re.compile(self._pattern, self._flags)
         return self._compiled
@@ -36,49 +37,49 @@ class _LazyRe:
         return getattr(self.compiled(), name)
 
 
-MARKER_RE = _LazyRe(r"\[masked:[a-z0-9-]{1,32}:[0-9a-f]{8}\]")
+MARKER_RE = LazyPattern(r"\[masked:[a-z0-9-]{1,32}:[0-9a-f]{8}\]")
 
 # Credential key ids (long-term AKIA, temporary ASIA, bearer ABIA, context ACCA). Unique ids of
 # users/roles/groups (AIDA, AROA, AGPA, ...) are identifiers, not credentials: masked only when
 # asked (Masker(unique_ids=True)), because they appear in ordinary output (get-caller-identity).
-KEY_ID_RE = _LazyRe(r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])")
-UNIQUE_ID_RE = _LazyRe(
+KEY_ID_RE = LazyPattern(r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])")
+UNIQUE_ID_RE = LazyPattern(
     r"(?<![A-Za-z0-9])(?:AIDA|AROA|AGPA|AIPA|ANPA|ANVA|APKA|ASCA)[A-Z0-9]{16,17}(?![A-Za-z0-9])"
 )
 # A bare 40-character secret access key: only next to a key id or after a label.
 # The *_LABELLED_RE, QUERY_SECRET_RE, BEARER_RE and DEBUG_HEADER_RE patterns are lowercase and run
 # on an ASCII-lowercased copy of the text (same indices): much faster than (?i).
-SECRET_KEY_CANDIDATE_RE = _LazyRe(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])")
-SECRET_KEY_LABELLED_RE = _LazyRe(
+SECRET_KEY_CANDIDATE_RE = LazyPattern(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])")
+SECRET_KEY_LABELLED_RE = LazyPattern(
     r"(?:aws_?secret_?access_?key|secret_?access_?key|aws_?secret_?key|secret_?key)"
     r"[\"']?[\s\"':=|,>]{1,12}([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"
 )
 KEY_ID_WINDOW = 300  # characters either side of a key id in which a 40-char token is its secret
 
 # Session tokens: the protobuf-in-base64 prefixes STS uses, or any long token after a label.
-SESSION_TOKEN_RE = _LazyRe(
+SESSION_TOKEN_RE = LazyPattern(
     r"(?<![A-Za-z0-9/+])(?:IQoJb3JpZ2lu|IQoDYXdz|FwoGZXIvYXdz|FQoGZXIvYXdz|AQoDYXdz|AQoEXAMPLE)"
     r"[A-Za-z0-9/+=%]{20,}"
 )
-SESSION_TOKEN_LABELLED_RE = _LazyRe(
+SESSION_TOKEN_LABELLED_RE = LazyPattern(
     r"(?:aws_?session_?token|aws_?security_?token|session_?token|security_?token|"
     r"x-amz-security-token)[\"']?[\s\"':=|,>]{1,12}b?[\"']?([A-Za-z0-9/+=%]{16,})"
 )
-PRIVATE_KEY_RE = _LazyRe(
+PRIVATE_KEY_RE = LazyPattern(
     r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
     r".*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)",
     re.DOTALL,
 )
-JWT_RE = _LazyRe(
+JWT_RE = LazyPattern(
     r"(?<![A-Za-z0-9_.-])ey[A-Za-z0-9_-]{8,}\.ey[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
     r"(?![A-Za-z0-9_.\[-])"
 )
 # Signatures and tokens carried in URLs (presigned URLs, SigV2 query auth, --debug request lines).
-QUERY_SECRET_RE = _LazyRe(
+QUERY_SECRET_RE = LazyPattern(
     r"(?<=[?&;])(x-amz-signature|x-amz-security-token|signature)="
     r"([^&\s\"'<>\\]+)"
 )
-BEARER_RE = _LazyRe(r"\b(?:bearer|basic)\s+([A-Za-z0-9._~+/=-]{12,})")
+BEARER_RE = LazyPattern(r"\b(?:bearer|basic)\s+([A-Za-z0-9._~+/=-]{12,})")
 
 # `name = value` forms. The name must look like a secret (keyword) or be a member name that
 # botocore flags as a secret somewhere (_names.json); is_secret_name() then filters.
@@ -86,8 +87,8 @@ KEYWORDS = (
     r"passw(?:or)?d|passphrase|secret|token|pwd|api_?key|private_?key|credential|plaintext|"
     r"cookie|otp|auth_?code|authorization_?code|client_?secret"
 )
-_KEYWORD_RE = _LazyRe(KEYWORDS, re.IGNORECASE)
-NOT_SECRET_RE = _LazyRe(
+_KEYWORD_RE = LazyPattern(KEYWORDS, re.IGNORECASE)
+NOT_SECRET_RE = LazyPattern(
     r"(?i)(?:id|ids|arn|arns|name|names|type|types|status|date|time|description|length|version|"
     r"expiration|expires|count|enabled|required|policy|age|ttl|format|source|location|url|uri|"
     r"provider|config|configuration|rotation|reuse|prevention|used|duration|list|set|kms.*|"
@@ -97,7 +98,7 @@ NOT_SECRET_RE = _LazyRe(
     r"page|resume|request|sequence|upload|marker|fleet|cursor|receipt|creation|purchase)_?token)$"
 
 )
-_FLAG_PREFIX_RE = _LazyRe(r"(?:last|is|has|min|max|num|total|minimum|maximum)[A-Z_]")
+_FLAG_PREFIX_RE = LazyPattern(r"(?:last|is|has|min|max|num|total|minimum|maximum)[A-Z_]")
 VALUE_ALT = r"\"(?:[^\"\\\n]|\\.)*\"?|'[^'\n]*'?|[^\s,;&\"'<>|{}\[\]]+"
 NOT_VALUES = frozenset({"", "true", "false", "null", "none", "None", "-", "***", "****", "*"})
 
@@ -128,10 +129,10 @@ def flagged_names() -> frozenset[str]:
 
 # Any `name: value` / `name = value` / `<name>value</name>`; is_secret_name() decides in Python
 # (a keyword alternation inside the regex backtracks badly on long words).
-PAIR_RE = _LazyRe(
+PAIR_RE = LazyPattern(
     rf"(?<![A-Za-z0-9_.-])([A-Za-z][A-Za-z0-9_.-]{{1,80}})[\"']?\s*[:=]\s*b?({VALUE_ALT})"
 )
-XML_RE = _LazyRe(r"<([A-Za-z][A-Za-z0-9_.-]{1,80})>([^<]+)</\1>")
+XML_RE = LazyPattern(r"<([A-Za-z][A-Za-z0-9_.-]{1,80})>([^<]+)</\1>")
 
 
 def kind_for_name(name: str) -> str:
@@ -300,13 +301,13 @@ def _looks_random(token: str) -> bool:
 
 
 # --debug: header values (botocore logs header dicts as reprs, and raw HTTP lines).
-DEBUG_HEADER_RE = _LazyRe(
+DEBUG_HEADER_RE = LazyPattern(
     r"([\"']?(?:authorization|proxy-authorization|x-amz-security-token|"
     r"x-amz-server-side-encryption-customer-key(?:-md5)?|x-amz-copy-source-server-side-"
     r"encryption-customer-key|x-api-key|cookie|set-cookie)[\"']?\s*[:=]\s*b?)"
     r"(\"[^\"\n]*\"|'[^'\n]*'|[^\r\n,}]+)"
 )
-SECURESTRING_VALUE_RE = _LazyRe(r"(?i)[\"']?Value[\"']?\s*[:=]\s*(\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*')")
+SECURESTRING_VALUE_RE = LazyPattern(r"(?i)[\"']?Value[\"']?\s*[:=]\s*(\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*')")
 
 
 _DEBUG_HEADER_WORDS = ("authorization", "security-token", "customer-key", "x-api-key", "cookie")

@@ -103,7 +103,8 @@ def test_values_json_cannot_encode_are_stored_as_text(spool: recorder.Spool) -> 
     assert params["Blob"] == "\x00\x01" and params["Lone"] == "\udcff"
 
 
-@pytest.mark.parametrize("bad_id", [None, "", "../../etc/passwd", "a/b", "x" * 65, "id with space",
+@pytest.mark.parametrize("bad_id", [None, "", "../../etc/passwd", "a/b", "x" * 65, "id with space", "abc\n",
+                                    "ab\x00c", "ïd",
                                     7, ".hidden"])
 def test_a_record_without_a_safe_id_is_refused_with_a_hoop_error(spool: recorder.Spool, bad_id) -> None:  # type: ignore[no-untyped-def]
     rec = make_start()
