@@ -14,7 +14,7 @@ shim/bare is what an agent sees. shim/same is the cost of hoop's own work: the o
 wait4); figures are medians. `--instructions N` also counts the instructions of N runs of each
 command under valgrind (callgrind): a measure of hoop's own work that machine noise does not move.
 
-    .venv/bin/python benchmarks/shim_overhead.py [--pairs 20] [--instructions 3]
+    .venv/bin/python benchmarks/shim_overhead.py [--pairs 20] [--instructions 3] [--hold-uploads]
 """
 
 from __future__ import annotations
@@ -68,6 +68,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=20, help="runs of each command (default 20)")
     parser.add_argument("--instructions", type=int, default=0, metavar="N",
                         help="also count instructions of N runs of each command under valgrind")
+    parser.add_argument("--hold-uploads", action="store_true",
+                        help="keep the background uploader (and so the server's ingest) off the two "
+                             "cores while measuring: records wait in the spool until the end")
     args = parser.parse_args()
     if args.instructions and not shutil.which("valgrind"):
         raise SystemExit("--instructions needs valgrind (apt install valgrind)")
@@ -96,6 +99,7 @@ def main() -> None:
         for _ in range(3):                       # warm caches: policy, credentials, page cache
             for name in NAMES:
                 timed(*commands[name])
+        held = hold_uploads(Path(shim_env["HOOP_HOME"])) if args.hold_uploads else None
         runs: dict[str, list[tuple[float, float]]] = {name: [] for name in NAMES}
         for _ in range(args.pairs):
             for name in NAMES:
@@ -110,7 +114,22 @@ def main() -> None:
                 elif name == "bare":
                     cmd = [python, *cmd]
                 counts[name].append(instructions(cmd, env))
+        if held is not None:
+            os.close(held)                       # the next shim run starts the uploader again
     report(args.pairs, runs, counts)
+
+
+def hold_uploads(home: Path) -> int:
+    """Hold the uploader's lock, as a running uploader does: the shim then starts none. Waits for
+    the uploader the warm-up runs started to finish first."""
+    import fcntl
+
+    from hoopcli.paths import Layout
+    from hoopcli.uploader import LOCK_NAME
+
+    fd = os.open(Layout(home).spool_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)               # blocks until the lingering uploader exits
+    return fd
 
 
 def report(pairs: int, runs: dict[str, list[tuple[float, float]]], counts: dict[str, list[int]]) -> None:

@@ -39,7 +39,19 @@ def check_shim_first(env: Mapping[str, str]) -> Finding:
     if not is_shim(found):
         return Finding("shim on PATH", FAIL, f"`aws` resolves to {found}, the real CLI, not the hoop shim",
                        "run `hoop shim install` and put its directory before the real CLI's on PATH")
+    if not _current_launcher(found):
+        return Finding("shim on PATH", WARN, f"`aws` is a hoop shim at {found}, written by an older hoop "
+                       "(each call starts slower)", "run `hoop shim install` again to rewrite it")
     return Finding("shim on PATH", OK, f"`aws` is the hoop shim at {found}")
+
+
+def _current_launcher(path: str) -> bool:
+    """The launcher calls hoopcli.shim.launch (GC pause, roomy frame, fast exit), not main."""
+    try:
+        with open(path, "rb") as fh:
+            return b"from hoopcli.shim import launch" in fh.read(4096)
+    except OSError:
+        return False
 
 
 def check_real_cli(env: Mapping[str, str]) -> Finding:

@@ -93,8 +93,10 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
         restore_signals(previous)
 
 
-def launch() -> None:
+def launch(home: str | None = None) -> None:
     """Entry point of the `aws` launcher (shims/aws and the one `hoop shim install` writes).
+
+    `home`: the HOOP_HOME whose bin directory holds the launcher, used when HOOP_HOME is unset.
 
     A launcher is a short-lived process, so it skips work only a long-lived one needs: the
     launcher pauses the cyclic GC before importing hoop (the runner resumes it, over a frozen
@@ -105,13 +107,16 @@ def launch() -> None:
     """
     from . import runner
 
-    if os.environ.get("HOOP_FAST_EXIT") == "0":
+    env = Environment.from_os()
+    if home and not env.environ.get("HOOP_HOME"):
+        env.environ["HOOP_HOME"] = home
+    if env.environ.get("HOOP_FAST_EXIT") == "0":
         import gc
 
         gc.enable()
-        sys.exit(main())
+        sys.exit(main(env=env))
     runner.pause_gc()
-    code = runner.call_with_room(main)
+    code = runner.call_with_room(lambda: main(env=env))
     fast_exit(code)
 
 

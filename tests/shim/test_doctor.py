@@ -47,3 +47,15 @@ def test_real_cli_first_on_path_and_server_down(shim_world):
     assert findings["shim on PATH"]["status"] == "fail"
     assert findings["server reachable"]["status"] == "fail"
     assert findings["login"]["status"] == "fail"
+
+
+def test_a_launcher_from_an_older_hoop_is_a_warning_with_the_fix(shim_world):
+    # what `hoop shim install` wrote before the launcher called hoopcli.shim.launch
+    shim_world.shim_path.write_text(f"#!{sys.executable} -I\n# hoopcli-shim: old\nimport sys\n"
+                                    "from hoopcli.shim import main\nsys.exit(main())\n")
+    code, findings, _ = doctor(shim_world)
+    assert code == 0
+    assert findings["shim on PATH"]["status"] == "warn"
+    assert "hoop shim install" in findings["shim on PATH"]["fix"]
+    result = shim_world.exec("--version")         # the old launcher still works
+    assert result.code == 0, result.stderr

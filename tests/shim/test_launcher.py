@@ -128,3 +128,28 @@ def test_call_with_room_reserves_a_frame_bigger_than_two_stack_chunks():
     from hoopcli.runner import call_with_room
 
     assert call_with_room.__code__.co_stacksize * 8 > 32 * 1024
+
+
+def test_a_launcher_in_a_homes_bin_dir_uses_that_home_when_hoop_home_is_unset(shim_world, monkeypatch):
+    from hoopcli.shimfile import install_shim
+
+    monkeypatch.setenv("HOOP_HOME", str(shim_world.home))
+    launcher = install_shim()                                  # default: HOOP_HOME/bin
+    assert launcher == shim_world.home / "bin" / "aws"
+    assert repr(str(shim_world.home)) in launcher.read_text()
+    env = {k: v for k, v in shim_world.environ.items() if k != "HOOP_HOME"}
+    env["PATH"] = os.pathsep.join([str(launcher.parent), env["PATH"]])
+    ran = subprocess.run([str(launcher), "s3api", "list-buckets"], env=env, capture_output=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr             # logged in: the home was found without HOOP_HOME
+    # HOOP_HOME in the environment still wins: an empty home is not logged in
+    other = {**env, "HOOP_HOME": str(shim_world.home.parent / "elsewhere")}
+    refused = subprocess.run([str(launcher), "s3api", "list-buckets"], env=other, capture_output=True, timeout=120)
+    assert refused.returncode == 65, refused.stderr
+
+
+def test_a_launcher_elsewhere_names_no_home(tmp_path, monkeypatch):
+    from hoopcli.shimfile import install_shim
+
+    monkeypatch.setenv("HOOP_HOME", str(tmp_path / "home"))
+    text = install_shim(tmp_path / "elsewhere").read_text()
+    assert "launch()" in text and str(tmp_path / "home") not in text
