@@ -52,6 +52,9 @@ def create_app(
     """Build the app. `aws_session` (a boto3 Session) overrides the standard AWS credential
     chain the broker uses for its own calls; tests pass one holding moto's fake keys."""
     quiet_libraries()
+    from .authority import check_policy_file
+
+    check_policy_file(settings)       # a broken policy_file stops the server here, not per request
     db = database or Database(settings.database_url)
     if migrate:
         db.migrate()

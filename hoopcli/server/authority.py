@@ -13,10 +13,11 @@ query plus the evaluation.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, Unavailable
 from ..invocation import Invocation
 from ..policy.cache import default_policy
 from ..policy.model import Context, Decision, Policy
@@ -25,6 +26,18 @@ _lock = threading.Lock()
 _memo: dict[str, Policy] = {}
 _file_memo: dict[str, tuple[float, int, Policy, str, str]] = {}
 _default: tuple[Policy, str, str] | None = None
+log = logging.getLogger("hoopcli.server")
+
+
+def check_policy_file(settings: Any) -> None:
+    """At startup: a `policy_file` that is missing or does not compile stops the server, with
+    the file's own error (path, line, column) for the operator."""
+    _file_policy(settings)
+
+
+class PolicyFileBroken(Unavailable):
+    """The policy file became unusable while the server runs (edited, removed). Clients get a
+    503 that names no server path; the operator finds the reason in the server log."""
 
 
 def _file_policy(settings: Any) -> tuple[Policy, str, str] | None:
@@ -55,7 +68,12 @@ def _file_policy(settings: Any) -> tuple[Policy, str, str] | None:
 
 def baseline(settings: Any) -> tuple[Policy, str, str]:
     """The policy in force before any push: (policy, YAML source, sha256 of compiled)."""
-    found = _file_policy(settings)
+    try:
+        found = _file_policy(settings)
+    except ConfigError as exc:
+        log.error("policy_file unusable: %s", exc.message)
+        raise PolicyFileBroken("the server's policy file cannot be used; an administrator must "
+                               "fix it (the server log says why)") from exc
     if found is not None:
         return found
     global _default

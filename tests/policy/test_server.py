@@ -193,3 +193,35 @@ def test_unwritable_cache_does_not_fail_the_command(server: Any, clean_env: Any)
     p = refresh(layout, client(server))
     assert p.source == "server" and p.version == 0 and not p.offline_expired
     assert load_cached(layout).source == "default"
+
+
+def test_a_broken_policy_file_stops_the_server_at_startup_with_its_line(make_server: Any, tmp_path: Any) -> None:
+    from hoopcli.errors import ConfigError
+
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text("rules:\n  - {id: x, effect: maybe}\n")
+    with pytest.raises(ConfigError) as info:
+        make_server(policy_file=str(policy_file))
+    assert "policy.yaml" in info.value.message and "2" in info.value.message     # file and line
+    with pytest.raises(ConfigError) as missing:
+        make_server(policy_file=str(tmp_path / "absent.yaml"))
+    assert "absent.yaml" in missing.value.message
+
+
+def test_a_policy_file_broken_while_running_answers_503_without_the_server_path(
+        make_server: Any, tmp_path: Any) -> None:
+    import time
+
+    from hoopcli.server.authority import PolicyFileBroken
+
+    policy_file = tmp_path / "secret-dir" / "policy.yaml"
+    policy_file.parent.mkdir()
+    policy_file.write_text("rules:\n  - {id: reads, effect: allow, match: {access_levels: [Read]}}\n")
+    srv = make_server(policy_file=str(policy_file))
+    time.sleep(0.01)
+    policy_file.write_text("rules: [[[\n")                       # an operator's bad edit
+    resp = client(srv).get("/api/v1/policy", expect=(503,))
+    assert resp.status == 503
+    assert "secret-dir" not in resp.body.decode() and "policy.yaml" not in resp.body.decode()
+    with pytest.raises(PolicyFileBroken):
+        decide(srv.db, srv.settings, principal(), inv(call("s3:GetObject", READ)), None)
