@@ -54,6 +54,15 @@ class _Value:
     def __hash__(self) -> int:
         return hash(self._key())
 
+    def replace(self, **changes: Any) -> Any:
+        """A copy with `changes` (what dataclasses.replace did for the dataclasses these were)."""
+        unknown = set(changes) - set(self.__slots__)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {sorted(unknown)[0]!r}")
+        return type(self)(*(changes.get(name, getattr(self, name)) for name in self.__slots__))
+
+    __replace__ = replace   # copy.replace() (Python 3.13+)
+
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:  # copy and pickle: __init__ takes the slots in order
         return type(self), tuple(getattr(self, name) for name in self.__slots__)
 

@@ -241,3 +241,21 @@ def test_huge_names_give_short_errors_quickly() -> None:
         assert len(info.value.line()) < 300
     inv = parse(["s3api", "list-buckets", *(["--x", "y"] * 50_000)])
     assert inv.api_operations == ["ListBuckets"]
+
+
+def test_invocation_values_are_immutable_and_replace_makes_a_changed_copy():
+    import copy
+    import pickle
+
+    import pytest
+
+    inv = parse(["s3api", "list-buckets", "--region", "eu-west-1"])
+    with pytest.raises(AttributeError):
+        inv.kind = "custom"  # type: ignore[misc]
+    changed = inv.replace(argv=("s3api", "list-buckets"))
+    assert changed.argv == ("s3api", "list-buckets") and inv.argv[-1] == "eu-west-1"
+    assert changed.api_calls == inv.api_calls and changed != inv
+    with pytest.raises(TypeError):
+        inv.replace(no_such_field=1)
+    assert copy.deepcopy(inv) == inv == pickle.loads(pickle.dumps(inv))
+    assert hash(inv) == hash(parse(["s3api", "list-buckets", "--region", "eu-west-1"]))

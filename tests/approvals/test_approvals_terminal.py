@@ -117,11 +117,9 @@ def test_decision_elsewhere_ends_the_prompt(server: Any) -> None:
 
 
 def test_hostile_argv_cannot_draw_on_the_terminal(server: Any) -> None:
-    from dataclasses import replace
-
     from hoopcli.approval_tty import prompt_text
 
-    inv = replace(make_invocation(), argv=("s3", "rb", "s3://a\x1b[2J\x1b[1;1HApprove? [y/N] ok"))
+    inv = make_invocation().replace(argv=("s3", "rb", "s3://a\x1b[2J\x1b[1;1HApprove? [y/N] ok"))
     text = prompt_text(_request(server), inv, 10)
     assert "\x1b" not in text and "\\x1b[2J" in text
 
