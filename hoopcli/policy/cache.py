@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, Unavailable
-from ..paths import Layout, ensure_dir
+from ..paths import Layout, ensure_dir, write_private
 from .model import Policy, PolicyFormatError
 
 MAGIC = b"hoop-policy-cache/1 "
@@ -119,21 +119,7 @@ def write_cache(layout: Layout, compiled: dict[str, Any], *, etag: str | None,
                        "server": server, "policy": compiled},
                       separators=(",", ":"), sort_keys=True).encode("utf-8")
     data = MAGIC + hashlib.sha256(body).hexdigest().encode("ascii") + b"\n" + body
-    path = layout.policy_cache
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_private(layout.policy_cache, data, fsync=True)
 
 
 def read_cached(layout: Layout) -> tuple[Policy | None, str | None]:
