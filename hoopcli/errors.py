@@ -92,3 +92,13 @@ class SpoolError(HoopError):
 
 
 INTERNAL_HINT = "this is a bug in hoop; please report it with `hoop doctor` output"
+
+
+def where(exc: BaseException) -> list[str]:
+    """Where `exc` happened, for the logs of internal errors: its type, then one line per frame
+    of its traceback. Never its message or any local (either may hold a secret)."""
+    import traceback
+
+    lines = [f"{type(exc).__module__}.{type(exc).__name__}"]
+    lines += [f"{f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(exc.__traceback__)]
+    return lines

@@ -149,13 +149,11 @@ def fast_exit(code: int) -> None:
 def _log_internal_error(env: Environment, exc: BaseException) -> str | None:
     """Append where the error happened (frames and exception type; never its message or
     locals, which may hold secrets) to HOOP_HOME/logs/shim-errors.log, 0600."""
-    import traceback
+    from .errors import where
 
     try:
         directory = ensure_dir(Layout.from_env(env.environ).home / "logs")
-        frames = traceback.extract_tb(exc.__traceback__)
-        lines = [time.strftime("%Y-%m-%dT%H:%M:%S%z"), f"  {type(exc).__module__}.{type(exc).__name__}"]
-        lines += [f"  {f.filename}:{f.lineno} in {f.name}" for f in frames]
+        lines = [time.strftime("%Y-%m-%dT%H:%M:%S%z"), *("  " + line for line in where(exc))]
         path = directory / "shim-errors.log"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as fh:

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from .. import __version__
-from ..errors import ConfigError, HoopError, NotLoggedIn, Unavailable
+from ..errors import ConfigError, HoopError, NotLoggedIn, Unavailable, where
 from .api import ROUTERS
 from .logging import AccessLogMiddleware, BodyLimitMiddleware
 from .security import TokenVerifier
@@ -104,11 +104,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         if isinstance(declared, int) and 400 <= declared <= 599:
             status = declared  # an area's own error class says which HTTP status it means
         if status == 500:
-            log.error("internal error: %s: %s", type(exc).__name__, exc.message)
+            # Type and frames only: a message or a local may hold a secret (canary-tested).
+            log.error("internal error: %s", " | ".join(where(exc)))
             return JSONResponse({"detail": "internal server error"}, status_code=500)
         return JSONResponse({"detail": exc.message}, status_code=status)
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.error("internal error: %s", type(exc).__name__, exc_info=exc)
+        log.error("internal error: %s", " | ".join(where(exc)))
         return JSONResponse({"detail": "internal server error"}, status_code=500)

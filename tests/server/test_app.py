@@ -56,3 +56,15 @@ def test_request_id_header(server) -> None:
     r = httpx.get(server.url + "/api/v1/health")
     assert r.json() == {"status": "ok"}
     assert len(r.headers["x-request-id"]) == 16
+
+
+@pytest.mark.parametrize("name", ["plain-hoop", "bug"])
+def test_internal_errors_are_logged_by_type_and_frame_never_by_message(failing_server, name: str,
+                                                                       caplog) -> None:
+    with caplog.at_level("ERROR", logger="hoopcli.server"):
+        assert httpx.get(failing_server.url + f"/test/{name}").status_code == 500
+    logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records
+                       if r.name == "hoopcli.server")
+    assert type(ERRORS[name][0]).__name__ in logged
+    assert "test_app.py" in logged and "in endpoint" in logged      # where it happened
+    assert "s3cr3t" not in logged

@@ -153,3 +153,24 @@ def test_a_launcher_elsewhere_names_no_home(tmp_path, monkeypatch):
     monkeypatch.setenv("HOOP_HOME", str(tmp_path / "home"))
     text = install_shim(tmp_path / "elsewhere").read_text()
     assert "launch()" in text and str(tmp_path / "home") not in text
+
+
+def test_an_internal_error_is_one_line_and_a_log_of_frames_without_the_message(shim_world, monkeypatch):
+    import stat
+
+    import hoopcli.invocation
+
+    def broken(argv):
+        raise RuntimeError("password=s3cr3t-canary")
+
+    monkeypatch.setattr(hoopcli.invocation, "parse", broken)
+    result = shim_world.run("s3api", "list-buckets", env={"HOOP_DEBUG": ""})
+    assert result.code == 70
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hoop: internal error (RuntimeError)")
+    log = shim_world.home / "logs" / "shim-errors.log"
+    assert str(log) in lines[0]
+    text = log.read_text()
+    assert "builtins.RuntimeError" in text and "in broken" in text and "shim.py" in text
+    assert "s3cr3t" not in text and "s3cr3t" not in result.stderr
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
