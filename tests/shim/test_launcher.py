@@ -174,3 +174,16 @@ def test_an_internal_error_is_one_line_and_a_log_of_frames_without_the_message(s
     assert "builtins.RuntimeError" in text and "in broken" in text and "shim.py" in text
     assert "s3cr3t" not in text and "s3cr3t" not in result.stderr
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+def test_a_hostile_home_path_cannot_inject_code_into_the_launcher(tmp_path, monkeypatch):
+    import ast
+
+    from hoopcli.shimfile import install_shim
+
+    home = tmp_path / "q'uo\"te\\back\nline') ; import os; os.system('x"
+    monkeypatch.setenv("HOOP_HOME", str(home))
+    text = install_shim().read_text()
+    calls = [n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Call)]
+    assert [ast.unparse(c.func) for c in calls] == ["gc.disable", "launch"]
+    assert ast.literal_eval(calls[1].args[0]) == str(home)
