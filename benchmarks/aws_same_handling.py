@@ -2,8 +2,8 @@
 
 The like-for-like baseline of benchmarks/shim_overhead.py: the same GC pause during startup
 (resumed over a frozen heap before the command runs), the same roomy frame under the import and
-the command, and the same fast exit as hoopcli.shim.launch (hoopcli.runner.pause_gc / resume_gc /
-call_with_room, hoopcli.shim.fast_exit), without any of hoop's work. Deliberately standalone:
+the command, and the same fast exit as hoopcli.shim.launch (hoopcli.launcher.pause_gc / resume_gc /
+call_with_room / fast_exit), without any of hoop's work. Deliberately standalone:
 importing those functions would load hoop's modules into the baseline and hide part of hoop's
 cost.
 
@@ -32,7 +32,7 @@ def call(fn):
     return fn()
 
 
-if sys.version_info >= (3, 11):   # what hoopcli.runner.call_with_room does
+if sys.version_info >= (3, 11):   # what hoopcli.launcher.call_with_room does
     call = type(call)(call.__code__.replace(co_stacksize=call.__code__.co_stacksize + 4200),
                       call.__globals__, "call")
 code = call(run)

@@ -5,7 +5,7 @@
 Input: the awscli example corpus of benchmarks/parse_accuracy.py (real command lines), cycled to
 --lines lines. Timed end to end, process start-up included; prints the median lines/s (wall
 clock) and lines per CPU second of the child (meaningful on a busy shared machine). First, the
-hot path alone: import of hoopcli.invocation and the first parse, in fresh interpreters.
+hot path alone: import of hoopcli.parse.invocation and the first parse, in fresh interpreters.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from parse_accuracy import corpus
 HOT_PATH = """
 import time
 t0 = time.process_time()
-from hoopcli.invocation import parse
+from hoopcli.parse import parse
 t1 = time.process_time()
 parse({argv!r})
 t2 = time.process_time()
@@ -36,7 +36,7 @@ print((t1 - t0) * 1000, (t2 - t1) * 1000)
 
 
 def hot_path(runs: int = 15) -> None:
-    """Fresh interpreters: import of hoopcli.invocation, then the first parse (index + one file)."""
+    """Fresh interpreters: import of hoopcli.parse.invocation, then the first parse (index + one file)."""
     for argv in (["ec2", "describe-instances", "--instance-ids", "i-1"],
                  ["s3", "rm", "--recursive", "s3://b/p/"], ["sts", "get-caller-identity"]):
         imports, parses = [], []

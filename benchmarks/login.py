@@ -9,7 +9,7 @@ and prints:
     refresh-token exchange, each as one HTTP round trip from the client code `hoop login` uses;
   * a whole `login` (discover, start, approve at once from another thread, poll, store tokens):
     dominated by the polling interval the provider sets;
-  * `hoopcli.auth.id_token()` with a fresh cached ID token (the shim's hot path), in µs, and,
+  * `hoopcli.identity.tokens.id_token()` with a fresh cached ID token (the shim's hot path), in µs, and,
     for comparison, what opening the keyring would cost a fresh process.
 Figures go into docs/benchmarks.md under "## Login".
 """
@@ -74,9 +74,9 @@ def main() -> None:
     os.environ["HOOP_TOKEN_STORE"] = "file"
     from human import sign_in
 
-    from hoopcli import auth
-    from hoopcli import login as flow
     from hoopcli.config import load
+    from hoopcli.identity import device as flow
+    from hoopcli.identity import tokens as auth
     from hoopcli.paths import Layout
 
     url, server = start_server(home)

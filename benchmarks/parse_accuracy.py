@@ -1,4 +1,4 @@
-"""Parsing accuracy of hoopcli.invocation.parse on the example command lines awscli ships.
+"""Parsing accuracy of hoopcli.parse.parse on the example command lines awscli ships.
 
     .venv/bin/python benchmarks/parse_accuracy.py [--show N]
 
@@ -39,7 +39,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from hoopcli.errors import InvocationError
-from hoopcli.invocation import ACCESS_LEVEL_RANK, READ_ONLY_LEVELS, parse, strictest
+from hoopcli.parse import parse
+from hoopcli.parse.invocation import ACCESS_LEVEL_RANK, READ_ONLY_LEVELS, strictest
 
 MUTATING = re.compile(r"^(Create|Delete|Put|Update|Modify|Terminate|Remove|Attach|Detach|Reboot|"
                       r"Restore|Revoke|Authorize|Tag|Untag|Replace|Reset|Register|Deregister|"

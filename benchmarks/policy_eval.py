@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hoopcli.invocation import (
+from hoopcli.parse.invocation import (
     LIST,
     PERMISSIONS,
     READ,
@@ -95,7 +95,7 @@ def invocations() -> list[Invocation]:
              "cloudformation delete-stack --stack-name s", "kms schedule-key-deletion --key-id k",
              "sts get-caller-identity", "logs describe-log-groups", "secretsmanager get-secret-value --secret-id s"]
     try:
-        from hoopcli.invocation import parse
+        from hoopcli.parse import parse
 
         for line in lines:
             try:
@@ -127,7 +127,7 @@ def cold_load(home: Path) -> tuple[float, float, float]:
     config, invocation, client): the time of `import hoopcli.policy` + `load_cached(...)`,
     measured inside the process. Returns (median wall, max wall, median CPU) in ms, 15 processes."""
     env = dict(os.environ, HOOP_HOME=str(home))
-    code = ("import time, hoopcli.paths, hoopcli.config, hoopcli.invocation, hoopcli.client\n"
+    code = ("import time, hoopcli.paths, hoopcli.config, hoopcli.parse.invocation, hoopcli.client\n"
             "t, c = time.perf_counter(), time.process_time()\n"
             "from hoopcli.policy import load_cached\n"
             "p = load_cached(hoopcli.paths.Layout.from_env())\n"

@@ -33,8 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hoopcli.agents.shimfile import install_shim  # noqa: E402
 from hoopcli.demo.stack import SANDBOX_KEYS, local_stack  # noqa: E402
-from hoopcli.shimfile import install_shim  # noqa: E402
 
 NAMES = ("bare", "same", "shim")
 
@@ -125,7 +125,7 @@ def hold_uploads(home: Path) -> int:
     import fcntl
 
     from hoopcli.paths import Layout
-    from hoopcli.uploader import LOCK_NAME
+    from hoopcli.record.uploader import LOCK_NAME
 
     fd = os.open(Layout(home).spool_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)               # blocks until the lingering uploader exits

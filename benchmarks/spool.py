@@ -26,10 +26,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hoopcli import recorder
 from hoopcli.client import Client
 from hoopcli.paths import Layout
-from hoopcli.uploader import LOCK_NAME
+from hoopcli.record import shapes as recorder
+from hoopcli.record.spool import Spool
+from hoopcli.record.uploader import LOCK_NAME, kick_uploader, uploader_pid
 
 
 def pct(values: list[float], p: float) -> float:
@@ -59,7 +60,7 @@ def start(seq: int, session: str, command_id: str) -> dict[str, Any]:
 
 
 def bench_append(home: Path, n: int) -> None:
-    spool = recorder.Spool(Layout(home))
+    spool = Spool(Layout(home))
     for label, text in (("append+fsync, ~1 KiB record", "x" * 600),
                         ("append+fsync, 1 MiB stdout record", "y" * (1 << 20))):
         times = []
@@ -81,7 +82,7 @@ def bench_kick(home: Path, n: int) -> None:
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
-        spawned = recorder.kick_uploader(layout, {}, "http://127.0.0.1:9")
+        spawned = kick_uploader(layout, {}, "http://127.0.0.1:9")
         times.append((time.perf_counter() - t0) * 1000)
         assert spawned is False
     os.close(fd)
@@ -90,7 +91,7 @@ def bench_kick(home: Path, n: int) -> None:
     for i in range(10):                      # a fresh HOOP_HOME each time: nothing runs there yet
         other = Layout(home / f"cold-{i}").ensure()
         t0 = time.perf_counter()
-        spawned = recorder.kick_uploader(other, {"PATH": os.environ.get("PATH", "")}, "http://127.0.0.1:9")
+        spawned = kick_uploader(other, {"PATH": os.environ.get("PATH", "")}, "http://127.0.0.1:9")
         spawn.append((time.perf_counter() - t0) * 1000)
         assert spawned is True
     line("kick_uploader, spawning a new uploader", spawn)
@@ -131,7 +132,7 @@ def bench_visibility(home: Path, commands: int, database_url: str | None) -> Non
                                         "expires_at": time.time() + 3600}))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOOP_", "AWS_"))}
     env["HOOP_HOME"] = str(client_home)
-    spool = recorder.Spool(layout)
+    spool = Spool(layout)
     auditor = Client(url, token=token)
     try:
         scenarios = (("commands 0.2 s apart (uploader warm)", 0.2, "10", commands),
@@ -139,7 +140,7 @@ def bench_visibility(home: Path, commands: int, database_url: str | None) -> Non
                      ("commands 1 s apart, cold uploader each time", 1.0, "0", max(5, commands // 5)))
         for label, spacing, linger, n in scenarios:
             env["HOOP_UPLOADER_LINGER"] = linger
-            while recorder.uploader_pid(layout) is not None:
+            while uploader_pid(layout) is not None:
                 time.sleep(0.05)
             session = f"bench-vis-{spacing}-{linger}"
             times = []
@@ -149,7 +150,7 @@ def bench_visibility(home: Path, commands: int, database_url: str | None) -> Non
                 res = result(seq, session, "ok\n")
                 res["command_id"] = cid
                 spool.append(res)
-                recorder.kick_uploader(layout, env, url)
+                kick_uploader(layout, env, url)
                 t_end = time.perf_counter()
                 while True:
                     got = auditor.get(f"/api/v1/sessions/{session}", expect=(404,))

@@ -12,9 +12,9 @@ import json as _json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from . import __version__
-from .errors import HoopError, NotLoggedIn, Unavailable
-from .exitcodes import ExitStatus
+from hoopcli import __version__
+from hoopcli.errors import HoopError, NotLoggedIn, Unavailable
+from hoopcli.exitcodes import ExitStatus
 
 USER_AGENT = f"hoopcli/{__version__}"
 
@@ -177,18 +177,18 @@ class Client:
 def for_user(env: Mapping[str, str] | None = None, *, server: str | None = None, layout: Any = None,
              timeout: float = 10.0) -> Client:
     """A Client for the logged-in user: server from flag > HOOP_SERVER > config, and a bearer
-    token fetched (and silently refreshed) on each request through hoopcli.auth.id_token."""
+    token fetched (and silently refreshed) on each request through hoopcli.identity.tokens.id_token."""
     import os
 
-    from . import config
-    from .paths import Layout
+    from hoopcli import config
+    from hoopcli.paths import Layout
 
     env = os.environ if env is None else env
     layout = layout or Layout.from_env(env)
     cfg = config.load(env, layout, server=server)
 
     def token() -> str:
-        from .auth import id_token
+        from hoopcli.identity.tokens import id_token
 
         return id_token(layout, cfg, env)
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .paths import Layout, write_private
+from hoopcli.paths import Layout, write_private
 
 DEFAULT_SERVER = "http://127.0.0.1:8009"
 DEFAULT_CONNECTION = "default"

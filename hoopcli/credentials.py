@@ -17,10 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .client import Client, Forbidden, ServerError
-from .errors import PolicyDenied
-from .paths import Layout, ensure_dir, write_private
-from .runner import Credentials
+from hoopcli.client import Client, Forbidden, ServerError
+from hoopcli.errors import PolicyDenied
+from hoopcli.paths import Layout, ensure_dir, write_private
+from hoopcli.runner import Credentials
 
 REFRESH_MARGIN = 60.0  # seconds before expiry at which cached credentials are no longer used
 

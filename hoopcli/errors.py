@@ -19,7 +19,7 @@ with ``raise ... from exc``; nothing else decides an exit code.
 
 from __future__ import annotations
 
-from .exitcodes import ExitStatus
+from hoopcli.exitcodes import ExitStatus
 
 
 class HoopError(Exception):

@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
-from .errors import RealCliNotFound, RecursionRefused
+from hoopcli.errors import RealCliNotFound, RecursionRefused
+from hoopcli.launcher import resume_gc
 
 SHIM_MARKER = b"hoopcli-shim"          # written into every shim launcher
 ACTIVE_ENV = "HOOP_SHIM_ACTIVE"        # set for the real CLI; a shim that sees it refuses to nest
@@ -118,60 +119,6 @@ class RunResult:
 
     def __repr__(self) -> str:
         return f"RunResult(exit_code={self.exit_code}, calls={len(self.calls)}, blocked={self.blocked!r})"
-
-
-# The `aws` launcher (hoopcli.shim.launch) pauses the cyclic garbage collector while the process
-# imports hoop and awscli and builds the CLI driver: none of that is garbage, and collecting it
-# over and over costs about a tenth of a bare `aws` call. resume_gc() freezes what startup built
-# (it lives until exit anyway) and turns the collector back on before the command runs, so a
-# long command (`s3 sync`, `logs tail --follow`) is collected as usual, over its own objects.
-_gc_paused = False
-
-
-def pause_gc() -> None:
-    """Pause the collector until resume_gc() (the launcher pauses it even before importing hoop)."""
-    global _gc_paused
-    import gc
-
-    gc.disable()
-    _gc_paused = True
-
-
-def resume_gc() -> None:
-    global _gc_paused
-    if _gc_paused:
-        import gc
-
-        gc.freeze()
-        gc.enable()
-        _gc_paused = False
-
-
-def _call(fn: Callable[[], Any]) -> Any:
-    return fn()
-
-
-def _with_room(call: Callable[[Callable[[], Any]], Any]) -> Callable[[Callable[[], Any]], Any]:
-    """`call`, with ~33 KB more room reserved in its frame (CPython 3.11+; else `call` as is).
-
-    CPython 3.11+ keeps frames on a stack of 16 KB chunks and frees a chunk as soon as the frame
-    that opened it returns. Code whose call depth keeps going back and forth across a chunk
-    boundary pays an mmap, a munmap and page faults on every crossing: a bare `aws` call crosses
-    ~200 times, and where other frames below shift the boundary, thousands of times (measured 9 to
-    5,700 crossings for the same command; see docs/benchmarks.md). A frame over 32 KB gets a 64 KB
-    chunk of its own that stays until the command is done, with ~30 KB above it: more than the
-    import of awscli and the command need. The room is an unused value stack (co_stacksize).
-    """
-    if sys.version_info < (3, 11) or sys.implementation.name != "cpython":
-        return call
-    try:
-        code = call.__code__.replace(co_stacksize=call.__code__.co_stacksize + 4200)
-        return type(call)(code, call.__globals__, call.__name__)
-    except (AttributeError, TypeError, ValueError):
-        return call
-
-
-call_with_room = _with_room(_call)
 
 
 class Terminated(BaseException):

@@ -19,10 +19,12 @@ import uuid
 from collections.abc import Mapping
 from typing import IO, Any
 
-from .errors import INTERNAL_HINT, HoopError, PolicyDenied, RecursionRefused
-from .exitcodes import ExitStatus
-from .paths import Layout, ensure_dir
-from .runner import restore_signals
+from hoopcli import launcher
+from hoopcli.errors import INTERNAL_HINT, HoopError, PolicyDenied, RecursionRefused
+from hoopcli.exitcodes import ExitStatus
+from hoopcli.paths import Layout, ensure_dir
+from hoopcli.record.session import implicit_session, next_seq
+from hoopcli.runner import restore_signals
 
 DATA_STREAM_OPS = frozenset({"cp", "mv"})
 _GLOBAL_WITH_VALUE = frozenset({"--profile"})
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
     """Entry point of the shim: the one error funnel of the hot path."""
     env = env or Environment.from_os()
     args = list(sys.argv[1:] if argv is None else argv)
-    from .runner import Terminated, terminate_gracefully
+    from hoopcli.runner import Terminated, terminate_gracefully
 
     previous = terminate_gracefully()
     try:
@@ -100,13 +102,11 @@ def launch(home: str | None = None) -> None:
 
     A launcher is a short-lived process, so it skips work only a long-lived one needs: the
     launcher pauses the cyclic GC before importing hoop (the runner resumes it, over a frozen
-    heap, just before the command runs: hoopcli.runner.resume_gc), the pipeline runs from a frame
-    with room above it (hoopcli.runner.call_with_room), and once the command's result record is on
-    disk the process ends without tearing the interpreter down (fast_exit). HOOP_FAST_EXIT=0
+    heap, just before the command runs: launcher.resume_gc), the pipeline runs from a frame
+    with room above it (launcher.call_with_room), and once the command's result record is on
+    disk the process ends without tearing the interpreter down (launcher.fast_exit). HOOP_FAST_EXIT=0
     turns all three off. docs/benchmarks.md has what each saves.
     """
-    from . import runner
-
     env = Environment.from_os()
     if home and not env.environ.get("HOOP_HOME"):
         env.environ["HOOP_HOME"] = home
@@ -115,41 +115,15 @@ def launch(home: str | None = None) -> None:
 
         gc.enable()
         sys.exit(main(env=env))
-    runner.pause_gc()
-    code = runner.call_with_room(lambda: main(env=env))
-    fast_exit(code)
-
-
-def fast_exit(code: int) -> None:
-    """Exit now, skipping interpreter finalization (tens of ms over awscli's heap, and nothing
-    left to do: records are fsync'ed, the uploader is detached). Flushes stdout/stderr and runs
-    atexit handlers first; falls back to a normal exit when a flush fails (Python then reports
-    it as usual) or a non-daemon thread still runs (Python would wait for it)."""
-    import threading
-
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        sys.exit(code)
-    main_thread = threading.main_thread()
-    if any(t is not main_thread and not t.daemon and t.is_alive() for t in threading.enumerate()):
-        sys.exit(code)
-    import atexit
-
-    atexit._run_exitfuncs()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
-    os._exit(code)
+    launcher.pause_gc()
+    code = launcher.call_with_room(lambda: main(env=env))
+    launcher.fast_exit(code)
 
 
 def _log_internal_error(env: Environment, exc: BaseException) -> str | None:
     """Append where the error happened (frames and exception type; never its message or
     locals, which may hold secrets) to HOOP_HOME/logs/shim-errors.log, 0600."""
-    from .errors import where
+    from hoopcli.errors import where
 
     try:
         directory = ensure_dir(Layout.from_env(env.environ).home / "logs")
@@ -208,12 +182,12 @@ class Shim:
 
     # -- the pipeline -------------------------------------------------------------------------
     def run(self, args: list[str]) -> int:
-        from .runner import ACTIVE_ENV
+        from hoopcli.runner import ACTIVE_ENV
 
         if self.environ.get(ACTIVE_ENV):
             raise RecursionRefused("the hoop shim was started by the CLI it runs (nested shim)")
-        from . import config
-        from .invocation import parse
+        from hoopcli import config
+        from hoopcli.parse import parse
 
         layout = Layout.from_env(self.environ)
         cfg = config.load(self.environ, layout)
@@ -224,14 +198,14 @@ class Shim:
             return self._run_plain(cli_args)
 
         connection = inv.globals.profile or self.environ.get("AWS_PROFILE") or cfg.connection
-        from . import auth
+        from hoopcli.identity import tokens as auth
 
         token = auth.id_token(layout, cfg, self.environ)
         claims = token_claims(token)
-        from .client import Client
+        from hoopcli.client import Client
 
         client = Client(cfg.server, token=token, timeout=float(self.environ.get("HOOP_TIMEOUT", "10")))
-        from . import policy as policy_mod
+        from hoopcli import policy as policy_mod
 
         pol = policy_mod.ensure_fresh(layout, client)
         groups = claims.get("groups") or []
@@ -242,12 +216,14 @@ class Shim:
             endpoint_url=inv.globals.endpoint_url,
         )
         session_id = cfg.session_id or implicit_session(layout, self.environ)
-        from .masking import Masker, load_key, whole_output_secret
+        from hoopcli.masking import Masker, load_key, whole_output_secret
 
         masker = Masker(load_key(layout))
-        from . import recorder
+        from hoopcli.record import shapes as recorder
+        from hoopcli.record.spool import Spool
+        from hoopcli.record.uploader import kick_uploader
 
-        spool = recorder.Spool(layout)
+        spool = Spool(layout)
         base = {
             "session_id": session_id, "user": ctx.user, "agent": cfg.agent,
             "host": socket.gethostname(), "cwd": self.env.cwd, "connection": connection,
@@ -280,7 +256,7 @@ class Shim:
                                                 stdout=None, stderr={"text": exc.line(), "size": len(exc.line()), "truncated": False},
                                                 started_at=started_at, ended_at=time.time(),
                                                 timings=self.timer.marks))
-            recorder.kick_uploader(layout, self.environ, cfg.server)
+            kick_uploader(layout, self.environ, cfg.server)
             raise
 
         rec = recorder.record_start(command_id=command_id, seq=seq, invocation=inv.to_dict(),
@@ -288,7 +264,7 @@ class Shim:
                                     credentials=vended.public() if vended else None, **base)
         spool.append(rec)          # write-ahead: on disk (fsync) before the real CLI runs
         self.timer.lap("record")
-        from .runner import Terminated
+        from hoopcli.runner import Terminated
 
         try:
             exit_code, calls, out_cap, err_cap, blocked = self._execute(
@@ -310,7 +286,7 @@ class Shim:
             # so the server shows it as incomplete) and still return the real CLI's status.
             _say(self.env, exc.line())
         finally:
-            recorder.kick_uploader(layout, self.environ, cfg.server)
+            kick_uploader(layout, self.environ, cfg.server)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGHUP})
         if blocked:
             _say(self.env, f"hoop: {blocked}")
@@ -320,8 +296,8 @@ class Shim:
     # -- stages ---------------------------------------------------------------------------------
     def _approve(self, client: Any, inv: Any, decision: Any, ctx: Any, connection: str,
                  session_id: str, cfg: Any) -> Any:
-        from .approval import request_and_wait
-        from .runner import resume_gc
+        from hoopcli.approval.request import request_and_wait
+        from hoopcli.launcher import resume_gc
 
         resume_gc()   # a wait for a person may be long: collect as usual meanwhile
         wait = self.environ.get("HOOP_APPROVAL_WAIT")
@@ -335,7 +311,7 @@ class Shim:
                      inv: Any, args: list[str], approval: Any, decision: Any, cfg: Any) -> Any:
         if not inv.api_calls:
             return None
-        from .credentials import ReviewRequired, obtain
+        from hoopcli.credentials import ReviewRequired, obtain
 
         kw = dict(user=ctx.user, connection=connection, session_id=session_id, argv=args,
                   actions=inv.actions, resources=inv.resources, region=inv.globals.region,
@@ -346,7 +322,7 @@ class Shim:
             if approval is not None:
                 raise
             # The server's policy is stricter than our cache: it wins. Refresh, then ask a human.
-            from . import policy as policy_mod
+            from hoopcli import policy as policy_mod
 
             pol = policy_mod.ensure_fresh(layout, client, force=True)
             server_decision = pol.evaluate(inv, ctx)
@@ -357,8 +333,8 @@ class Shim:
 
     def _execute(self, inv: Any, cli_args: list[str], vended: Any, masker: Any, whole_secret: bool,
                  pol: Any, ctx: Any) -> tuple[int, list[dict[str, Any]], dict[str, Any], dict[str, Any], str | None]:
-        from .runner import InProcessRunner, RunRequest, SubprocessRunner, find_real_aws
-        from .streams import Capture, MaskedBinary, MaskedTextStream, WholeSecret
+        from hoopcli.masking.streams import Capture, MaskedBinary, MaskedTextStream, WholeSecret
+        from hoopcli.runner import InProcessRunner, RunRequest, SubprocessRunner, find_real_aws
 
         args = list(cli_args)
         if vended is not None and vended.endpoint_url and not inv.globals.endpoint_url:
@@ -381,7 +357,7 @@ class Shim:
             approved_actions = set(inv.actions)
 
             def check_call(service: str, operation: str, params: dict[str, Any]) -> str | None:
-                from .invocation import call_for
+                from hoopcli.parse import call_for
 
                 call = call_for(service, operation, params)
                 d = pol.evaluate_call(call, inv, ctx)
@@ -408,7 +384,7 @@ class Shim:
 
     def _run_plain(self, cli_args: list[str]) -> int:
         """help / --version: no credentials, nothing secret; still the real CLI's own output."""
-        from .runner import InProcessRunner, RunRequest, SubprocessRunner, find_real_aws
+        from hoopcli.runner import InProcessRunner, RunRequest, SubprocessRunner, find_real_aws
 
         req = RunRequest(args=cli_args, credentials=None, env=self.environ)
         if self.environ.get("HOOP_RUNNER") == "subprocess" or self.environ.get("HOOP_REAL_AWS"):
@@ -477,54 +453,6 @@ def controlling_tty(environ: Mapping[str, str]) -> str | None:
         return None
     os.close(fd)
     return "/dev/tty"
-
-
-def implicit_session(layout: Layout, environ: Mapping[str, str]) -> str:
-    """A session for an agent that runs `aws` without `hoop run`: one per parent process, minted
-    locally so the hot path makes no extra round trip (the server learns it from the records)."""
-    ppid = os.getppid()
-    directory = ensure_dir(layout.cache_dir / "sessions")
-    path = directory / f"ppid-{ppid}"
-    try:
-        st = path.stat()
-        if time.time() - st.st_mtime < 12 * 3600:
-            value = path.read_text(encoding="ascii").strip()
-            if len(value) == 32 and all(c in "0123456789abcdef" for c in value):
-                return value
-    except (OSError, ValueError):
-        pass
-    value = uuid.uuid4().hex
-    tmp = path.with_name(path.name + f".{os.getpid()}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(value)
-        os.replace(tmp, path)
-    except OSError:
-        pass
-    return value
-
-
-def next_seq(layout: Layout, session_id: str) -> int:
-    """Sequence number of this command in its session, safe across concurrent shims."""
-    import fcntl
-
-    directory = ensure_dir(layout.cache_dir / "seq")
-    path = directory / session_id
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        raw = os.read(fd, 32)
-        try:
-            value = int(raw.decode() or "0") + 1
-        except ValueError:
-            value = 1
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.ftruncate(fd, 0)
-        os.write(fd, str(value).encode())
-        return value
-    finally:
-        os.close(fd)
 
 
 if __name__ == "__main__":  # pragma: no cover

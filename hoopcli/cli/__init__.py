@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from .. import __version__
+from hoopcli import __version__
 
 # name -> "module:attribute" (relative to hoopcli.cli)
 COMMANDS: dict[str, str] = {
@@ -61,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
 def run_command(command: click.Command, argv: list[str] | None, prog_name: str) -> int:
     """The one error funnel for hoop's own commands (also used by the server-side admin tools):
     HoopError -> its `hoop: ...` line and exit code, click errors as click shows them."""
-    from ..errors import INTERNAL_HINT, HoopError
-    from ..exitcodes import ExitStatus
+    from hoopcli.errors import INTERNAL_HINT, HoopError
+    from hoopcli.exitcodes import ExitStatus
 
     try:
         rv = command.main(args=argv, prog_name=prog_name, standalone_mode=False)

@@ -9,7 +9,7 @@ import click
 
 
 def _client() -> Any:
-    from ..client import for_user
+    from hoopcli.client import for_user
 
     return for_user()
 
@@ -86,7 +86,7 @@ def show(approval_id: str, as_json: bool) -> None:
 def _safe_id(approval_id: str) -> str:
     import re
 
-    from ..errors import UsageError
+    from hoopcli.errors import UsageError
 
     if not re.fullmatch(r"apr_[0-9a-f]{16}", approval_id):
         raise UsageError(f"not an approval id: {approval_id!r} (they look like apr_0123456789abcdef)")

@@ -1,4 +1,4 @@
-"""`hoop login`, `hoop logout`, `hoop whoami`: thin commands over hoopcli.auth / hoopcli.login."""
+"""`hoop login`, `hoop logout`, `hoop whoami`: thin commands over hoopcli.identity.tokens / hoopcli.identity.device."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import click
 
 
 def _context(server: str | None = None) -> tuple[Any, Any]:
-    from ..config import load
-    from ..paths import Layout
+    from hoopcli.config import load
+    from hoopcli.paths import Layout
 
     layout = Layout.from_env()
     return layout, load(layout=layout, server=server)
@@ -64,8 +64,8 @@ def login(server_url: str | None, no_browser: bool) -> None:
     Prints a URL and a code; sign in there (on any device) and hoop stores the tokens: the
     refresh token in the OS keyring (or a 0600 file in HOOP_HOME, see HOOP_TOKEN_STORE).
     """
-    from .. import auth
-    from ..client import Client
+    from hoopcli.client import Client
+    from hoopcli.identity import tokens as auth
 
     layout, cfg = _context(server_url)
 
@@ -92,7 +92,7 @@ def login(server_url: str | None, no_browser: bool) -> None:
 @click.option("--server", "server_url", metavar="URL", help="hoop server URL (default: the saved one).")
 def logout(server_url: str | None) -> None:
     """Revoke the refresh token (where the provider supports it) and delete local tokens."""
-    from .. import auth
+    from hoopcli.identity import tokens as auth
 
     layout, cfg = _context(server_url)
     revoked = auth.logout(layout, cfg)
@@ -104,8 +104,8 @@ def logout(server_url: str | None) -> None:
 @click.option("--server", "server_url", metavar="URL", help="hoop server URL (default: the saved one).")
 def whoami(as_json: bool, server_url: str | None) -> None:
     """Show who you are to the hoop server: subject, email, groups, roles, login expiry."""
-    from .. import auth
-    from ..client import Client
+    from hoopcli.client import Client
+    from hoopcli.identity import tokens as auth
 
     layout, cfg = _context(server_url)
     token = auth.id_token(layout, cfg)

@@ -14,6 +14,6 @@ def demo(ctx: click.Context) -> None:
     all removed afterwards."""
     from rich.console import Console
 
-    from ..demo.story import run_story
+    from hoopcli.demo.story import run_story
 
     ctx.exit(run_story(Console()))

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ..doctor import FAIL, OK, run_checks
+from hoopcli.agents.doctor import FAIL, OK, run_checks
 
 
 @click.command()

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..errors import UsageError
+from hoopcli.errors import UsageError
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -30,7 +30,7 @@ def explain(as_json: bool, user: str | None, groups: tuple[str, ...], agent: str
     hoop explain --json -- aws lambda invoke --function-name f out.json
     printf 'aws s3 ls\\naws ec2 run-instances --image-id ami-1\\n' | hoop explain --json -
     """
-    from ..actions import explain as lib
+    from hoopcli.parse import explain as lib
 
     decide = lib.make_decider(user=user, groups=groups, agent=agent, connection=connection)
     if list(aws_args) == ["-"]:

@@ -11,26 +11,26 @@ from typing import Any
 
 import click
 
-from ..errors import ConfigError, HoopError
+from hoopcli.errors import ConfigError, HoopError
 
 
 def _layout_cfg(server: str | None = None) -> tuple[Any, Any]:
-    from .. import config
-    from ..paths import Layout
+    from hoopcli import config
+    from hoopcli.paths import Layout
 
     layout = Layout.from_env(os.environ)
     return layout, config.load(os.environ, layout, server=server)
 
 
 def _client(server: str | None = None) -> tuple[Any, Any]:
-    from ..client import for_user
+    from hoopcli.client import for_user
 
     layout, _cfg = _layout_cfg(server)
     return for_user(server=server, layout=layout), layout
 
 
 def _compile(path: str) -> tuple[dict[str, Any], list[Any]]:
-    from ..policy.compiler import PolicyInvalid, check_source, read_policy_file
+    from hoopcli.policy.compiler import PolicyInvalid, check_source, read_policy_file
 
     compiled, problems = check_source(read_policy_file(path))
     for p in problems:
@@ -60,10 +60,10 @@ def show_cmd(as_json: bool, cached: bool, shipped: bool, server: str | None) -> 
     if shipped:
         from importlib import resources
 
-        click.echo(resources.files("hoopcli.policy_data").joinpath("default.yaml").read_text("utf-8"), nl=False)
+        click.echo(resources.files("hoopcli.policy.data").joinpath("default.yaml").read_text("utf-8"), nl=False)
         return
     if cached:
-        from ..policy import read_cached
+        from hoopcli.policy import read_cached
 
         layout, _cfg = _layout_cfg(server)
         pol, problem = read_cached(layout)
@@ -99,7 +99,7 @@ def show_cmd(as_json: bool, cached: bool, shipped: bool, server: str | None) -> 
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as a JSON array.")
 def validate_cmd(file: str, as_json: bool) -> None:
     """Check a policy file: errors (exit 1) and warnings, each with line and column."""
-    from ..policy.compiler import check_source, read_policy_file
+    from hoopcli.policy.compiler import check_source, read_policy_file
 
     compiled, problems = check_source(read_policy_file(file))
     if as_json:
@@ -131,7 +131,7 @@ def _read_commands(path: str) -> list[tuple[int, str]]:
 
 
 def _test_one(pol: Any, ctx: Any, line: str) -> dict[str, Any]:
-    from ..invocation import parse
+    from hoopcli.parse import parse
 
     try:
         args = shlex.split(line)
@@ -166,7 +166,7 @@ def _test_one(pol: Any, ctx: Any, line: str) -> dict[str, Any]:
 def test_cmd(file: str, commands: str, as_json: bool, user: str | None, groups: tuple[str, ...],
              agent: str | None, connection: str | None, region: str | None) -> None:
     """What FILE's policy would do with each command of the commands file."""
-    from ..policy import Context, Policy
+    from hoopcli.policy import Context, Policy
 
     compiled, _problems = _compile(file)
     pol = Policy(compiled, source="file")
@@ -198,8 +198,8 @@ def test_cmd(file: str, commands: str, as_json: bool, user: str | None, groups: 
 @click.option("--server", help="Server URL (default: HOOP_SERVER or the configured server).")
 def push_cmd(file: str, comment: str | None, server: str | None) -> None:
     """Validate FILE and publish it as the new policy version (needs the admin role)."""
-    from ..policy import refresh
-    from ..policy.compiler import read_policy_file
+    from hoopcli.policy import refresh
+    from hoopcli.policy.compiler import read_policy_file
 
     _compile(file)   # the server validates again; this catches mistakes before the round trip
     source = read_policy_file(file).decode("utf-8")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..agentrun import RunInput, run_agent
+from hoopcli.agents.run import RunInput, run_agent
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

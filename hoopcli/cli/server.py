@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import ConfigError
+from hoopcli.errors import ConfigError
 
 
 @click.group(invoke_without_command=True)
@@ -38,9 +38,9 @@ def serve(config_file: Path | None = None, host: str | None = None, port: int | 
     try:
         import uvicorn
 
-        from ..server.app import create_app
-        from ..server.logging import configure
-        from ..server.settings import load_settings
+        from hoopcli.server.app import create_app
+        from hoopcli.server.logging import configure
+        from hoopcli.server.settings import load_settings
     except ImportError as exc:
         raise ConfigError(
             f"the server needs the `server` extra ({exc.name} is missing)",
@@ -58,6 +58,6 @@ def serve(config_file: Path | None = None, host: str | None = None, port: int | 
                 timeout_keep_alive=5, timeout_graceful_shutdown=10)
 
 
-from .server_users import add_user
+from hoopcli.cli.server_users import add_user
 
 server.add_command(add_user)

@@ -22,8 +22,8 @@ def add_user(name: str, groups: str, email: str | None, password_stdin: bool) ->
     """
     import yaml
 
-    from ..errors import UsageError
-    from ..server.idp.users import config_entry
+    from hoopcli.errors import UsageError
+    from hoopcli.server.idp.users import config_entry
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

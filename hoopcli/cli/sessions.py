@@ -16,7 +16,7 @@ FILTERS = ("user", "agent", "connection", "since", "until", "action", "decision"
 
 
 def _client() -> Any:
-    from ..client import for_user
+    from hoopcli.client import for_user
 
     return for_user(timeout=60.0)
 
@@ -198,8 +198,8 @@ def export_cmd(session_id: str | None, fmt: str, output: str | None, **kw: Any) 
     import urllib.error
     import urllib.request
 
-    from ..client import Forbidden, ServerError
-    from ..errors import NotLoggedIn, Unavailable
+    from hoopcli.client import Forbidden, ServerError
+    from hoopcli.errors import NotLoggedIn, Unavailable
 
     client = _client()
     params = {**_params(kw), "format": fmt, "session_id": session_id}
@@ -248,8 +248,8 @@ def verify_cmd(ctx: click.Context, session_id: str | None, accept_new_key: bool,
                as_json: bool) -> None:
     """Check signatures, the checkpoint chain, every record's hash, the recomputed tree and the
     consistency between checkpoints; exit 1 if anything fails, naming what."""
-    from ..paths import Layout, ensure_dir
-    from ..verify import verify
+    from hoopcli.audit.verify import verify
+    from hoopcli.paths import Layout, ensure_dir
 
     layout = Layout.from_env(os.environ)
     ensure_dir(layout.home)
@@ -287,7 +287,7 @@ def verify_cmd(ctx: click.Context, session_id: str | None, accept_new_key: bool,
 def replay_cmd(ctx: click.Context, session_id: str, speed: float, max_wait: float,
                endpoint_url: str | None, region: str | None, as_json: bool) -> None:
     """Play a session back with its original timing, or re-run it against a sandbox."""
-    from .. import replay
+    from hoopcli.audit import replay
 
     data = _fetch_session(_client(), session_id)
     if not endpoint_url:

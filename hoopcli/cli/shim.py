@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..shimfile import install_shim
+from hoopcli.agents.shimfile import install_shim
 
 
 @click.group()

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from ..errors import Unavailable
-from ..paths import Layout
+from hoopcli.errors import Unavailable
+from hoopcli.paths import Layout
 
 
 def _age(seconds: float | None) -> str:
@@ -27,8 +27,8 @@ def _age(seconds: float | None) -> str:
 
 def spool_status(layout: Layout) -> dict[str, Any]:
     """Counts and uploader state for `hoop status` (and `hoop doctor`)."""
-    from ..spool import Spool
-    from ..uploader import read_state, uploader_pid
+    from hoopcli.record.spool import Spool
+    from hoopcli.record.uploader import read_state, uploader_pid
 
     spool = Spool(layout)
     pid = uploader_pid(layout)
@@ -57,10 +57,10 @@ def spool_status(layout: Layout) -> dict[str, Any]:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Send at most this many records.")
 def sync(server: str | None, limit: int | None) -> None:
     """Upload the local spool of transcript records now and report what was sent."""
-    from .. import config
-    from ..client import ServerError, for_user
-    from ..spool import Spool
-    from ..upload import upload
+    from hoopcli import config
+    from hoopcli.client import ServerError, for_user
+    from hoopcli.record.spool import Spool
+    from hoopcli.record.upload import upload
 
     env = os.environ
     layout = Layout.from_env(env)

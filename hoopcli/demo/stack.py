@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import HoopError
+from hoopcli.errors import HoopError
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/hoop-demo-agent"
 SANDBOX_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -84,8 +84,9 @@ class Stack:
         """The real device flow for `user`: start it, enter the code on the IdP page, poll."""
         import requests
 
-        from .. import auth, login
-        from ..paths import Layout
+        from hoopcli.identity import device as login
+        from hoopcli.identity import tokens as auth
+        from hoopcli.paths import Layout
 
         env = self.client_env(user)
         layout = Layout(Path(env["HOOP_HOME"])).ensure()
@@ -95,7 +96,7 @@ class Stack:
                         user, self.users[user].password, requests.Session())
         tokens = login.poll(info, grant)
         auth.store_tokens(layout, "file", info.meta(), tokens)
-        from .. import config
+        from hoopcli import config
 
         config.save(layout, server=self.server_url)
         return {"user": user, "user_code": grant.user_code, "verification_uri": grant.verification_uri}
@@ -138,7 +139,7 @@ def local_stack(users: Mapping[str, tuple[str, ...]] | None = None,
     """Start moto_server and `hoop server` on loopback; yield the Stack; stop and delete all."""
     import yaml
 
-    from ..server.idp.users import config_entry
+    from hoopcli.server.idp.users import config_entry
 
     users = users or {"dev": ("developers",), "approver": ("developers", "approvers"),
                       "auditor": ("auditors",)}

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from rich.text import Text
 
-from .stack import Stack, StackError, local_stack
+from hoopcli.demo.stack import Stack, StackError, local_stack
 
 SECRET_VALUE = "demo-db-password-" + "7Qm2xKp9"   # planted in the sandbox; must never be shown
 

@@ -24,7 +24,7 @@ from hoopcli.masking import detect, paths
 from hoopcli.masking.detect import MARKER_RE, is_secret_name, kind_for_name
 
 if TYPE_CHECKING:
-    from hoopcli.invocation import Invocation
+    from hoopcli.parse.invocation import Invocation
 
 __all__ = [
     "KEY_BYTES",

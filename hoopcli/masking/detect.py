@@ -120,7 +120,7 @@ def is_secret_name(name: str) -> bool:
 
 @lru_cache(maxsize=1)
 def flagged_names() -> frozenset[str]:
-    path = Path(__file__).resolve().parent.parent / "masking_data" / "_names.json"
+    path = Path(__file__).resolve().parent / "data" / "_names.json"
     try:
         return frozenset(json.loads(path.read_text()))
     except (OSError, ValueError):

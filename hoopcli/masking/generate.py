@@ -1,4 +1,4 @@
-"""Generate hoopcli/masking_data/: sensitive member paths per service and operation.
+"""Generate hoopcli/masking/data/: sensitive member paths per service and operation.
 
     python -m hoopcli.masking.generate [--check]
 
@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "masking_data"
+DATA_DIR = Path(__file__).resolve().parent / "data"
 
 # Member names too generic to mask by name alone in free text (they are masked by path in
 # parsed responses, where the operation is known).

@@ -15,7 +15,7 @@ from typing import Any
 
 from hoopcli.errors import ConfigError
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "masking_data"
+DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
 class CompiledPath:

@@ -12,8 +12,8 @@ The compiler (YAML -> compiled JSON, with line/column errors) is `hoopcli.policy
 
 from __future__ import annotations
 
-from .cache import CacheRefused, default_policy, load_cached, read_cached, refresh, write_cache
-from .model import EFFECT_RANK, Context, Decision, Policy, PolicyFormatError, ReviewSpec
+from hoopcli.policy.cache import CacheRefused, default_policy, load_cached, read_cached, refresh, write_cache
+from hoopcli.policy.model import EFFECT_RANK, Context, Decision, Policy, PolicyFormatError, ReviewSpec
 
 ensure_fresh = refresh   # the name the shim uses: the policy to decide with, refreshed per TTL
 

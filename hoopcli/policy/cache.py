@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, Unavailable
-from ..paths import Layout, ensure_dir, write_private
-from .model import Policy, PolicyFormatError
+from hoopcli.errors import ConfigError, Unavailable
+from hoopcli.paths import Layout, ensure_dir, write_private
+from hoopcli.policy.model import Policy, PolicyFormatError
 
 MAGIC = b"hoop-policy-cache/1 "
 MAX_CACHE_BYTES = 8 * 1024 * 1024
@@ -35,16 +35,16 @@ class CacheRefused(ConfigError):
 
 
 def default_policy() -> Policy:
-    """The shipped default policy (hoopcli/policy_data/default.yaml), compiled once per process.
+    """The shipped default policy (hoopcli/policy/data/default.yaml), compiled once per process.
 
     Compiling needs PyYAML; this only happens until a server policy is cached."""
     global _default
     if _default is None:
         from importlib import resources
 
-        from .compiler import compile_source
+        from hoopcli.policy.compiler import compile_source
 
-        data = resources.files("hoopcli.policy_data").joinpath("default.yaml").read_bytes()
+        data = resources.files("hoopcli.policy.data").joinpath("default.yaml").read_bytes()
         compiled, _warnings = compile_source(data, "default.yaml")
         _default = Policy(compiled, source="default")
     return _copy(_default, source="default")

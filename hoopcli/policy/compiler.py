@@ -15,11 +15,11 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigError
-from .glob import check_pattern
-from .lint import known_actions, unknown_action
-from .model import CHANNELS, EFFECT_RANK, FORMAT, LEVELS, MATCH_KEYS, Policy
-from .walker import PolicyInvalid, Problem, Stop, Walker
+from hoopcli.errors import ConfigError
+from hoopcli.policy.glob import check_pattern
+from hoopcli.policy.lint import known_actions, unknown_action
+from hoopcli.policy.model import CHANNELS, EFFECT_RANK, FORMAT, LEVELS, MATCH_KEYS, Policy
+from hoopcli.policy.walker import PolicyInvalid, Problem, Stop, Walker
 
 __all__ = ["MAX_POLICY_BYTES", "PolicyInvalid", "Problem", "check_source", "compile_file",
            "compile_source", "known_actions", "read_policy_file"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .glob import Glob
+from hoopcli.policy.glob import Glob
 
 _KNOWN: dict[str, list[str]] | None = None
 
@@ -14,7 +14,7 @@ def known_actions() -> dict[str, list[str]]:
     if _KNOWN is None:
         found: dict[str, set[str]] = {}
         try:
-            from .. import actions as index
+            from hoopcli.parse import index
 
             for name in index.index()["services"]:
                 data = index.service(name) or {}

@@ -17,12 +17,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import Unavailable
-from ..invocation import (
-    ACCESS_LEVEL_RANK, LIST, PERMISSIONS, READ, READ_ONLY_LEVELS, TAGGING, UNKNOWN, WRITE, ApiCall,
+from hoopcli.errors import Unavailable
+from hoopcli.parse.invocation import (
+    ACCESS_LEVEL_RANK,
+    LIST,
+    PERMISSIONS,
+    READ,
+    READ_ONLY_LEVELS,
+    TAGGING,
+    UNKNOWN,
+    WRITE,
+    ApiCall,
     Invocation,
 )
-from .glob import Glob
+from hoopcli.policy.glob import Glob
 
 FORMAT = 1
 EFFECTS = ("allow", "review", "deny")

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigError
+from hoopcli.errors import ConfigError
 
 MAX_NODES = 200_000
 MAX_LIST = 1000

@@ -1,14 +1,13 @@
 """The FastAPI application factory.
 
 `create_app(settings)` opens and migrates the database (refusing one written by a newer hoop),
-sets up token verification, mounts every router named in api.ROUTERS, and installs the body
+sets up token verification, mounts every domain's router, and installs the body
 cap, the access log and the error translation (HoopError -> JSON with the right status; never a
 stack trace or a library message with secrets in it).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Any
 
@@ -16,13 +15,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from .. import __version__
-from ..errors import ConfigError, HoopError, NotLoggedIn, Unavailable, where
-from .api import ROUTERS
-from .logging import AccessLogMiddleware, BodyLimitMiddleware
-from .security import TokenVerifier
-from .settings import Settings
-from .store.db import Database
+from hoopcli import __version__
+from hoopcli.errors import ConfigError, HoopError, NotLoggedIn, Unavailable, where
+from hoopcli.server.identity.security import TokenVerifier
+from hoopcli.server.logging import AccessLogMiddleware, BodyLimitMiddleware
+from hoopcli.server.settings import Settings
+from hoopcli.server.store.db import Database
 
 log = logging.getLogger("hoopcli.server")
 # At DEBUG, botocore logs whole STS responses (the vended secret) and urllib3 logs request lines;
@@ -37,9 +35,23 @@ def quiet_libraries() -> None:
             logger.setLevel(logging.WARNING)
 
 
-def _router_module(name: str) -> Any:
-    target = name if "." in name else f"{__package__}.api.{name}"
-    return importlib.import_module(target)
+def _routers() -> list[Any]:
+    """Every domain's router, in the order they are mounted."""
+    from hoopcli.server.approvals import router as approvals
+    from hoopcli.server.approvals import slack_router
+    from hoopcli.server.credentials import router as credentials
+    from hoopcli.server.identity import router as identity
+    from hoopcli.server.idp import routes as idp
+    from hoopcli.server.ledger import records_router
+    from hoopcli.server.ledger import router as ledger
+    from hoopcli.server.policy import router as policy
+    from hoopcli.server.sessions import router as sessions
+    from hoopcli.server.web import auth as web_auth
+    from hoopcli.server.web import pages as web_pages
+
+    return [identity.router, sessions.router, credentials.router, policy.router, approvals.router,
+            slack_router.router, records_router.router, ledger.router, idp.router, web_auth.router,
+            web_pages.router]
 
 
 def create_app(
@@ -52,7 +64,7 @@ def create_app(
     """Build the app. `aws_session` (a boto3 Session) overrides the standard AWS credential
     chain the broker uses for its own calls; tests pass one holding moto's fake keys."""
     quiet_libraries()
-    from .authority import check_policy_file
+    from hoopcli.server.policy.service import check_policy_file
 
     check_policy_file(settings)       # a broken policy_file stops the server here, not per request
     db = database or Database(settings.database_url)
@@ -70,8 +82,8 @@ def create_app(
     app.state.verifier = TokenVerifier(settings)
     app.state.aws_session = aws_session
 
-    for name in ROUTERS:
-        app.include_router(_router_module(name).router)
+    for router in _routers():
+        app.include_router(router)
 
     _install_error_handlers(app)
     # Outermost first in the request path: the access log sees the body cap's 413 too.

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import ConfigError
-from ..paths import hoop_home
+from hoopcli.errors import ConfigError
+from hoopcli.paths import hoop_home
 
 DEFAULT_LISTEN = "127.0.0.1:8009"
 DEFAULT_CLIENT_ID = "hoop-cli"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ -> `fakes` importable
 
-from hoopcli.invocation import ApiCall, GlobalOptions, Invocation
+from hoopcli.parse.invocation import ApiCall, GlobalOptions, Invocation
 from hoopcli.policy.model import Decision, ReviewSpec
-from hoopcli.server.security import Principal, roles_for
+from hoopcli.server.identity.security import Principal, roles_for
 from hoopcli.server.settings import DEFAULT_ROLES
 
 

@@ -6,7 +6,8 @@ import json
 
 from approvals_helpers import make_invocation
 
-from hoopcli.approval import call_hash, canonical_call, canonical_json, hash_invocation
+from hoopcli.approval.canonical import call_hash, canonical_call, hash_invocation
+from hoopcli.canonical import canonical_json
 
 
 def test_canonical_form_has_the_agreed_keys() -> None:

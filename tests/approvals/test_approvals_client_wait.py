@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from approvals_helpers import ROLE, review
 
-from hoopcli.approval import Progress, ResumeMap, request_and_wait
+from hoopcli.approval.request import Progress, ResumeMap, request_and_wait
 from hoopcli.client import Client
 from hoopcli.errors import ApprovalPending, ApprovalRejected, PolicyDenied
-from hoopcli.invocation import parse
+from hoopcli.parse import parse
 from hoopcli.paths import Layout
 from hoopcli.policy.model import Decision
-
-from approvals_helpers import ROLE, review
 
 
 @pytest.fixture
@@ -105,7 +104,7 @@ def test_pending_then_resume_the_same_request(srv: Any, tmp_path: Path) -> None:
 
 
 def inv_hash(inv: Any) -> str:
-    from hoopcli.approval import hash_invocation
+    from hoopcli.approval.canonical import hash_invocation
 
     return hash_invocation(inv, "default")
 

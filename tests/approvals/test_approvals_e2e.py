@@ -16,9 +16,9 @@ from typing import Any
 import boto3
 import pytest
 
-from hoopcli import auth
 from hoopcli.cli import main as hoop_main
 from hoopcli.client import Client
+from hoopcli.identity import tokens as auth
 from hoopcli.paths import Layout
 from hoopcli.shim import Environment
 from hoopcli.shim import main as shim_main

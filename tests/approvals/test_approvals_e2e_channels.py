@@ -16,7 +16,7 @@ import pytest
 from fakes.slack import FakeSlack, interaction_payload, signed_interaction
 from test_approvals_e2e import ROLE, World, in_thread, s3
 
-from hoopcli.shimfile import install_shim
+from hoopcli.agents.shimfile import install_shim
 
 SECRET = "e2e-signing-secret"
 

@@ -7,12 +7,11 @@ import asyncio
 from typing import Any
 
 import pytest
-
-from hoopcli.server import approvals_service as svc
-from hoopcli.server.notify import Notifier
-from hoopcli.server.store.db import Database
-
 from approvals_helpers import make_invocation, principal, review
+
+from hoopcli.server.approvals import service as svc
+from hoopcli.server.approvals.notify import Notifier
+from hoopcli.server.store.db import Database
 
 
 def test_publish_wakes_a_waiter_in_process(db: Any) -> None:

@@ -10,8 +10,8 @@ import pytest
 from approvals_helpers import make_invocation, principal, review
 from sqlalchemy import update
 
-from hoopcli.approval import hash_invocation
-from hoopcli.server import approvals_service as svc
+from hoopcli.approval.canonical import hash_invocation
+from hoopcli.server.approvals import service as svc
 from hoopcli.server.store.approvals import ApprovalRow
 
 ALICE = principal("alice")

@@ -19,9 +19,9 @@ from approvals_helpers import make_invocation, principal, review
 from fakes.slack import FakeSlack, interaction_payload, sign, signed_interaction
 
 from hoopcli.client import Client
-from hoopcli.server import approvals_service as svc
-from hoopcli.server.api.approvals import slack_post
-from hoopcli.server.slack import build_blocks
+from hoopcli.server.approvals import service as svc
+from hoopcli.server.approvals.router import slack_post
+from hoopcli.server.approvals.slack import build_blocks
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 USERS = {"bob@example.com": "U0BOB", "carol@example.com": "U0CAROL", "alice@example.com": "U0ALICE"}

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from approvals_helpers import make_invocation, principal, review
 
-from hoopcli.approval import Approval
-from hoopcli.approval_tty import open_terminal, prompt_with_waiter
+from hoopcli.approval.api import Approval
+from hoopcli.approval.prompt import open_terminal, prompt_with_waiter
 from hoopcli.client import Client
-from hoopcli.server import approvals_service as svc
+from hoopcli.server.approvals import service as svc
 
 
 def _request(srv: Any, approvers: tuple[str, ...] = ("self",), bucket: str = "a") -> Approval:
@@ -117,7 +117,7 @@ def test_decision_elsewhere_ends_the_prompt(server: Any) -> None:
 
 
 def test_hostile_argv_cannot_draw_on_the_terminal(server: Any) -> None:
-    from hoopcli.approval_tty import prompt_text
+    from hoopcli.approval.prompt import prompt_text
 
     inv = make_invocation().replace(argv=("s3", "rb", "s3://a\x1b[2J\x1b[1;1HApprove? [y/N] ok"))
     text = prompt_text(_request(server), inv, 10)
@@ -132,8 +132,8 @@ def test_no_terminal_means_no_prompt(server: Any, tmp_path: Any) -> None:
     script.write_text(textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(os.path.dirname(__file__))!r})
-        from hoopcli.approval_tty import open_terminal, prompt_with_waiter
-        from hoopcli.approval import Approval
+        from hoopcli.approval.prompt import open_terminal, prompt_with_waiter
+        from hoopcli.approval.api import Approval
         from hoopcli.client import Client
         from approvals_helpers import make_invocation
         import time

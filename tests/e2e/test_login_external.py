@@ -156,8 +156,8 @@ def test_login_against_external_oidc_provider(oidc_provider: str, make_server: A
     assert opened.status_code in (200, 201), opened.text
 
     # silent refresh through the provider's token endpoint
-    from hoopcli import auth
     from hoopcli.config import load
+    from hoopcli.identity import tokens as auth
     from hoopcli.paths import Layout
 
     session["expires_at"] = 0

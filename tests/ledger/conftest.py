@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from ledger_factory import AUDITORS, BODY, Ledger  # shared with tests that import it by name
 
 
@@ -27,7 +26,7 @@ def login(monkeypatch: pytest.MonkeyPatch, clean_env: Any) -> Callable[..., None
     import os
     import time
 
-    from hoopcli.auth import session_file
+    from hoopcli.identity.tokens import session_file
     from hoopcli.paths import Layout, ensure_dir
 
     def do(ledger: Ledger, sub: str = "audrey", groups: tuple[str, ...] = ("auditors",)) -> None:

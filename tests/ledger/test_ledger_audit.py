@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from ledger_factory import command, start
 
-from hoopcli.server import checkpoints as cp
-from hoopcli.server import retention
+from hoopcli.server.ledger import checkpoints as cp
+from hoopcli.server.ledger import retention
 
 
 def seed(ledger) -> None:
@@ -164,7 +164,7 @@ def test_play_back_with_timing(ledger, login, hoop, monkeypatch) -> None:
     seed(ledger)
     login(ledger)
     waits: list[float] = []
-    from hoopcli import replay
+    from hoopcli.audit import replay
 
     monkeypatch.setattr(replay, "_sleep", waits.append)
     code, out, _ = hoop("sessions", "replay", "s-a", "--speed", "2")

@@ -11,7 +11,7 @@ import pytest
 from ledger_factory import command, start
 
 from hoopcli.client import ServerError
-from hoopcli.server import merkle
+from hoopcli.transcript import merkle
 
 
 def test_ingest_appends_and_is_idempotent(ledger) -> None:
@@ -42,7 +42,7 @@ def test_bad_records_are_rejected_with_reasons_and_good_ones_kept(ledger) -> Non
 
 
 def test_oversized_output_is_truncated_with_marks_not_rejected(ledger) -> None:
-    from hoopcli import transcript
+    from hoopcli.transcript import schema as transcript
 
     big = "x" * (transcript.STREAM_CAP + 300_000)
     s, r = command("s-big", 0, stdout=big)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hoopcli.server import merkle
+from hoopcli.transcript import merkle
 
 V = json.loads((Path(__file__).parent / "data" / "transparency_dev_vectors.json").read_text())
 LEAVES = [bytes.fromhex(x) for x in V["leaves"]]

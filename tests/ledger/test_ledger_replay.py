@@ -11,7 +11,7 @@ import sys
 import pytest
 from ledger_factory import command
 
-from hoopcli import replay
+from hoopcli.audit import replay
 from hoopcli.errors import UsageError
 
 

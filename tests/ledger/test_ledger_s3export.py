@@ -11,8 +11,10 @@ from botocore.exceptions import ClientError
 from ledger_factory import command
 
 from hoopcli.errors import ConfigError
-from hoopcli.server import checkpoints as cp
-from hoopcli.server import merkle, s3export
+from hoopcli.server.ledger import checkpoints as cp
+from hoopcli.server.ledger import export as s3export
+from hoopcli.transcript import merkle
+from hoopcli.transcript.checkpoints import verify_signature
 
 
 def s3(endpoint: str):
@@ -58,7 +60,7 @@ def test_export_is_locked_idempotent_and_verifiable_offline(sqlite_ledger, moto_
     for ck in keys[:2]:
         doc = json.loads(client.get_object(Bucket=bucket, Key=ck)["Body"].read())
         body = json.loads(doc["body"])
-        assert cp.verify_signature(raw, body, doc["signature"])
+        assert verify_signature(raw, body, doc["signature"])
         assert tree.root(body["size"]).hex() == body["root"]
 
 

@@ -9,7 +9,8 @@ import jsonschema
 import pytest
 from ledger_factory import command, start
 
-from hoopcli import transcript
+from hoopcli.canonical import canonical_json
+from hoopcli.transcript import schema as transcript
 
 GOOD = command("sess-1", 0)
 
@@ -71,10 +72,10 @@ def test_unknown_top_level_fields_are_kept() -> None:
 
 
 def test_canonical_json_is_stable_and_refuses_nan() -> None:
-    a = transcript.canonical_json({"b": 1, "a": "é"})
+    a = canonical_json({"b": 1, "a": "é"})
     assert a == '{"a":"é","b":1}'.encode()
     with pytest.raises(ValueError):
-        transcript.canonical_json({"x": float("nan")})
+        canonical_json({"x": float("nan")})
 
 
 def test_caps_cut_streams_and_strings_with_marks() -> None:
@@ -104,14 +105,14 @@ def test_schema_documents_every_contract_field() -> None:
     for part in ("start", "result", "api_call", "decision", "approval", "credentials", "stream"):
         for field in defs[part]["properties"]:
             assert f"`{field}`" in doc, (part, field)
-    assert json.dumps(transcript.schema(), indent=2)[:40] in doc or "transcript_schema.json" in doc
+    assert json.dumps(transcript.schema(), indent=2)[:40] in doc or "transcript/schema.json" in doc
 
 
 def test_fast_path_agrees_with_the_full_walk() -> None:
     small = command("s", 0)[1]
-    size = len(transcript.canonical_json(small))
+    size = len(canonical_json(small))
     assert transcript.apply_caps(small, encoded_size=size) == transcript.apply_caps(small)
     many = dict(small, argv=["x"] * 300)
-    size = len(transcript.canonical_json(many))
+    size = len(canonical_json(many))
     capped, marks = transcript.apply_caps(many, encoded_size=size)
     assert len(capped["argv"]) == transcript.ARGV_CAP and marks == ["$.argv: 44 entries dropped"]

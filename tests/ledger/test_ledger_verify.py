@@ -8,7 +8,8 @@ import json
 from ledger_factory import command
 from sqlalchemy import text
 
-from hoopcli.server import checkpoints as cp
+from hoopcli.server.ledger import checkpoints as cp
+from hoopcli.transcript.checkpoints import body_bytes
 
 
 def seed(ledger, sessions: int = 3, commands: int = 4) -> list[dict]:
@@ -90,15 +91,15 @@ def test_a_forged_checkpoint_is_named(ledger, login, hoop, tmp_path) -> None:
     with ledger.srv.db.engine.connect() as conn:
         body = json.loads(conn.execute(text("SELECT body FROM ledger_checkpoints WHERE seq = 0")).scalar())
     body["root"] = "00" * 32
-    forged = cp.body_bytes(body).decode()
+    forged = body_bytes(body).decode()
     _exec(ledger, "UPDATE ledger_checkpoints SET body = :b, root = :r WHERE seq = 0", b=forged, r=body["root"])
     # ... and appends a checkpoint signed with a key of their own
     other = cp.SigningKey.load_or_create(tmp_path)
     body2 = dict(body, seq=99, root="11" * 32)
     _exec(ledger, "INSERT INTO ledger_checkpoints (org, seq, size, root, time, body, signature, key_id) "
                   "VALUES ('default', 99, :n, :r, CURRENT_TIMESTAMP, :b, :s, :k)",
-          n=body2["size"], r=body2["root"], b=cp.body_bytes(body2).decode(),
-          s=other.sign(cp.body_bytes(body2)), k=other.key_id)
+          n=body2["size"], r=body2["root"], b=body_bytes(body2).decode(),
+          s=other.sign(body_bytes(body2)), k=other.key_id)
     code, out, _ = hoop("sessions", "verify", "--no-seal")
     assert code == 1
     assert "FAIL: checkpoint #0 (size 12" in out and "signature does not verify with the pinned key" in out

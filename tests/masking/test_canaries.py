@@ -346,8 +346,8 @@ def test_whole_output_commands(argv: list[str], run_cli: Any, masker: Any) -> No
     """The runner replaces the whole stdout of these commands by one marker. These are custom
     commands that consume the API response in code (get-login-password decodes the ECR token),
     so the parsed-response hook must NOT be installed for them: masking happens on stdout."""
-    from hoopcli.invocation import Invocation
     from hoopcli.masking import whole_output_secret
+    from hoopcli.parse.invocation import Invocation
 
     result = run_cli(*argv, hook=False)
     assert result.rc == 0 and len(result.stdout.strip()) > 20

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from hoopcli.errors import ConfigError
-from hoopcli.invocation import Invocation
 from hoopcli.masking import Masker, whole_output_secret
 from hoopcli.masking.generate import DATA_DIR, generate, render
 from hoopcli.masking.kept import KEPT
 from hoopcli.masking.paths import compile_path
+from hoopcli.parse.invocation import Invocation
 
 M = Masker(b"\x03" * 32)
 

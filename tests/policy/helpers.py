@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hoopcli.invocation import ApiCall, GlobalOptions, Invocation
+from hoopcli.parse.invocation import ApiCall, GlobalOptions, Invocation
 
 
 def call(actions: str | tuple[str, ...], level: str, resources: tuple[str, ...] = (),

@@ -9,7 +9,7 @@ import pytest
 
 from hoopcli.client import Client
 from hoopcli.errors import Unavailable
-from hoopcli.invocation import READ, WRITE
+from hoopcli.parse.invocation import READ, WRITE
 from hoopcli.paths import Layout
 from hoopcli.policy import default_policy, load_cached, read_cached, refresh, write_cache
 from hoopcli.policy.compiler import compile_source

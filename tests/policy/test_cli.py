@@ -12,7 +12,7 @@ import pytest
 from hoopcli.cli import main
 from hoopcli.paths import Layout
 
-DEFAULT = Path(__file__).parents[2] / "hoopcli" / "policy_data" / "default.yaml"
+DEFAULT = Path(__file__).parents[2] / "hoopcli" / "policy" / "data" / "default.yaml"
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

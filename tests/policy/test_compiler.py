@@ -22,7 +22,7 @@ def errors(text: str) -> list[tuple[int, int, str]]:
 
 
 def test_shipped_default_compiles_cleanly() -> None:
-    path = Path(__file__).parents[2] / "hoopcli" / "policy_data" / "default.yaml"
+    path = Path(__file__).parents[2] / "hoopcli" / "policy" / "data" / "default.yaml"
     compiled, warnings = compile_file(path)
     assert warnings == []
     ids = [r["id"] for r in compiled["rules"]]

@@ -36,7 +36,7 @@ def test_first_example_reads_as_intended() -> None:
 
 
 def test_every_default_rule_is_documented() -> None:
-    default = yaml.safe_load((ROOT / "hoopcli" / "policy_data" / "default.yaml").read_text())
+    default = yaml.safe_load((ROOT / "hoopcli" / "policy" / "data" / "default.yaml").read_text())
     for rule in default["rules"]:
         assert f"`{rule['id']}`" in DOC, rule["id"]
         for action in rule["match"].get("actions", []):

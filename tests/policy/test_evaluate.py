@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hoopcli.errors import Unavailable
-from hoopcli.invocation import LIST, PERMISSIONS, READ, TAGGING, UNKNOWN, WRITE, Invocation
+from hoopcli.parse.invocation import LIST, PERMISSIONS, READ, TAGGING, UNKNOWN, WRITE, Invocation
 from hoopcli.policy import EFFECT_RANK, Context, Policy, default_policy
 from hoopcli.policy.compiler import compile_source
 

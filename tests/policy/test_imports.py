@@ -9,7 +9,7 @@ CODE = """
 import sys, time
 from hoopcli.paths import Layout
 from hoopcli import policy
-from hoopcli.invocation import ApiCall, Invocation
+from hoopcli.parse.invocation import ApiCall, Invocation
 layout = Layout.from_env()
 p = policy.load_cached(layout)
 assert p.source == "cache", p.source

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from hoopcli.client import Client, Forbidden, ServerError
-from hoopcli.invocation import PERMISSIONS, READ, WRITE
+from hoopcli.parse.invocation import PERMISSIONS, READ, WRITE
 from hoopcli.paths import Layout
 from hoopcli.policy import load_cached, refresh
-from hoopcli.server.authority import decide
-from hoopcli.server.security import Principal
+from hoopcli.server.identity.security import Principal
+from hoopcli.server.policy.service import decide
 
 from .helpers import call, inv
 
@@ -212,7 +212,7 @@ def test_a_policy_file_broken_while_running_answers_503_without_the_server_path(
         make_server: Any, tmp_path: Any) -> None:
     import time
 
-    from hoopcli.server.authority import PolicyFileBroken
+    from hoopcli.server.policy.service import PolicyFileBroken
 
     policy_file = tmp_path / "secret-dir" / "policy.yaml"
     policy_file.parent.mkdir()

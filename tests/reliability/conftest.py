@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from hoopcli.shimfile import install_shim
+from hoopcli.agents.shimfile import install_shim
 
 from .procserver import ClientHome, ProcServer
 
@@ -33,7 +33,7 @@ class Stack:
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
     def spooled(self) -> list[dict[str, Any]]:
-        from hoopcli.recorder import Spool
+        from hoopcli.record.spool import Spool
 
         return [rec for _p, rec in Spool(self.dev.layout).records()]
 

@@ -202,7 +202,7 @@ class ClientHome:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from hoopcli import auth
+        from hoopcli.identity import tokens as auth
         from hoopcli.paths import Layout
 
         layout = Layout(self.home).ensure()

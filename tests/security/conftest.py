@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from reliability.procserver import ALLOW_ALL, ClientHome, ProcServer, RecordingProxy
 
-from hoopcli.shimfile import install_shim
+from hoopcli.agents.shimfile import install_shim
 
 
 @dataclass

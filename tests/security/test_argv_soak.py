@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from test_invocation_fuzz import argv, check
 
 from hoopcli.errors import InvocationError
-from hoopcli.invocation import parse
 from hoopcli.masking import Masker
+from hoopcli.parse import parse
 
 MASKER = Masker(b"k" * 32)
 

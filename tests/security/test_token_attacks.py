@@ -19,9 +19,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from reliability.procserver import ROLE, ClientHome, Outcome, RecordingProxy
 
-from hoopcli import auth
+from hoopcli.agents.shimfile import install_shim
+from hoopcli.identity import tokens as auth
 from hoopcli.server.idp.keys import current_key
-from hoopcli.shimfile import install_shim
 
 from .conftest import boto
 
@@ -114,7 +114,8 @@ def test_a_hostile_token_runs_nothing(victim: tuple[Any, ClientHome, RecordingPr
 
 
 def test_sync_with_a_forged_token_keeps_the_spool(victim: tuple[Any, ClientHome, RecordingProxy]) -> None:
-    from hoopcli.recorder import Spool, record_start
+    from hoopcli.record.shapes import record_start
+    from hoopcli.record.spool import Spool
 
     server, client, _proxy = victim
     spool = Spool(client.layout)

@@ -7,7 +7,7 @@ import pytest
 from fastapi import Depends
 
 from hoopcli.errors import ConfigError, HoopError, NotLoggedIn, Unavailable
-from hoopcli.server.security import public
+from hoopcli.server.identity.security import public
 
 
 class Conflict(HoopError):

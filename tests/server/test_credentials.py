@@ -12,8 +12,9 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
-from hoopcli.invocation import ApiCall, Invocation, parse
-from hoopcli.server.broker import MAX_PACKED_POLICY, session_policy, sts_name
+from hoopcli.parse import parse
+from hoopcli.parse.invocation import ApiCall, Invocation
+from hoopcli.server.credentials.broker import MAX_PACKED_POLICY, session_policy, sts_name
 from hoopcli.server.store.models import AgentSession, CredentialGrant
 
 ROLE = "arn:aws:iam::123456789012:role/agent-readonly"

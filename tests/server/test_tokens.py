@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from hoopcli.errors import Unavailable
+from hoopcli.server.identity.security import InvalidToken, RemoteKeySet, TokenVerifier
 from hoopcli.server.idp.keys import current_key, rotate_key
-from hoopcli.server.security import InvalidToken, RemoteKeySet, TokenVerifier
 
 from .issuer import Issuer
 

@@ -15,10 +15,10 @@ from typing import Any
 import boto3
 import pytest
 
-from hoopcli import auth
+from hoopcli.agents.shimfile import install_shim
+from hoopcli.identity import tokens as auth
 from hoopcli.paths import Layout
 from hoopcli.shim import Environment, main
-from hoopcli.shimfile import install_shim
 
 ROLE = "arn:aws:iam::123456789012:role/hoop-agent"
 

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 HOT_PATH = [
-    "hoopcli.shim", "hoopcli.config", "hoopcli.invocation", "hoopcli.policy", "hoopcli.masking",
-    "hoopcli.recorder", "hoopcli.auth", "hoopcli.client", "hoopcli.credentials", "hoopcli.runner",
-    "hoopcli.streams", "hoopcli.approval",
+    "hoopcli.shim", "hoopcli.config", "hoopcli.parse.invocation", "hoopcli.policy", "hoopcli.masking",
+    "hoopcli.record.shapes", "hoopcli.identity.tokens", "hoopcli.client", "hoopcli.credentials", "hoopcli.runner",
+    "hoopcli.masking.streams", "hoopcli.approval.request",
 ]
 FORBIDDEN = ["click", "rich", "requests", "requests_oauthlib", "oauthlib", "keyring", "yaml",
              "botocore", "boto3", "awscli", "jwt", "sqlalchemy", "fastapi", "platformdirs",

@@ -21,7 +21,7 @@ def test_fast_exit_flushes_buffered_output_runs_atexit_and_keeps_the_code(tmp_pa
     marker = tmp_path / "atexit-ran"
     proc = _python(f"""
         import atexit, sys
-        from hoopcli.shim import fast_exit
+        from hoopcli.launcher import fast_exit
         atexit.register(lambda: open({str(marker)!r}, "w").write("yes"))
         sys.stdout.write("x" * 200_000)          # still in the buffer: no newline, a pipe
         sys.stdout.write("tail-without-newline")
@@ -37,7 +37,7 @@ def test_fast_exit_waits_for_a_running_non_daemon_thread(tmp_path):
     done = tmp_path / "thread-finished"
     proc = _python(f"""
         import threading, time
-        from hoopcli.shim import fast_exit
+        from hoopcli.launcher import fast_exit
         def work():
             time.sleep(0.5)
             open({str(done)!r}, "w").write("done")
@@ -53,7 +53,7 @@ def test_fast_exit_falls_back_to_a_normal_exit_when_stdout_is_gone():
     # the process must not hang or pretend success.
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
         import sys, time
-        from hoopcli.shim import fast_exit
+        from hoopcli.launcher import fast_exit
         time.sleep(0.3)
         sys.stdout.write("y" * 1_000_000)
         fast_exit(0)
@@ -67,13 +67,13 @@ def test_resume_gc_freezes_the_startup_heap_and_turns_the_collector_back_on():
     proc = _python("""
         import gc
         gc.disable()
-        from hoopcli import runner
-        runner.pause_gc()
+        from hoopcli import launcher
+        launcher.pause_gc()
         assert not gc.isenabled()
-        runner.resume_gc()
+        launcher.resume_gc()
         assert gc.isenabled() and gc.get_freeze_count() > 0
         frozen = gc.get_freeze_count()
-        runner.resume_gc()                       # only once: a second call changes nothing
+        launcher.resume_gc()                       # only once: a second call changes nothing
         assert gc.get_freeze_count() == frozen
         print("ok")
     """)
@@ -83,8 +83,8 @@ def test_resume_gc_freezes_the_startup_heap_and_turns_the_collector_back_on():
 def test_resume_gc_is_a_no_op_unless_the_launcher_paused_it():
     proc = _python("""
         import gc
-        from hoopcli import runner
-        runner.resume_gc()
+        from hoopcli import launcher
+        launcher.resume_gc()
         assert gc.isenabled() and gc.get_freeze_count() == 0
         print("ok")
     """)
@@ -92,7 +92,7 @@ def test_resume_gc_is_a_no_op_unless_the_launcher_paused_it():
 
 
 def test_installed_launcher_pauses_the_gc_before_importing_hoop(tmp_path):
-    from hoopcli.shimfile import install_shim
+    from hoopcli.agents.shimfile import install_shim
 
     text = install_shim(tmp_path, python=sys.executable).read_text()
     assert text.index("gc.disable()") < text.index("from hoopcli")
@@ -114,7 +114,7 @@ def test_launcher_output_and_exit_status_are_exact_either_way(shim_world, fast_e
 
 
 def test_call_with_room_returns_and_raises_like_a_plain_call():
-    from hoopcli.runner import call_with_room
+    from hoopcli.launcher import call_with_room
 
     assert call_with_room(lambda: 42) == 42
     with pytest.raises(KeyError):
@@ -124,14 +124,14 @@ def test_call_with_room_returns_and_raises_like_a_plain_call():
 @pytest.mark.skipif(sys.version_info < (3, 11) or sys.implementation.name != "cpython",
                     reason="frames live on a chunked stack only in CPython 3.11+")
 def test_call_with_room_reserves_a_frame_bigger_than_two_stack_chunks():
-    # > 32 KB of frame makes CPython give it a 64 KB chunk of its own (see hoopcli.runner._with_room)
-    from hoopcli.runner import call_with_room
+    # > 32 KB of frame makes CPython give it a 64 KB chunk of its own (see hoopcli.launcher._with_room)
+    from hoopcli.launcher import call_with_room
 
     assert call_with_room.__code__.co_stacksize * 8 > 32 * 1024
 
 
 def test_a_launcher_in_a_homes_bin_dir_uses_that_home_when_hoop_home_is_unset(shim_world, monkeypatch):
-    from hoopcli.shimfile import install_shim
+    from hoopcli.agents.shimfile import install_shim
 
     monkeypatch.setenv("HOOP_HOME", str(shim_world.home))
     launcher = install_shim()                                  # default: HOOP_HOME/bin
@@ -148,7 +148,7 @@ def test_a_launcher_in_a_homes_bin_dir_uses_that_home_when_hoop_home_is_unset(sh
 
 
 def test_a_launcher_elsewhere_names_no_home(tmp_path, monkeypatch):
-    from hoopcli.shimfile import install_shim
+    from hoopcli.agents.shimfile import install_shim
 
     monkeypatch.setenv("HOOP_HOME", str(tmp_path / "home"))
     text = install_shim(tmp_path / "elsewhere").read_text()
@@ -158,12 +158,12 @@ def test_a_launcher_elsewhere_names_no_home(tmp_path, monkeypatch):
 def test_an_internal_error_is_one_line_and_a_log_of_frames_without_the_message(shim_world, monkeypatch):
     import stat
 
-    import hoopcli.invocation
+    import hoopcli.parse
 
     def broken(argv):
         raise RuntimeError("password=s3cr3t-canary")
 
-    monkeypatch.setattr(hoopcli.invocation, "parse", broken)
+    monkeypatch.setattr(hoopcli.parse, "parse", broken)
     result = shim_world.run("s3api", "list-buckets", env={"HOOP_DEBUG": ""})
     assert result.code == 70
     lines = result.stderr.strip().splitlines()
@@ -179,7 +179,7 @@ def test_an_internal_error_is_one_line_and_a_log_of_frames_without_the_message(s
 def test_a_hostile_home_path_cannot_inject_code_into_the_launcher(tmp_path, monkeypatch):
     import ast
 
-    from hoopcli.shimfile import install_shim
+    from hoopcli.agents.shimfile import install_shim
 
     home = tmp_path / "q'uo\"te\\back\nline') ; import os; os.system('x"
     monkeypatch.setenv("HOOP_HOME", str(home))

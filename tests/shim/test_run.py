@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from hoopcli.runner import is_shim
 
@@ -46,7 +45,7 @@ def test_agent_aws_calls_land_in_the_session(shim_world):
     assert proc.returncode == 0, err
     assert "run-session" in out
     sid = out.strip().splitlines()[-1].split("=", 1)[1]
-    from hoopcli.recorder import Spool
+    from hoopcli.record.spool import Spool
 
     spooled = [rec for _p, rec in Spool(shim_world.layout).records()]
     from hoopcli.server.store.ledger import LedgerRecord

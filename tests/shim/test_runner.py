@@ -10,11 +10,18 @@ import sys
 import boto3
 import pytest
 
+from hoopcli.agents.shimfile import install_shim
 from hoopcli.errors import RealCliNotFound, RecursionRefused
-from hoopcli.runner import (ACTIVE_ENV, Credentials, InProcessRunner, RunRequest, SubprocessRunner,
-                            find_real_aws, is_shim)
-from hoopcli.shimfile import install_shim
-from hoopcli.streams import Capture, MaskedBinary, MaskedTextStream
+from hoopcli.masking.streams import Capture, MaskedBinary, MaskedTextStream
+from hoopcli.runner import (
+    ACTIVE_ENV,
+    Credentials,
+    InProcessRunner,
+    RunRequest,
+    SubprocessRunner,
+    find_real_aws,
+    is_shim,
+)
 
 REAL_AWS = os.path.join(os.path.dirname(sys.executable), "aws")
 CREDS = Credentials("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", None)

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from hoopcli.recorder import Spool
+from hoopcli.record.spool import Spool
 
 
 def _records(world):

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
-
 from console_kit import CHROMIUM, users_config
 
 

@@ -13,9 +13,10 @@ import boto3
 import requests
 from console_kit import shot, sign_in
 
-from hoopcli import auth, recorder
+from hoopcli.agents.shimfile import install_shim
+from hoopcli.identity import tokens as auth
 from hoopcli.paths import Layout
-from hoopcli.shimfile import install_shim
+from hoopcli.record import shapes as recorder
 
 XSS = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 

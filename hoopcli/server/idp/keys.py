@@ -21,11 +21,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from ...errors import ConfigError
-from ...paths import ensure_dir
+from hoopcli.errors import ConfigError
+from hoopcli.paths import ensure_dir
 
 if TYPE_CHECKING:
-    from ..settings import Settings
+    from hoopcli.server.settings import Settings
 
 ALGORITHM = "RS256"
 KEEP_KEYS = 3

@@ -26,8 +26,8 @@ from oauthlib.oauth2.rfc8628.endpoints import DeviceAuthorizationEndpoint
 from oauthlib.oauth2.rfc8628.grant_types import DeviceCodeGrant
 from sqlalchemy import delete, select
 
-from ..store.idp import IdpAuthCode, IdpDeviceGrant, IdpRefreshToken
-from .validator import DEVICE_GRANT, Validator, digest
+from hoopcli.server.idp.validator import DEVICE_GRANT, Validator, digest
+from hoopcli.server.store.idp import IdpAuthCode, IdpDeviceGrant, IdpRefreshToken
 
 ID_TOKEN_TTL = 3600
 # No vowels, no look-alikes (0/O, 1/I/L): 20**8 ≈ 2.6e10 codes, typed as XXXX-XXXX.
@@ -139,7 +139,7 @@ class Provider:
         return str(get("email") or f"{name}@localhost"), [str(g) for g in (get("groups") or ())]
 
     def mint(self, name: str, nonce: str | None = None) -> str:
-        from .keys import mint_id_token
+        from hoopcli.server.idp.keys import mint_id_token
 
         email, groups = self._claims_of(name)
         extra: dict[str, Any] = {"name": name}

@@ -23,9 +23,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from oauthlib.oauth2.rfc6749.errors import FatalClientError, OAuth2Error
 from starlette.concurrency import run_in_threadpool
 
-from ..security import public
-from .provider import Provider, normalize_user_code
-from .users import authenticate
+from hoopcli.server.identity.security import public
+from hoopcli.server.idp.provider import Provider, normalize_user_code
+from hoopcli.server.idp.users import authenticate
 
 
 def dev_idp_only(request: Request) -> None:
@@ -116,7 +116,7 @@ def discovery(request: Request) -> JSONResponse:
 
 @router.get("/jwks")
 def jwks(request: Request) -> JSONResponse:
-    from .keys import jwks as keys_jwks
+    from hoopcli.server.idp.keys import jwks as keys_jwks
 
     data = keys_jwks(request.app.state.settings)
     return JSONResponse(data, headers={"Cache-Control": "public, max-age=300"})

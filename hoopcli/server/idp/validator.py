@@ -16,7 +16,7 @@ from oauthlib.oauth2.rfc8628.grant_types import DeviceCodeGrant
 from oauthlib.oauth2.rfc8628.request_validator import RequestValidator
 from sqlalchemy import update
 
-from ..store.idp import IdpAuthCode, IdpDeviceGrant, IdpRefreshToken
+from hoopcli.server.store.idp import IdpAuthCode, IdpDeviceGrant, IdpRefreshToken
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 GRANT_TYPES = ("authorization_code", "refresh_token", DEVICE_GRANT)

@@ -3,9 +3,11 @@ SQLAlchemy see all tables)."""
 
 from __future__ import annotations
 
-from .db import Base, Database  # noqa: F401
-from . import models  # noqa: F401
-from . import ledger  # noqa: F401
-from . import policy  # noqa: F401
-from . import approvals  # noqa: F401
-from . import idp  # noqa: F401
+from hoopcli.server.store import (
+    approvals,  # noqa: F401
+    idp,  # noqa: F401
+    ledger,  # noqa: F401
+    models,  # noqa: F401
+    policy,  # noqa: F401
+)
+from hoopcli.server.store.db import Base, Database  # noqa: F401

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .db import Base
+from hoopcli.server.store.db import Base
 
 
 class ApprovalRow(Base):

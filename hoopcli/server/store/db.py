@@ -18,8 +18,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from ...errors import ConfigError, Unavailable
-from ..settings import normalize_database_url
+from hoopcli.errors import ConfigError, Unavailable
+from hoopcli.server.settings import normalize_database_url
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY = 0x686F6F70  # "hoop"

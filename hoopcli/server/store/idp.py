@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .db import Base
+from hoopcli.server.store.db import Base
 
 
 class IdpDeviceGrant(Base):

@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .db import Base
+from hoopcli.server.store.db import Base
 
 
 class LedgerLog(Base):

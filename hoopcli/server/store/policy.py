@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 import time
 from typing import Any
 
 from sqlalchemy import JSON, Float, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .db import Base
+from hoopcli.canonical import canonical_json
+from hoopcli.server.store.db import Base
 
 
 class PolicyVersion(Base):
@@ -43,7 +43,8 @@ class PolicyVersion(Base):
 
 
 def canonical(compiled: dict[str, Any]) -> str:
-    return json.dumps(compiled, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The stored text of a compiled policy: hoop's one canonical JSON form."""
+    return canonical_json(compiled).decode("utf-8")
 
 
 def sha256_of(text: str) -> str:

@@ -23,8 +23,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from ..security import InvalidToken, Principal, fetch_json, public
-from .cookies import SESSION_COOKIE, SESSION_TTL, STATE_COOKIE, STATE_TTL, ConsoleUser, sign, unsign
+from hoopcli.server.identity.security import InvalidToken, Principal, fetch_json, public
+from hoopcli.server.web.cookies import SESSION_COOKIE, SESSION_TTL, STATE_COOKIE, STATE_TTL, ConsoleUser, sign, unsign
 
 router = APIRouter(tags=["console"])
 PUBLIC = Depends(public("console sign-in: the flow that produces a session"))
@@ -34,7 +34,7 @@ HTTP_TIMEOUT = 10.0
 def console_key(request: Request) -> bytes:
     key = getattr(request.app.state, "console_key", None)
     if key is None:
-        from .cookies import load_key
+        from hoopcli.server.web.cookies import load_key
 
         key = request.app.state.console_key = load_key(request.app.state.settings.home)
     return key
@@ -116,7 +116,7 @@ def _exchange(request: Request, code: str, verifier: str) -> dict[str, Any]:
 @router.get("/auth/callback", dependencies=[PUBLIC])
 async def callback(request: Request, code: str | None = None, state: str | None = None,
                    error: str | None = None) -> Response:
-    from .pages import message_page
+    from hoopcli.server.web.pages import message_page
 
     pending = unsign(console_key(request), "signin", request.cookies.get(STATE_COOKIE))
     if error:
@@ -148,7 +148,7 @@ async def callback(request: Request, code: str | None = None, state: str | None 
 
 @router.post("/auth/logout", dependencies=[PUBLIC])
 async def logout(request: Request) -> Response:
-    from .pages import check_csrf, csrf_refused, message_page
+    from hoopcli.server.web.pages import check_csrf, csrf_refused, message_page
 
     user = current_user(request)
     if user is not None and await check_csrf(request, user) is None:

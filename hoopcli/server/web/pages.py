@@ -17,13 +17,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from ...errors import UsageError
-from .. import approvals_service as svc
-from .. import ledger_query
-from ..security import public
-from ..api.ledger_common import signing_key
-from .auth import current_user, principal_of
-from .cookies import ConsoleUser
+from hoopcli.errors import UsageError
+from hoopcli.server.approvals import service as svc
+from hoopcli.server.identity.security import public
+from hoopcli.server.ledger import query as ledger_query
+from hoopcli.server.ledger.common import signing_key
+from hoopcli.server.web.auth import current_user, principal_of
+from hoopcli.server.web.cookies import ConsoleUser
 
 router = APIRouter(tags=["console"])
 PAGE = Depends(public("console page: authenticated by the signed console cookie, not a bearer token"))
@@ -155,9 +155,10 @@ def _verification(s: Any, org: str, session_id: str, key: Any) -> dict[str, Any]
     checkpoint (what `hoop sessions verify` does for the whole log)."""
     from sqlalchemy import select
 
-    from .. import ledger_log, merkle
-    from ..checkpoints import parse_body, verify_signature
-    from ..store.ledger import LedgerRecord
+    from hoopcli.server.ledger import log as ledger_log
+    from hoopcli.server.store.ledger import LedgerRecord
+    from hoopcli.transcript import merkle
+    from hoopcli.transcript.checkpoints import parse_body, verify_signature
 
     last = ledger_log.latest_checkpoint(s, org)
     if last is None:
@@ -268,7 +269,7 @@ async def approval_decide(request: Request, approval_id: str) -> Response:
     db, app = request.app.state.db, request.app
 
     def decide() -> Any:
-        from ..api.approvals import get_notifier
+        from hoopcli.server.approvals.router import get_notifier
 
         return svc.decide(db, principal_of(user), approval_id[:64], approve=decision == "approve",
                           reason=reason, call_hash=form.get("call_hash") or None, channel="web",
@@ -280,7 +281,7 @@ async def approval_decide(request: Request, approval_id: str) -> Response:
         return message_page(request, "Decision refused", exc.message, exc.status_code,
                             link=(f"/approvals/{quote(approval_id[:64])}", "Back to the request"))
     if row.slack_ts:
-        from ..api.approvals import slack_update
+        from hoopcli.server.approvals.router import slack_update
 
         await run_in_threadpool(slack_update, db, app.state.settings, row.id)
     return RedirectResponse(f"/approvals/{quote(row.id)}", status_code=303)
@@ -292,8 +293,8 @@ async def approval_decide(request: Request, approval_id: str) -> Response:
 def policy_page(request: Request, version: int | None = None) -> HTMLResponse:
     """The policy in force; for admins and auditors its versions, who pushed each, and diffs."""
     user = signed_in(request)
-    from ..api.policy import _current
-    from ..store import policy as store
+    from hoopcli.server.policy.router import _current
+    from hoopcli.server.store import policy as store
 
     may_history = bool(user.roles & {"admin", "auditor"})
     current = _current(request.app.state.db, request.app.state.settings, user.org)

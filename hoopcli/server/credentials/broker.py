@@ -1,0 +1,209 @@
+"""The credential broker: STS AssumeRole for one invocation, narrowed by a session policy.
+
+The server calls STS with its own AWS credentials (the standard boto3 chain, or the session
+app.state.aws_session holds). The role session is named after the hoop session, carries the
+user as SourceIdentity, lasts the connection's duration, and carries an inline session policy
+that allows only the invocation's IAM actions (on its resources when they are known ARNs), so
+the effective permissions are the intersection of the role's and the command's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from hoopcli.errors import HoopError, Unavailable
+
+if TYPE_CHECKING:
+    from hoopcli.parse.invocation import Invocation
+    from hoopcli.server.settings import Connection
+
+STS_NAME_RE = re.compile(r"[^\w+=,.@-]")
+MAX_PACKED_POLICY = 2048  # STS limit on the plaintext session policy
+STS_TIMEOUTS = {"connect_timeout": 5, "read_timeout": 10}
+
+
+class BrokerError(HoopError):
+    """STS refused the request (role, trust policy, limits): the server's configuration is wrong."""
+
+
+def sts_name(value: str, prefix: str = "", max_len: int = 64) -> str:
+    """Squeeze `value` into STS's name charset ([\\w+=,.@-]) and length (2..max_len)."""
+    cleaned = STS_NAME_RE.sub("-", value)
+    name = (prefix + cleaned)[:max_len]
+    return name if len(name) >= 2 else (name + "--")[:2]
+
+
+# KMS calls S3 makes on the caller's behalf for SSE-KMS objects: without them a narrowed policy
+# breaks reads and writes of encrypted objects. Allowed only through S3 (kms:ViaService).
+S3_KMS_DEPENDENCIES = {
+    "s3:GetObject": ("kms:Decrypt",),
+    "s3:GetObjectVersion": ("kms:Decrypt",),
+    "s3:PutObject": ("kms:Decrypt", "kms:GenerateDataKey"),
+}
+
+
+def _kms_via_s3(actions: set[str]) -> dict[str, Any] | None:
+    needed = sorted({dep for a in actions for dep in S3_KMS_DEPENDENCIES.get(a, ())})
+    if not needed:
+        return None
+    return {
+        "Effect": "Allow",
+        "Action": needed,
+        "Resource": "*",
+        "Condition": {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}},
+    }
+
+
+def session_policy(invocation: Invocation) -> dict[str, Any]:
+    """An IAM policy allowing exactly the invocation's actions, per API call, on its ARNs."""
+    statements: list[dict[str, Any]] = []
+    by_resources: dict[tuple[str, ...], list[str]] = {}
+    for call in invocation.api_calls:
+        arns = tuple(r for r in call.resources if isinstance(r, str) and r.startswith("arn:"))
+        resources = arns if arns and len(arns) == len(call.resources) else ("*",)
+        bucket = by_resources.setdefault(resources, [])
+        for action in call.actions:
+            if action not in bucket:
+                bucket.append(action)
+    for resources, actions in by_resources.items():
+        if actions:
+            statements.append({
+                "Effect": "Allow",
+                "Action": sorted(actions),
+                "Resource": list(resources) if resources != ("*",) else "*",
+            })
+    all_actions = {a for call in invocation.api_calls for a in call.actions}
+    kms = _kms_via_s3(all_actions)
+    extra = [kms] if kms else []
+    policy = {"Version": "2012-10-17", "Statement": statements + extra}
+    if len(_compact(policy)) > MAX_PACKED_POLICY:
+        # Too many ARNs: keep the action list exact and let the role bound the resources.
+        policy = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": sorted(all_actions), "Resource": "*"}, *extra]}
+    if len(_compact(policy)) > MAX_PACKED_POLICY:
+        # Still too long: per-service verb prefixes ("s3:Get*") keep the access level.
+        policy = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": sorted({_prefix_form(a) for a in all_actions}), "Resource": "*"}, *extra]}
+    return policy
+
+
+def _prefix_form(action: str) -> str:
+    service, _, name = action.partition(":")
+    verb = re.match(r"[A-Z][a-z]+", name)
+    return f"{service}:{verb.group(0)}*" if verb else action
+
+
+def _compact(policy: dict[str, Any]) -> str:
+    return json.dumps(policy, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Vended:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expiration: datetime
+    assumed_role_arn: str
+    sts_session_name: str
+    region: str
+    endpoint_url: str | None
+
+    def __repr__(self) -> str:  # the secret never reaches a log through repr()
+        return f"Vended(assumed_role_arn={self.assumed_role_arn!r}, expiration={self.expiration.isoformat()})"
+
+    def response(self) -> dict[str, Any]:
+        return {
+            "access_key_id": self.access_key_id,
+            "secret_access_key": self.secret_access_key,
+            "session_token": self.session_token,
+            "expiration": self.expiration.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+            "assumed_role_arn": self.assumed_role_arn,
+            "sts_session_name": self.sts_session_name,
+            "region": self.region,
+            "endpoint_url": self.endpoint_url,
+        }
+
+
+_clients: dict[tuple[Any, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def sts_client(connection: Connection, aws_session: Any = None) -> Any:
+    """A cached STS client per (credentials source, region, endpoint): building one loads the
+    service model (~100 ms); botocore clients are thread-safe and refresh their credentials."""
+    import boto3
+    from botocore.config import Config
+
+    key = (id(aws_session), connection.region, connection.endpoint_url)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            session = aws_session or boto3.session.Session()
+            config = Config(retries={"max_attempts": 2, "mode": "standard"}, **STS_TIMEOUTS)
+            client = session.client(
+                "sts", region_name=connection.region, endpoint_url=connection.endpoint_url, config=config
+            )
+            if len(_clients) > 64:
+                _clients.clear()
+            _clients[key] = (aws_session, client)  # hold the session so its id stays unique
+            return client
+        return client[1]
+
+
+def assume_role(
+    connection: Connection,
+    invocation: Invocation,
+    *,
+    session_id: str,
+    user: str,
+    aws_session: Any = None,
+    client: Any = None,
+) -> Vended:
+    """AssumeRole for this invocation. Raises BrokerError (STS said no) or Unavailable."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    name = sts_name(session_id, prefix="hoop-")
+    source_identity = sts_name(user)
+    client = client or sts_client(connection, aws_session)
+    try:
+        answer = client.assume_role(
+            RoleArn=connection.role_arn,
+            RoleSessionName=name,
+            SourceIdentity=source_identity,
+            DurationSeconds=connection.duration_seconds,
+            Policy=_compact(session_policy(invocation)),
+        )
+    except NoCredentialsError:
+        raise BrokerError(
+            "the hoop server has no AWS credentials of its own to call STS with",
+            hint="give the server process AWS credentials (instance role, environment or profile)",
+        ) from None
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise BrokerError(
+            f"STS AssumeRole for connection {connection.name!r} failed: "
+            f"{error.get('Code', 'Error')}: {error.get('Message', '')}"
+        ) from None
+    except BotoCoreError as exc:
+        raise Unavailable(f"STS is unreachable for connection {connection.name!r}: {exc}") from None
+    creds = answer["Credentials"]
+    expiration = creds["Expiration"]
+    if isinstance(expiration, str):
+        expiration = datetime.fromisoformat(expiration.replace("Z", "+00:00"))
+    if expiration.tzinfo is None:
+        expiration = expiration.replace(tzinfo=timezone.utc)
+    return Vended(
+        access_key_id=creds["AccessKeyId"],
+        secret_access_key=creds["SecretAccessKey"],
+        session_token=creds["SessionToken"],
+        expiration=expiration,
+        assumed_role_arn=answer.get("AssumedRoleUser", {}).get("Arn", ""),
+        sts_session_name=name,
+        region=connection.region,
+        endpoint_url=connection.endpoint_url,
+    )

@@ -1,0 +1,352 @@
+"""The ledger's write side: append records to an organisation's Merkle log, sign checkpoints,
+and read proofs back from storage.
+
+Appends for one organisation are serialized by a write on its `ledger_logs` head row at the very
+start of the transaction (a row lock on PostgreSQL; SQLite's single write lock, taken before any
+read so no transaction can upgrade from a stale snapshot). Within that lock: duplicate check,
+leaf hashing, frontier update, node inserts, summaries, and (when due) a signed checkpoint.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import bindparam, case, func, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from hoopcli.canonical import canonical_json
+from hoopcli.errors import HoopError
+from hoopcli.server.ledger import checkpoints as cp
+from hoopcli.server.store.ledger import (
+    LedgerCheckpoint,
+    LedgerCommand,
+    LedgerCommandAction,
+    LedgerLog,
+    LedgerNode,
+    LedgerRecord,
+    LedgerSession,
+)
+from hoopcli.transcript import merkle
+from hoopcli.transcript.checkpoints import body_bytes, checkpoint_hash, parse_body
+
+
+class LedgerCorrupt(HoopError):
+    """Storage does not hold a node the log says it has."""
+
+
+@dataclass
+class Uploader:
+    subject: str
+    email: str | None = None
+
+
+@dataclass
+class AppendResult:
+    accepted: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    size: int = 0
+
+
+_FRACTION = re.compile(r"(\.\d{1,6})\d*")
+
+
+def parse_time(value: str) -> datetime:
+    text = _FRACTION.sub(r"\1", value.strip().replace("t", "T").replace(" ", "T"))
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def normalize_id(value: str) -> str:
+    return value.replace("-", "").lower()
+
+
+def _dialect_insert(session: Session) -> Callable[[Any], Any]:
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    return sqlite_insert
+
+
+LOGS = LedgerLog.__table__
+RECORDS = LedgerRecord.__table__
+NODES = LedgerNode.__table__
+SESSIONS = LedgerSession.__table__
+COMMANDS = LedgerCommand.__table__
+ACTIONS = LedgerCommandAction.__table__
+
+
+def lock_head(session: Session, org: str) -> LedgerLog:
+    """Create the org's head row if needed and take its lock for the rest of the transaction."""
+    ins = _dialect_insert(session)
+    session.execute(ins(LedgerLog).values(org=org, size=0, frontier=[]).on_conflict_do_nothing())
+    session.execute(update(LedgerLog).where(LedgerLog.org == org).values(size=LedgerLog.size))
+    head = session.execute(select(LedgerLog).where(LedgerLog.org == org)
+                           .execution_options(populate_existing=True)).scalar_one()
+    return head
+
+
+def _lock_head_core(session: Session, org: str) -> tuple[int, list[str]]:
+    """The hot-path lock: one UPDATE ... RETURNING (the row lock / SQLite write lock)."""
+    stmt = update(LOGS).where(LOGS.c.org == org).values(size=LOGS.c.size).returning(
+        LOGS.c.size, LOGS.c.frontier)
+    row = session.execute(stmt).first()
+    if row is None:
+        session.execute(_dialect_insert(session)(LOGS).values(org=org, size=0, frontier=[])
+                        .on_conflict_do_nothing())
+        row = session.execute(stmt).first()
+    assert row is not None
+    return int(row[0]), list(row[1] or [])
+
+
+Batch = Sequence[tuple[int, dict[str, Any], list[str]]]
+
+
+def append(session: Session, org: str, uploader: Uploader, records: Batch, *,
+           now: datetime | None = None, key: cp.SigningKey | None = None,
+           checkpoint_interval: float = cp.CHECKPOINT_INTERVAL_SECONDS) -> AppendResult:
+    """Append validated, capped records [(index in request, record, truncation marks)]."""
+    return append_many(session, org, [(uploader, records)], now=now, key=key,
+                       checkpoint_interval=checkpoint_interval)[0]
+
+
+def append_many(session: Session, org: str, requests: Sequence[tuple[Uploader, Batch]], *,
+                now: datetime | None = None, key: cp.SigningKey | None = None,
+                checkpoint_interval: float = cp.CHECKPOINT_INTERVAL_SECONDS) -> list[AppendResult]:
+    """Append several requests' records in one transaction under one lock (group commit):
+    the same statements whether 1 or 50 uploaders are waiting. One result per request."""
+    now = now or datetime.now(timezone.utc)
+    results = [AppendResult() for _ in requests]
+    size, front = _lock_head_core(session, org)
+    wanted = {normalize_id(r["id"]) for _, batch in requests for _, r, _ in batch}
+    existing = set(session.scalars(select(RECORDS.c.id).where(
+        RECORDS.c.org == org, RECORDS.c.id.in_(wanted)))) if wanted else set()
+    sids = {r["session_id"] for _, batch in requests for _, r, _ in batch}
+    owners = dict(session.execute(select(SESSIONS.c.id, SESSIONS.c.user).where(
+        SESSIONS.c.org == org, SESSIONS.c.id.in_(sids))).all()) if sids else {}
+    frontier = merkle.Frontier(size, [bytes.fromhex(h) for h in front])
+    rows: list[dict[str, Any]] = []
+    nodes: list[dict[str, Any]] = []
+    appended: list[tuple[dict[str, Any], datetime]] = []
+    new_sessions: dict[str, dict[str, Any]] = {}
+    received = cp.utc_iso(now)
+    for out, (uploader, records) in zip(results, requests):
+        for index, rec, marks in records:
+            rid = normalize_id(rec["id"])
+            if rid in existing:
+                out.duplicates.append(rec["id"])
+                continue
+            sid = rec["session_id"]
+            owner = owners.get(sid)
+            if owner is not None and owner != uploader.subject:
+                out.rejected.append({"index": index, "id": rec["id"],
+                                     "errors": ["$.session_id: belongs to another user"]})
+                continue
+            try:
+                rtime = parse_time(rec["time"])
+            except ValueError:
+                out.rejected.append({"index": index, "id": rec["id"], "errors": ["$.time: not a valid time"]})
+                continue
+            existing.add(rid)
+            receipt = {"received_at": received, "org": org, "uploader": uploader.subject,
+                       "uploader_email": uploader.email, "truncated": marks}
+            leaf_text = canonical_json({"record": rec, "receipt": receipt}).decode("utf-8")
+            leaf_index = frontier.size
+            for level, idx, h in frontier.append(merkle.leaf_hash(leaf_text.encode("utf-8"))):
+                nodes.append({"org": org, "level": level, "idx": idx, "hash": h})
+            rows.append({"org": org, "leaf_index": leaf_index, "id": rid, "session_id": sid,
+                         "command_id": normalize_id(rec["command_id"]), "type": rec["type"],
+                         "time": rtime, "received_at": now, "leaf": leaf_text})
+            appended.append((rec, rtime))
+            out.accepted.append(rec["id"])
+            if owner is None:
+                owners[sid] = uploader.subject
+                new_sessions[sid] = {
+                    "org": org, "id": sid, "user": uploader.subject, "user_email": uploader.email,
+                    "agent": None, "host": None, "connection": None, "started_at": rtime,
+                    "last_at": rtime, "commands": 0, "incomplete": 0, "failed": 0, "denied": 0,
+                    "reviewed": 0}
+    if rows:
+        session.execute(RECORDS.insert(), rows)
+        session.execute(NODES.insert(), nodes)
+        _summarize(session, org, new_sessions, appended)
+        session.execute(update(LOGS).where(LOGS.c.org == org).values(
+            size=frontier.size, frontier=[h.hex() for h in frontier.nodes], updated_at=now))
+    for out in results:
+        out.size = frontier.size
+    if key is not None:
+        _checkpoint_if_due(session, org, frontier, key, now, checkpoint_interval)
+    return results
+
+
+def _short(value: Any, n: int) -> str | None:
+    return value[:n] if isinstance(value, str) else None
+
+
+_SESSION_DELTAS = ("commands", "incomplete", "failed", "denied", "reviewed")
+
+
+def _summarize(session: Session, org: str, new_sessions: dict[str, dict[str, Any]],
+               appended: list[tuple[dict[str, Any], datetime]]) -> None:
+    """Session and command summaries for the appended records (head lock held: no races)."""
+    cids = {normalize_id(r["command_id"]) for r, _ in appended}
+    known = {row.command_id: dict(row._mapping) for row in session.execute(
+        select(COMMANDS.c.command_id, COMMANDS.c.has_start, COMMANDS.c.has_result,
+               COMMANDS.c.started_at, COMMANDS.c.exit_code, COMMANDS.c.effect, COMMANDS.c.summary)
+        .where(COMMANDS.c.org == org, COMMANDS.c.command_id.in_(cids)))}
+    created: dict[str, dict[str, Any]] = {}
+    changed: dict[str, dict[str, Any]] = {}
+    deltas: dict[str, dict[str, Any]] = {}
+    actions: list[dict[str, Any]] = []
+    for rec, rtime in appended:
+        sid = rec["session_id"]
+        d = deltas.setdefault(sid, {k: 0 for k in _SESSION_DELTAS} | {"first": rtime, "last": rtime,
+                                                                        "meta": {}})
+        d["first"] = min(d["first"], rtime)
+        d["last"] = max(d["last"], rtime)
+        cid = normalize_id(rec["command_id"])
+        crow = created.get(cid) or changed.get(cid)
+        if crow is None and cid in known:
+            crow = changed[cid] = known[cid]
+        if crow is None:
+            crow = created[cid] = {"org": org, "command_id": cid, "session_id": sid, "started_at": None,
+                                   "effect": None, "exit_code": None, "has_start": 0,
+                                   "has_result": 0, "summary": None}
+            d["commands"] += 1
+            d["incomplete"] += 1
+        if rec["type"] == "command.start" and not crow["has_start"]:
+            crow["has_start"] = 1
+            crow["started_at"] = rtime
+            for k, n in (("agent", 128), ("host", 255), ("connection", 128)):
+                if isinstance(rec.get(k), str):
+                    d["meta"].setdefault(k, rec[k][:n])
+            effect = (rec.get("decision") or {}).get("effect")
+            crow["effect"] = effect
+            d["denied"] += effect == "deny"
+            d["reviewed"] += effect == "review"
+            crow["summary"] = " ".join(str(a) for a in rec.get("argv") or [])[:300]
+            inv = rec.get("invocation") or {}
+            for action in {str(a).lower()[:255] for a in inv.get("actions") or [] if isinstance(a, str)}:
+                actions.append({"org": org, "command_id": cid, "action": action, "session_id": sid})
+            if crow["has_result"]:
+                d["incomplete"] -= 1
+        elif rec["type"] == "command.result" and not crow["has_result"]:
+            crow["has_result"] = 1
+            crow["exit_code"] = rec.get("exit_code")
+            d["failed"] += rec.get("exit_code") not in (0, None)
+            if crow["started_at"] is None:
+                crow["started_at"] = rtime
+            if crow["has_start"]:
+                d["incomplete"] -= 1
+    for sid, row in new_sessions.items():
+        d = deltas.pop(sid)
+        row.update({k: d[k] for k in _SESSION_DELTAS}, started_at=d["first"], last_at=d["last"], **d["meta"])
+    if new_sessions:
+        session.execute(SESSIONS.insert(), list(new_sessions.values()))
+    for sid, d in deltas.items():
+        values: dict[str, Any] = {k: getattr(SESSIONS.c, k) + d[k] for k in _SESSION_DELTAS if d[k]}
+        values["last_at"] = case((SESSIONS.c.last_at < d["last"], d["last"]), else_=SESSIONS.c.last_at)
+        values["started_at"] = case((SESSIONS.c.started_at > d["first"], d["first"]),
+                                    else_=SESSIONS.c.started_at)
+        for k, v in d["meta"].items():
+            values[k] = func.coalesce(getattr(SESSIONS.c, k), v)
+        session.execute(update(SESSIONS).where(SESSIONS.c.org == org, SESSIONS.c.id == sid).values(**values))
+    if created:
+        session.execute(COMMANDS.insert(), list(created.values()))
+    if changed:
+        cols = ("has_start", "has_result", "started_at", "exit_code", "effect", "summary")
+        stmt = update(COMMANDS).where(COMMANDS.c.org == bindparam("b_org"),
+                                      COMMANDS.c.command_id == bindparam("b_cid")).values(
+            **{k: bindparam(f"v_{k}") for k in cols})
+        session.connection().execute(stmt, [{"b_org": org, "b_cid": cid, **{f"v_{k}": row[k] for k in cols}}
+                                            for cid, row in changed.items()])
+    if actions:
+        # executemany of one cached statement (a multi-VALUES insert would recompile every time)
+        session.execute(_dialect_insert(session)(ACTIONS).on_conflict_do_nothing(), actions)
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+_last_checkpoint_at: dict[tuple[int, str], float] = {}
+
+
+def _checkpoint_if_due(session: Session, org: str, frontier: merkle.Frontier, key: cp.SigningKey,
+                       now: datetime, interval: float) -> None:
+    """Cheap check first (a per-process memo of the last checkpoint time), then the real one."""
+    memo = (id(session.get_bind()), org)
+    last_seen = _last_checkpoint_at.get(memo)
+    if last_seen is not None and now.timestamp() - last_seen < interval:
+        return
+    head = LedgerLog(org=org, size=frontier.size, frontier=[h.hex() for h in frontier.nodes])
+    row = maybe_checkpoint(session, org, head, key, now, interval=interval)
+    last = row if row is not None else latest_checkpoint(session, org)
+    if last is not None:
+        _last_checkpoint_at[memo] = _aware(last.time).timestamp()
+
+
+# -- checkpoints -----------------------------------------------------------------------------
+def latest_checkpoint(session: Session, org: str) -> LedgerCheckpoint | None:
+    return session.scalars(select(LedgerCheckpoint).where(LedgerCheckpoint.org == org)
+                           .order_by(LedgerCheckpoint.seq.desc()).limit(1)).first()
+
+
+def maybe_checkpoint(session: Session, org: str, head: LedgerLog, key: cp.SigningKey,
+                     now: datetime, *, interval: float = cp.CHECKPOINT_INTERVAL_SECONDS,
+                     force: bool = False) -> LedgerCheckpoint | None:
+    """Sign a checkpoint when the log grew and the last one is older than `interval` (or force).
+    Must run with the head lock held (inside `append`, or after `lock_head`)."""
+    last = latest_checkpoint(session, org)
+    if last is not None and last.size == head.size:
+        return last if force else None
+    if last is not None and not force and now - _aware(last.time) < timedelta(seconds=interval):
+        return None
+    frontier = merkle.Frontier(head.size, [bytes.fromhex(h) for h in head.frontier])
+    previous = checkpoint_hash(parse_body(last.body)) if last is not None else None
+    seq = last.seq + 1 if last is not None else 0
+    body = cp.make_body(org, seq, head.size, frontier.root().hex(), now, previous, key.key_id)
+    row = LedgerCheckpoint(org=org, seq=seq, size=head.size, root=body["root"], time=now,
+                           body=body_bytes(body).decode("utf-8"),
+                           signature=key.sign(body_bytes(body)), key_id=key.key_id)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def seal(session: Session, org: str, key: cp.SigningKey, now: datetime | None = None) -> LedgerCheckpoint | None:
+    """A checkpoint covering everything appended so far (new one only if the log grew)."""
+    head = lock_head(session, org)
+    return maybe_checkpoint(session, org, head, key, now or datetime.now(timezone.utc), force=True)
+
+
+# -- proofs from storage ---------------------------------------------------------------------
+def with_nodes(session: Session, org: str, build: Callable[[merkle.NodeGetter], Any]) -> Any:
+    """Run a merkle computation against stored nodes, fetching all it needs in one query."""
+    need = merkle.needed_nodes(build)
+    found: dict[tuple[int, int], bytes] = {}
+    if need:
+        rows = session.execute(select(LedgerNode.level, LedgerNode.idx, LedgerNode.hash).where(
+            LedgerNode.org == org, tuple_(LedgerNode.level, LedgerNode.idx).in_(list(need))))
+        found = {(lvl, idx): bytes(h) for lvl, idx, h in rows}
+
+    def get(level: int, index: int) -> bytes:
+        try:
+            return found[(level, index)]
+        except KeyError:
+            raise LedgerCorrupt(f"ledger node ({level}, {index}) of org {org} is missing") from None
+
+    return build(get)
+
+
+def log_size(session: Session, org: str) -> int:
+    return session.scalar(select(func.coalesce(func.max(LedgerLog.size), 0)).where(LedgerLog.org == org)) or 0

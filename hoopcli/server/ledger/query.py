@@ -1,0 +1,222 @@
+"""The ledger's read side: keyset-paginated session lists with filters, session timelines, and
+record iteration for export and verification.
+
+Lists are ordered newest first by (started_at, id) and paginated by keyset (an opaque cursor
+holding the last row's (started_at, id)), never by offset, so page N costs what page 1 costs;
+the indexes ix_ledger_sessions_* cover the order with and without a user/agent filter.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import Session
+
+from hoopcli.errors import UsageError
+from hoopcli.server.ledger.checkpoints import utc_iso
+from hoopcli.server.ledger.log import parse_time
+from hoopcli.server.store.ledger import (
+    LedgerCommand,
+    LedgerCommandAction,
+    LedgerRecord,
+    LedgerSession,
+)
+
+MAX_LIMIT = 500
+STATUSES = ("ok", "failed", "incomplete")
+EFFECTS = ("allow", "review", "deny")
+
+
+@dataclass
+class Filters:
+    user: str | None = None
+    agent: str | None = None
+    connection: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    action: str | None = None          # glob, e.g. "s3:Get*"
+    decision: str | None = None        # allow | review | deny
+    status: str | None = None          # ok | failed | incomplete
+    exit_code: int | None = None
+    session_id: str | None = None
+
+
+def parse_when(value: str | None, name: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise UsageError(f"{name}: not an RFC 3339 time: {value[:40]!r}") from None
+
+
+def glob_to_like(pattern: str) -> str:
+    out = []
+    for ch in pattern.lower():
+        if ch in "\\%_":
+            out.append("\\" + ch)
+        elif ch == "*":
+            out.append("%")
+        elif ch == "?":
+            out.append("_")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def encode_cursor(when: datetime, ident: str) -> str:
+    raw = json.dumps([utc_iso(when), ident], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        when, ident = json.loads(raw)
+        if not isinstance(ident, str):
+            raise ValueError
+        return parse_time(when), ident
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise UsageError("invalid cursor") from None
+
+
+def _session_conditions(org: str, owner: str | None, f: Filters) -> list[Any]:
+    S = LedgerSession
+    cond: list[Any] = [S.org == org]
+    if owner is not None:
+        cond.append(S.user == owner)
+    if f.user:
+        cond.append(or_(S.user == f.user, S.user_email == f.user))
+    if f.agent:
+        cond.append(S.agent == f.agent)
+    if f.connection:
+        cond.append(S.connection == f.connection)
+    if f.session_id:
+        cond.append(S.id == f.session_id)
+    if f.since:
+        cond.append(S.started_at >= f.since)
+    if f.until:
+        cond.append(S.started_at < f.until)
+    if f.status == "incomplete":
+        cond.append(S.incomplete > 0)
+    elif f.status == "failed":
+        cond.append(S.failed > 0)
+    elif f.status == "ok":
+        cond.append(and_(S.failed == 0, S.incomplete == 0))
+    elif f.status is not None:
+        raise UsageError(f"status must be one of {', '.join(STATUSES)}")
+    if f.action:
+        A = LedgerCommandAction
+        cond.append(exists().where(A.org == org, A.session_id == S.id,
+                                   A.action.like(glob_to_like(f.action), escape="\\")))
+    C = LedgerCommand
+    if f.decision:
+        if f.decision not in EFFECTS:
+            raise UsageError(f"decision must be one of {', '.join(EFFECTS)}")
+        cond.append(exists().where(C.org == org, C.session_id == S.id, C.effect == f.decision))
+    if f.exit_code is not None:
+        cond.append(exists().where(C.org == org, C.session_id == S.id, C.exit_code == f.exit_code))
+    return cond
+
+
+def session_dict(row: LedgerSession) -> dict[str, Any]:
+    status = "incomplete" if row.incomplete else "failed" if row.failed else "ok"
+    return {"id": row.id, "user": row.user, "user_email": row.user_email, "agent": row.agent,
+            "host": row.host, "connection": row.connection,
+            "started_at": utc_iso(row.started_at), "last_at": utc_iso(row.last_at),
+            "commands": row.commands, "incomplete": row.incomplete, "failed": row.failed,
+            "denied": row.denied, "reviewed": row.reviewed, "status": status}
+
+
+def list_sessions(s: Session, org: str, owner: str | None, f: Filters, limit: int = 50,
+                  cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    limit = max(1, min(int(limit), MAX_LIMIT))
+    S = LedgerSession
+    cond = _session_conditions(org, owner, f)
+    if cursor:
+        when, ident = decode_cursor(cursor)
+        cond.append(or_(S.started_at < when, and_(S.started_at == when, S.id < ident)))
+    rows = list(s.scalars(select(S).where(*cond).order_by(S.started_at.desc(), S.id.desc())
+                          .limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    nxt = encode_cursor(_aware(rows[-1].started_at), rows[-1].id) if more and rows else None
+    return [session_dict(r) for r in rows], nxt
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def get_session(s: Session, org: str, owner: str | None, session_id: str) -> LedgerSession | None:
+    row = s.get(LedgerSession, (org, session_id))
+    if row is None or (owner is not None and row.user != owner):
+        return None
+    return row
+
+
+def session_records(s: Session, org: str, session_id: str, after: int = -1,
+                    limit: int = 2000) -> list[dict[str, Any]]:
+    rows = s.execute(select(LedgerRecord.leaf_index, LedgerRecord.leaf).where(
+        LedgerRecord.org == org, LedgerRecord.session_id == session_id,
+        LedgerRecord.leaf_index > after).order_by(LedgerRecord.leaf_index).limit(limit))
+    return [leaf_entry(i, leaf) for i, leaf in rows]
+
+
+def leaf_entry(index: int, leaf: str | None) -> dict[str, Any]:
+    if leaf is None:
+        return {"index": index, "record": None, "receipt": None, "redacted": True}
+    try:
+        data = json.loads(leaf)
+        return {"index": index, "record": data.get("record"), "receipt": data.get("receipt")}
+    except (ValueError, AttributeError):
+        return {"index": index, "record": None, "receipt": None, "unreadable": True}
+
+
+def timeline(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Join start and result records by command_id, in order of first appearance."""
+    commands: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        rec = e.get("record")
+        if not isinstance(rec, dict):
+            continue
+        cid = str(rec.get("command_id"))
+        c = commands.setdefault(cid, {"command_id": cid, "start": None, "result": None})
+        if rec.get("type") == "command.start" and c["start"] is None:
+            c["start"] = rec
+        elif rec.get("type") == "command.result" and c["result"] is None:
+            c["result"] = rec
+    out = []
+    for c in commands.values():
+        if c["start"] is None or c["result"] is None:
+            c["status"] = "incomplete"
+        else:
+            c["status"] = "ok" if c["result"].get("exit_code") == 0 else "failed"
+        out.append(c)
+    out.sort(key=lambda c: ((c["start"] or c["result"] or {}).get("seq") or 0))
+    return out
+
+
+def iter_records(db: Any, org: str, owner: str | None, f: Filters,
+                 chunk: int = 1000) -> Iterator[tuple[int, str | None]]:
+    """(leaf_index, leaf text) of every record of the matching sessions, in log order, read in
+    keyset chunks with a fresh DB session each (safe to stream for any size)."""
+    R, S = LedgerRecord, LedgerSession
+    everything = owner is None and f == Filters()
+    after = -1
+    while True:
+        with db.session() as s:
+            q = select(R.leaf_index, R.leaf).where(R.org == org, R.leaf_index > after)
+            if not everything:
+                q = q.where(R.session_id.in_(select(S.id).where(*_session_conditions(org, owner, f))))
+            rows = list(s.execute(q.order_by(R.leaf_index).limit(chunk)))
+        if not rows:
+            return
+        yield from ((int(i), leaf) for i, leaf in rows)
+        after = rows[-1][0]

@@ -1,0 +1,92 @@
+"""Group commit for ingest: one writer thread per database appends what every waiting request
+brought in one transaction.
+
+Appends to an organisation's log are serialized anyway (the head-row lock), so fifty uploaders
+posting at once would otherwise queue on the lock, one transaction each. The writer takes the
+first waiting request, everything else already queued (up to MAX_GROUP_RECORDS), and appends
+them together: one lock, one set of statements, one commit. Several server processes remain
+correct because the database lock still serializes their writers.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import queue
+import threading
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from hoopcli.errors import Unavailable
+from hoopcli.server.ledger import log as ledger_log
+from hoopcli.server.ledger.checkpoints import SigningKey
+
+MAX_GROUP_RECORDS = 5000
+_writers: dict[int, Writer] = {}
+_writers_lock = threading.Lock()
+
+
+class Writer:
+    def __init__(self, db: Any, key: SigningKey) -> None:
+        self.db = db
+        self.key = key
+        self.queue: queue.Queue[tuple[str, ledger_log.Uploader, ledger_log.Batch,
+                                      concurrent.futures.Future[ledger_log.AppendResult]]] = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="hoop-ledger-writer", daemon=True)
+        self.thread.start()
+
+    def submit(self, org: str, uploader: ledger_log.Uploader,
+               records: ledger_log.Batch) -> concurrent.futures.Future[ledger_log.AppendResult]:
+        fut: concurrent.futures.Future[ledger_log.AppendResult] = concurrent.futures.Future()
+        self.queue.put((org, uploader, records, fut))
+        return fut
+
+    def _run(self) -> None:
+        while True:
+            group = [self.queue.get()]
+            n = len(group[0][2])
+            while n < MAX_GROUP_RECORDS:
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                group.append(item)
+                n += len(item[2])
+            by_org: dict[str, list[Any]] = defaultdict(list)
+            for item in group:
+                by_org[item[0]].append(item)
+            for org, items in by_org.items():
+                self._commit(org, items)
+
+    def _commit(self, org: str, items: list[Any]) -> None:
+        results: list[ledger_log.AppendResult] | None = None
+        error: BaseException = Unavailable("cannot store the records now")
+        for _attempt in range(3):
+            try:
+                with self.db.session() as s:
+                    results = ledger_log.append_many(s, org, [(u, r) for _, u, r, _ in items], key=self.key)
+                break
+            except OperationalError as exc:  # SQLite busy past its timeout, PG deadlock
+                error = Unavailable(f"the ledger is busy: {type(exc.orig).__name__}")
+                error.__cause__ = exc
+            except SQLAlchemyError as exc:  # e.g. another server won a race on a record id: retry
+                error = Unavailable("cannot store the records now")
+                error.__cause__ = exc
+            except BaseException as exc:  # noqa: BLE001 - never let the writer thread die
+                error = exc
+                break
+        if results is None:
+            for *_, fut in items:
+                fut.set_exception(error)
+            return
+        for (*_, fut), res in zip(items, results):
+            fut.set_result(res)
+
+
+def writer_for(db: Any, key: SigningKey) -> Writer:
+    with _writers_lock:
+        w = _writers.get(id(db))
+        if w is None or w.db is not db:
+            w = _writers[id(db)] = Writer(db, key)
+        return w

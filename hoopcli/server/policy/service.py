@@ -1,0 +1,132 @@
+"""The server's policy decision: the same evaluation as the client, on the server's policy.
+
+`decide()` is called by the credential broker before vending credentials and by approvals
+before opening a request. The server's answer wins over whatever the client cached. The
+Decision carries the invocation's actions and resources so the broker can narrow the vended
+session policy to exactly what was allowed.
+
+Which policy: the newest pushed version in the database; else `settings.policy_file`; else the
+shipped default. Compiled policies are memoised by content hash, so a decision costs one small
+query plus the evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+from hoopcli.errors import ConfigError, Unavailable
+from hoopcli.parse.invocation import Invocation
+from hoopcli.policy.cache import default_policy
+from hoopcli.policy.model import Context, Decision, Policy
+
+_lock = threading.Lock()
+_memo: dict[str, Policy] = {}
+_file_memo: dict[str, tuple[float, int, Policy, str, str]] = {}
+_default: tuple[Policy, str, str] | None = None
+log = logging.getLogger("hoopcli.server")
+
+
+def check_policy_file(settings: Any) -> None:
+    """At startup: a `policy_file` that is missing or does not compile stops the server, with
+    the file's own error (path, line, column) for the operator."""
+    _file_policy(settings)
+
+
+class PolicyFileBroken(Unavailable):
+    """The policy file became unusable while the server runs (edited, removed). Clients get a
+    503 that names no server path; the operator finds the reason in the server log."""
+
+
+def _file_policy(settings: Any) -> tuple[Policy, str, str] | None:
+    """(policy, source text, sha256 of compiled) from settings.policy_file, or None."""
+    path = getattr(settings, "policy_file", None)
+    if not path:
+        return None
+    from hoopcli.policy.compiler import compile_file, read_policy_file
+    from hoopcli.server.store.policy import canonical, sha256_of
+
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"policy_file {path}: {exc.strerror or exc}") from exc
+    key = str(path)
+    with _lock:
+        hit = _file_memo.get(key)
+        if hit and hit[0] == st.st_mtime and hit[1] == st.st_size:
+            return hit[2], hit[3], hit[4]
+    compiled, _warnings = compile_file(path)
+    source = read_policy_file(path).decode("utf-8")
+    sha = sha256_of(canonical(compiled))
+    policy = Policy(compiled, source="file", etag=f'"{sha}"', version=0)
+    with _lock:
+        _file_memo[key] = (st.st_mtime, st.st_size, policy, source, sha)
+    return policy, source, sha
+
+
+def baseline(settings: Any) -> tuple[Policy, str, str]:
+    """The policy in force before any push: (policy, YAML source, sha256 of compiled)."""
+    try:
+        found = _file_policy(settings)
+    except ConfigError as exc:
+        log.error("policy_file unusable: %s", exc.message)
+        raise PolicyFileBroken("the server's policy file cannot be used; an administrator must "
+                               "fix it (the server log says why)") from exc
+    if found is not None:
+        return found
+    global _default
+    if _default is None:
+        from importlib import resources
+
+        from hoopcli.server.store.policy import canonical, sha256_of
+
+        policy = default_policy()
+        source = resources.files("hoopcli.policy.data").joinpath("default.yaml").read_text("utf-8")
+        sha = sha256_of(canonical(policy.data))
+        policy.etag, policy.version = f'"{sha}"', 0
+        _default = (policy, source, sha)
+    return _default
+
+
+def current_policy(db: Any, settings: Any, org: str = "default") -> Policy:
+    """The policy in force: newest stored version, else the baseline."""
+    from hoopcli.server.store import policy as store
+
+    with db.session() as session:
+        head = store.latest_sha(session, org)
+        if head is None:
+            return baseline(settings)[0]
+        version, sha = head
+        with _lock:
+            cached = _memo.get(sha)
+        if cached is not None and cached.version == version:
+            return cached
+        row = store.get_version(session, version, org)
+        assert row is not None
+        policy = Policy(json.loads(row.compiled), source="server", etag=store.etag_of(sha),
+                        version=version)
+    with _lock:
+        if len(_memo) > 64:
+            _memo.clear()
+        _memo[sha] = policy
+    return policy
+
+
+def context_for(settings: Any, principal: Any, connection: str | None, agent: str | None = None) -> Context:
+    """The evaluation context of a principal on a connection. `groups` also carries the
+    principal's roles as "role:<name>" so rules can match roles as well as IdP groups."""
+    conn = (getattr(settings, "connections", None) or {}).get(connection) if connection else None
+    groups = tuple(getattr(principal, "groups", ()) or ())
+    roles = tuple(f"role:{r}" for r in sorted(getattr(principal, "roles", ()) or ()))
+    return Context(user=getattr(principal, "email", None) or getattr(principal, "subject", None),
+                   groups=groups + roles, agent=agent, connection=connection,
+                   region=getattr(conn, "region", None), endpoint_url=getattr(conn, "endpoint_url", None))
+
+
+def decide(db: Any, settings: Any, principal: Any, invocation: Invocation, connection: str | None,
+           *, agent: str | None = None) -> Decision:
+    """Evaluate `invocation` for `principal` on `connection` with the server's current policy."""
+    policy = current_policy(db, settings, getattr(principal, "org", "default") or "default")
+    return policy.evaluate(invocation, context_for(settings, principal, connection, agent))
