@@ -19,6 +19,8 @@ with ``raise ... from exc``; nothing else decides an exit code.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hoopcli.exitcodes import ExitStatus
 
 
@@ -102,3 +104,22 @@ def where(exc: BaseException) -> list[str]:
     lines = [f"{type(exc).__module__}.{type(exc).__name__}"]
     lines += [f"{f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(exc.__traceback__)]
     return lines
+
+
+def log_internal_error(home: Path, exc: BaseException, log_name: str) -> str | None:
+    """Append where `exc` happened (a timestamp, then `where(exc)`) to HOOP_HOME/logs/<log_name>,
+    created 0600; returns the log's path, or None when it cannot be written (best effort)."""
+    import os
+    import time
+
+    from hoopcli.paths import ensure_dir
+
+    try:
+        path = ensure_dir(home / "logs") / log_name
+        lines = [time.strftime("%Y-%m-%dT%H:%M:%S%z"), *("  " + line for line in where(exc))]
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")
+        return str(path)
+    except Exception:  # noqa: BLE001 - the log is best effort
+        return None

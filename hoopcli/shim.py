@@ -22,7 +22,7 @@ from typing import IO, Any
 from hoopcli import launcher
 from hoopcli.errors import INTERNAL_HINT, HoopError, PolicyDenied, RecursionRefused
 from hoopcli.exitcodes import ExitStatus
-from hoopcli.paths import Layout, ensure_dir
+from hoopcli.paths import Layout
 from hoopcli.record.session import implicit_session, next_seq
 from hoopcli.runner import restore_signals
 
@@ -83,13 +83,14 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - last resort: never a traceback to the agent
-        where = _log_internal_error(env, exc)
-        _say(env, f"hoop: internal error ({type(exc).__name__}); {INTERNAL_HINT}"
-                  + (f" and {where}" if where else ""))
-        if env.environ.get("HOOP_DEBUG"):
-            import traceback
+        from hoopcli.errors import log_internal_error, where
 
-            traceback.print_exc(file=env.stderr)
+        log = log_internal_error(Layout.from_env(env.environ).home, exc, "shim-errors.log")
+        _say(env, f"hoop: internal error ({type(exc).__name__}); {INTERNAL_HINT}"
+                  + (f" and {log}" if log else ""))
+        if env.environ.get("HOOP_DEBUG"):   # frames only: an exception's message may hold a secret
+            for line in where(exc)[1:]:
+                _say(env, "hoop:   at " + line)
         return int(ExitStatus.INTERNAL)
     finally:
         restore_signals(previous)
@@ -118,23 +119,6 @@ def launch(home: str | None = None) -> None:
     launcher.pause_gc()
     code = launcher.call_with_room(lambda: main(env=env))
     launcher.fast_exit(code)
-
-
-def _log_internal_error(env: Environment, exc: BaseException) -> str | None:
-    """Append where the error happened (frames and exception type; never its message or
-    locals, which may hold secrets) to HOOP_HOME/logs/shim-errors.log, 0600."""
-    from hoopcli.errors import where
-
-    try:
-        directory = ensure_dir(Layout.from_env(env.environ).home / "logs")
-        lines = [time.strftime("%Y-%m-%dT%H:%M:%S%z"), *("  " + line for line in where(exc))]
-        path = directory / "shim-errors.log"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as fh:
-            fh.write("\n".join(lines) + "\n")
-        return str(path)
-    except Exception:  # noqa: BLE001 - the log is best effort
-        return None
 
 
 def _say(env: Environment, line: str) -> None:

@@ -83,7 +83,13 @@ def run_command(command: click.Command, argv: list[str] | None, prog_name: str) 
     except BrokenPipeError:
         return 1
     except Exception as exc:  # noqa: BLE001 - the funnel of last resort
-        click.echo(f"hoop: internal error: {type(exc).__name__}: {exc}; {INTERNAL_HINT}", err=True)
+        # Type and frames only, like the shim and the server: the message may hold a secret.
+        from hoopcli.errors import log_internal_error
+        from hoopcli.paths import Layout
+
+        log = log_internal_error(Layout.from_env().home, exc, "cli-errors.log")
+        click.echo(f"hoop: internal error ({type(exc).__name__}); {INTERNAL_HINT}"
+                   + (f" and {log}" if log else ""), err=True)
         return int(ExitStatus.INTERNAL)
     return rv if isinstance(rv, int) else 0
 

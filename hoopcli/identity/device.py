@@ -7,7 +7,6 @@ standards-compliant OIDC provider the hoop server advertises (GET /api/v1/config
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from oauthlib.oauth2 import DeviceClient, WebApplicationClient
 from hoopcli import __version__
 from hoopcli.errors import HoopError, Unavailable, UsageError
 from hoopcli.exitcodes import ExitStatus
+from hoopcli.urls import is_loopback_host
 
 TIMEOUT = (5.0, 15.0)
 DEFAULT_INTERVAL = 5
@@ -39,17 +39,6 @@ class ProviderRefused(Exception):
     """The provider refused a refresh (the refresh token is no longer valid)."""
 
 
-def is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def check_url(url: Any, what: str) -> str:
     """https anywhere; plain http only for loopback (local development)."""
     if not isinstance(url, str) or not url:
@@ -57,7 +46,7 @@ def check_url(url: Any, what: str) -> str:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return url
-    if parts.scheme == "http" and is_loopback(parts.hostname):
+    if parts.scheme == "http" and is_loopback_host(parts.hostname):
         return url
     raise UsageError(f"refusing the {what} URL {url!r}: only https, or plain http to a loopback "
                      "address, is allowed")

@@ -187,3 +187,16 @@ def test_a_hostile_home_path_cannot_inject_code_into_the_launcher(tmp_path, monk
     calls = [n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Call)]
     assert [ast.unparse(c.func) for c in calls] == ["gc.disable", "launch"]
     assert ast.literal_eval(calls[1].args[0]) == str(home)
+
+
+def test_hoop_debug_shows_frames_never_the_message(shim_world, monkeypatch):
+    """An agent can set HOOP_DEBUG: it gets where the error happened, never the message."""
+    import hoopcli.parse
+
+    def broken(argv):
+        raise RuntimeError("password=s3cr3t-canary")
+
+    monkeypatch.setattr(hoopcli.parse, "parse", broken)
+    result = shim_world.run("s3api", "list-buckets", env={"HOOP_DEBUG": "1"})
+    assert result.code == 70
+    assert "in broken" in result.stderr and "s3cr3t" not in result.stderr
