@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from hoopcli.cli.display import printable_or_dash
+
 
 def _client() -> Any:
     from hoopcli.client import for_user
@@ -14,9 +16,6 @@ def _client() -> Any:
     return for_user()
 
 
-def _one_line(text: Any, width: int) -> str:
-    value = "".join(ch if ch.isprintable() else "?" for ch in str(text or "-"))
-    return value if len(value) <= width else value[: width - 1] + "…"
 
 
 def _show(item: dict[str, Any]) -> None:
@@ -35,14 +34,14 @@ def _show(item: dict[str, Any]) -> None:
     ]
     for key, value in rows:
         if value not in (None, ""):
-            click.echo(f"{key + ':':15}{_one_line(value, 2000)}")
+            click.echo(f"{key + ':':15}{printable_or_dash(value, 2000)}")
     events = item.get("events") or []
     if events:
         click.echo("events:")
         for ev in events:
-            detail = f" - {_one_line(ev.get('detail'), 200)}" if ev.get("detail") else ""
+            detail = f" - {printable_or_dash(ev.get('detail'), 200)}" if ev.get("detail") else ""
             via = f" via {ev['channel']}" if ev.get("channel") else ""
-            click.echo(f"  {ev.get('at')}  {ev.get('event'):9} {_one_line(ev.get('actor'), 60)}{via}{detail}")
+            click.echo(f"  {ev.get('at')}  {ev.get('event'):9} {printable_or_dash(ev.get('actor'), 60)}{via}{detail}")
 
 
 @click.group()
@@ -66,9 +65,9 @@ def list_cmd(as_json: bool, status: str | None, limit: int) -> None:
         return
     click.echo(f"{'ID':22} {'STATUS':9} {'REQUESTER':24} {'REQUESTED':21} COMMAND")
     for it in items:
-        click.echo(f"{_one_line(it.get('id'), 22):22} {_one_line(it.get('status'), 9):9} "
-                   f"{_one_line(it.get('requester'), 24):24} {_one_line(it.get('requested_at'), 21):21} "
-                   f"{_one_line(it.get('command'), 80)}")
+        click.echo(f"{printable_or_dash(it.get('id'), 22):22} {printable_or_dash(it.get('status'), 9):9} "
+                   f"{printable_or_dash(it.get('requester'), 24):24} {printable_or_dash(it.get('requested_at'), 21):21} "
+                   f"{printable_or_dash(it.get('command'), 80)}")
 
 
 @approvals.command("show")
@@ -102,7 +101,7 @@ def _decide(approval_id: str, approve: bool, reason: str | None) -> None:
             "call_hash": current.get("call_hash"), "channel": "cli"}
     item = client.post(path + "/decision", json=body).json() or {}
     verb = "approved" if approve else "denied"
-    click.echo(f"{verb} {item.get('id')}: {_one_line(item.get('command'), 500)}")
+    click.echo(f"{verb} {item.get('id')}: {printable_or_dash(item.get('command'), 500)}")
 
 
 @approvals.command("approve")

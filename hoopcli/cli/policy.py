@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from hoopcli.cli.display import printable
 from hoopcli.errors import ConfigError, HoopError
 
 
@@ -40,9 +41,6 @@ def _compile(path: str) -> tuple[dict[str, Any], list[Any]]:
     return compiled, problems
 
 
-def _clean(text: Any, width: int = 0) -> str:
-    value = "".join(ch if ch.isprintable() else "?" for ch in str("-" if text is None else text))
-    return value if not width or len(value) <= width else value[: width - 1] + "…"
 
 
 @click.group()
@@ -79,18 +77,18 @@ def show_cmd(as_json: bool, cached: bool, shipped: bool, server: str | None) -> 
             click.echo(json.dumps(info, indent=2))
         else:
             for key, value in info.items():
-                click.echo(f"{key + ':':15}{_clean(value)}")
+                click.echo(f"{key + ':':15}{printable(value)}")
         return
     client, layout = _client(server)
     body = client.get("/api/v1/policy").json()
     if as_json:
         click.echo(json.dumps(body, indent=2))
         return
-    who = f", pushed by {_clean(body.get('created_by'))}" if body.get("created_by") else ""
+    who = f", pushed by {printable(body.get('created_by'))}" if body.get("created_by") else ""
     when = ""
     if body.get("created_at"):
         when = " at " + time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(body["created_at"]))
-    click.echo(f"# version {body.get('version')} ({_clean(body.get('origin'))}){who}{when}; etag {_clean(body.get('etag'))}")
+    click.echo(f"# version {body.get('version')} ({printable(body.get('origin'))}){who}{when}; etag {printable(body.get('etag'))}")
     click.echo(body.get("source") or "", nl=False)
 
 
@@ -182,14 +180,14 @@ def test_cmd(file: str, commands: str, as_json: bool, user: str | None, groups: 
     click.echo(f"{'LINE':>4}  {'DECISION':8} {'ACCESS':12} {'RULE':28} COMMAND / REASON")
     for number, line, r in rows:
         if "error" in r:
-            click.echo(f"{number:>4}  {'error':8} {'-':12} {'-':28} {_clean(r['error'], 100)}")
+            click.echo(f"{number:>4}  {'error':8} {'-':12} {'-':28} {printable(r['error'], 100)}")
             continue
         level = "Permissions" if r["access_level"] == "Permissions management" else r["access_level"]
         command = " ".join(x for x in ("aws", r["service"], r["operation"]) if x)
-        click.echo(f"{number:>4}  {r['decision']:8} {level:12} {_clean(r['rule'], 28):28} {_clean(command, 60)}")
+        click.echo(f"{number:>4}  {r['decision']:8} {level:12} {printable(r['rule'], 28):28} {printable(command, 60)}")
         detail = r["reason"] if r["decision"] != "review" or not r["review"] else \
             f"approvers: {', '.join(r['review']['approvers'])}; channels: {', '.join(r['review']['channels'])}"
-        click.echo(f"{'':56}{_clean(detail, 100)}")
+        click.echo(f"{'':56}{printable(detail, 100)}")
 
 
 @policy.command("push")
@@ -241,4 +239,4 @@ def history_cmd(as_json: bool, diff_of: int | None, limit: int, server: str | No
     for it in items:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(it.get("created_at") or 0))
         who = it.get("created_by_email") or it.get("created_by")
-        click.echo(f"{it.get('version'):>7}  {when:20} {_clean(who, 28):28} {_clean(it.get('comment'), 60)}")
+        click.echo(f"{it.get('version'):>7}  {when:20} {printable(who, 28):28} {printable(it.get('comment'), 60)}")

@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from hoopcli.cli.display import printable
+
 FILTERS = ("user", "agent", "connection", "since", "until", "action", "decision", "status", "exit_code")
 
 
@@ -45,11 +47,6 @@ def _params(kw: dict[str, Any]) -> dict[str, Any]:
     return {k: kw.get(k) for k in FILTERS if kw.get(k) is not None}
 
 
-def _safe(text: Any, width: int | None = None) -> str:
-    value = "".join(ch if ch.isprintable() else "?" for ch in str("-" if text is None else text))
-    if width is not None and len(value) > width:
-        value = value[: width - 1] + "…"
-    return value
 
 
 @click.group()
@@ -89,10 +86,10 @@ def list_cmd(limit: int, as_json: bool, **kw: Any) -> None:
         table.add_column(col, no_wrap=True, overflow="ellipsis", min_width=len(col))
     style = {"ok": "green", "failed": "red", "incomplete": "yellow"}
     for s in items:
-        table.add_row(_safe(s.get("started_at"))[:19].replace("T", " "), _safe(s.get("id"), 36),
-                      _safe(s.get("user_email") or s.get("user"), 40), _safe(s.get("agent"), 20),
-                      _safe(s.get("connection"), 20), str(s.get("commands")),
-                      f"[{style.get(s.get('status'), 'white')}]{_safe(s.get('status'))}[/]",
+        table.add_row(printable(s.get("started_at"))[:19].replace("T", " "), printable(s.get("id"), 36),
+                      printable(s.get("user_email") or s.get("user"), 40), printable(s.get("agent"), 20),
+                      printable(s.get("connection"), 20), str(s.get("commands")),
+                      f"[{style.get(s.get('status'), 'white')}]{printable(s.get('status'))}[/]",
                       str(s.get("denied") or ""))
     # piped output keeps whole rows (a terminal gets rich's fitting to its width)
     Console(highlight=False, width=None if sys.stdout.isatty() else 220).print(table)
@@ -142,35 +139,35 @@ def show_cmd(session_id: str, as_json: bool, full: bool) -> None:
         click.echo(json.dumps(data, indent=2))
         return
     s = data["session"]
-    click.echo(f"session {_safe(s['id'])}  user {_safe(s.get('user_email') or s.get('user'))}  "
-               f"agent {_safe(s.get('agent'))}  host {_safe(s.get('host'))}  "
-               f"connection {_safe(s.get('connection'))}")
+    click.echo(f"session {printable(s['id'])}  user {printable(s.get('user_email') or s.get('user'))}  "
+               f"agent {printable(s.get('agent'))}  host {printable(s.get('host'))}  "
+               f"connection {printable(s.get('connection'))}")
     click.echo(f"started {s['started_at']}  last {s['last_at']}  {s['commands']} commands, "
                f"{s['failed']} failed, {s['incomplete']} incomplete, {s['denied']} denied")
     for c in data["commands"]:
         start, result = c.get("start") or {}, c.get("result") or {}
         click.echo("")
-        when = _safe(start.get("time") or result.get("time"))
-        click.echo(f"[{when}] $ aws {_safe(' '.join(map(str, start.get('argv') or ['?'])))}")
+        when = printable(start.get("time") or result.get("time"))
+        click.echo(f"[{when}] $ aws {printable(' '.join(map(str, start.get('argv') or ['?'])))}")
         dec = start.get("decision") or {}
         if dec:
-            click.echo(f"  decision: {_safe(dec.get('effect'))}  rule: {_safe(dec.get('rule'))}"
-                       + (f"  reason: {_safe(dec.get('reason'), 200)}" if dec.get("reason") else ""))
+            click.echo(f"  decision: {printable(dec.get('effect'))}  rule: {printable(dec.get('rule'))}"
+                       + (f"  reason: {printable(dec.get('reason'), 200)}" if dec.get("reason") else ""))
         appr = start.get("approval") or {}
         if appr:
-            click.echo(f"  approval: {_safe(appr.get('id'))} by {_safe(appr.get('approver'))} via "
-                       f"{_safe(appr.get('channel'))} at {_safe(appr.get('decided_at'))}")
+            click.echo(f"  approval: {printable(appr.get('id'))} by {printable(appr.get('approver'))} via "
+                       f"{printable(appr.get('channel'))} at {printable(appr.get('decided_at'))}")
         cred = start.get("credentials") or {}
         if cred.get("assumed_role_arn"):
-            click.echo(f"  role: {_safe(cred['assumed_role_arn'])} ({_safe(cred.get('sts_session_name'))})")
+            click.echo(f"  role: {printable(cred['assumed_role_arn'])} ({printable(cred.get('sts_session_name'))})")
         if c.get("status") == "incomplete" or not result:
             click.echo("  status: INCOMPLETE (no result recorded)")
             continue
         for call in result.get("api_calls") or []:
-            err = f" {_safe(call.get('error_code'))}" if call.get("error_code") else ""
-            click.echo(f"  api: {_safe(call.get('service'))}.{_safe(call.get('operation'))} -> "
-                       f"{_safe(call.get('http_status'))}{err} ({_safe(call.get('duration_ms'))} ms, "
-                       f"request {_safe(call.get('request_id'))})")
+            err = f" {printable(call.get('error_code'))}" if call.get("error_code") else ""
+            click.echo(f"  api: {printable(call.get('service'))}.{printable(call.get('operation'))} -> "
+                       f"{printable(call.get('http_status'))}{err} ({printable(call.get('duration_ms'))} ms, "
+                       f"request {printable(call.get('request_id'))})")
         for name in ("stdout", "stderr"):
             stream = result.get(name) or {}
             text = str(stream.get("text") or "")
@@ -180,7 +177,7 @@ def show_cmd(session_id: str, as_json: bool, full: bool) -> None:
             click.echo(f"  {name}:" + (f" (truncated; original {stream.get('size')} bytes)"
                                        if stream.get("truncated") else ""))
             for line in lines if full else lines[:20]:
-                click.echo("    " + _safe(line))
+                click.echo("    " + printable(line))
             if not full and len(lines) > 20:
                 click.echo(f"    … {len(lines) - 20} more lines (--full)")
         click.echo(f"  exit: {result.get('exit_code')}  ({c.get('status')})")
@@ -300,7 +297,7 @@ def replay_cmd(ctx: click.Context, session_id: str, speed: float, max_wait: floa
     else:
         mark = {True: "same", False: "DIFFERENT", None: "n/a"}
         for r in results:
-            click.echo(f"#{r.seq} aws {_safe(' '.join(r.argv), 80)}")
+            click.echo(f"#{r.seq} aws {printable(' '.join(r.argv), 80)}")
             click.echo(f"    exit: {r.original_exit} -> {r.exit_code} ({mark[r.exit_match]})   "
                        f"output shape: {mark[r.shape_match]}" + (f"   {r.note}" if r.note else ""))
         click.echo(f"{len(results)} commands re-run against {endpoint_url}: "

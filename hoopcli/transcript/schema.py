@@ -151,11 +151,18 @@ def validate(record: Any) -> list[str]:
 
 def _cut(text: str, cap: int) -> tuple[str, int]:
     """`text` cut to at most `cap` UTF-8 bytes (on a character boundary) + the bytes dropped."""
-    raw = text.encode("utf-8")
+    raw = text.encode("utf-8", "surrogatepass")     # a lone surrogate (JSON allows it) counts 3 bytes
     if len(raw) <= cap:
         return text, 0
     kept = raw[:cap].decode("utf-8", errors="ignore")
     return kept, len(raw) - len(kept.encode("utf-8"))
+
+
+def cut_marked(text: str, cap: int) -> str:
+    """`text` cut to at most `cap` UTF-8 bytes, ending with TRUNCATION_MARK when anything was cut:
+    the one mark of a cut string, in the spool and on the server."""
+    kept, dropped = _cut(text, cap)
+    return kept + TRUNCATION_MARK.format(n=dropped) if dropped else text
 
 
 def apply_caps(record: dict[str, Any], stream_cap: int = STREAM_CAP,

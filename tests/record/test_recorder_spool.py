@@ -204,3 +204,20 @@ def test_shrinking_leaves_small_outputs_unmarked_and_caps_hostile_identity_text(
     got = spool.load(spool.append(hostile))
     assert got is not None and got["id"] == hostile["id"]
     assert len(got["host"]) < 1000 and "record_truncated" in got
+
+
+def test_a_shrunk_record_marks_cut_strings_like_the_server_does() -> None:
+    from hoopcli.transcript.schema import TRUNCATION_MARK
+
+    record = {"v": 1, "type": "command.start", "id": "a" * 32, "argv": ["x" * 50_000, "\ud800" * 9_000]}
+    body = encode_record(record, limit=8192)
+    assert len(body) <= 8192
+    argv = json.loads(body)["argv"]
+    prefix, _, _ = TRUNCATION_MARK.partition("{n}")
+    assert argv[0].startswith("x" * 100) and prefix in argv[0] and argv[0].endswith("bytes]")
+
+
+def test_server_caps_cope_with_lone_surrogates() -> None:
+    record = {"v": 1, "type": "command.start", "argv": ["\udc80" * 40_000]}
+    capped, marks = transcript.apply_caps(record, string_cap=1024)
+    assert marks and len(capped["argv"][0]) < 1100
