@@ -63,10 +63,6 @@ class Layout:
     def spool_dir(self) -> Path:
         return self.home / "spool"
 
-    @property
-    def server_dir(self) -> Path:
-        return self.home / "server"
-
     def ensure(self) -> Layout:
         ensure_dir(self.home)
         return self

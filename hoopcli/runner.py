@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 from hoopcli.errors import RealCliNotFound, RecursionRefused
@@ -394,7 +394,3 @@ def _forward_signals(proc: subprocess.Popen[bytes]) -> dict[int, Any]:
 def restore_signals(previous: Mapping[int, Any]) -> None:
     for sig, handler in previous.items():
         signal.signal(sig, handler)
-
-
-def exec_args(args: Sequence[str]) -> list[str]:
-    return list(args)

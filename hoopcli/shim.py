@@ -15,7 +15,6 @@ import os
 import socket
 import sys
 import time
-import uuid
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -213,7 +212,7 @@ class Shim:
             "host": socket.gethostname(), "cwd": self.env.cwd, "connection": connection,
             "argv": masker.mask_argv(args),
         }
-        command_id = uuid.uuid4().hex
+        command_id = recorder.new_id()
         seq = next_seq(layout, session_id)
         started_at = time.time()
         decision: Any = None

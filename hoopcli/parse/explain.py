@@ -1,8 +1,7 @@
 """What `hoop explain` computes: parse + decide for one command line or a stream of them.
 
-The decision comes from the policy engine (``hoopcli.policy``: the locally cached server policy,
-else its shipped default) when it is importable; otherwise from the built-in default: List and
-Read allow, everything else review (rule "default").
+The decision comes from the policy engine (``hoopcli.policy``): the locally cached server policy,
+else the shipped default. There is no other stand-in.
 """
 
 from __future__ import annotations
@@ -15,32 +14,20 @@ from typing import IO, Any
 
 from hoopcli.errors import HoopError
 from hoopcli.parse import parse
-from hoopcli.parse.invocation import READ_ONLY_LEVELS, Invocation
+from hoopcli.parse.invocation import Invocation
 
 Decide = Callable[[Invocation], dict[str, Any]]
 
 
-def default_decide(inv: Invocation) -> dict[str, Any]:
-    if inv.access_level in READ_ONLY_LEVELS:
-        return {"decision": "allow", "rule": "default", "reason": f"{inv.access_level} access"}
-    return {"decision": "review", "rule": "default",
-            "reason": f"{inv.access_level} access needs an approval"}
-
-
 def make_decider(env: Any = None, *, user: str | None = None, groups: tuple[str, ...] = (),
                  agent: str | None = None, connection: str | None = None) -> Decide:
-    """The policy engine's decision when available (cached policy, no network), else the default.
-    `user`, `groups`, `agent`, `connection` say who would run the commands (rules may match
-    them); region and endpoint come from each command line."""
-    try:
-        from hoopcli.paths import Layout
-        from hoopcli.policy import Context, load_cached
-    except ImportError:
-        return default_decide
-    try:
-        policy = load_cached(Layout.from_env(env))
-    except HoopError:
-        return default_decide
+    """The policy engine's decision with the locally cached server policy, else the shipped
+    default (no network). `user`, `groups`, `agent`, `connection` say who would run the commands
+    (rules may match them); region and endpoint come from each command line."""
+    from hoopcli.paths import Layout
+    from hoopcli.policy import Context, load_cached
+
+    policy = load_cached(Layout.from_env(env))
 
     def decide(inv: Invocation) -> dict[str, Any]:
         d = policy.evaluate(inv, Context(user=user, groups=groups, agent=agent,

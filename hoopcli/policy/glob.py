@@ -76,15 +76,6 @@ class Glob:
     def __repr__(self) -> str:
         return f"Glob({self.pattern!r})"
 
-    @property
-    def literal_prefix(self) -> str:
-        """The characters before the first wildcard (folded when the glob folds case)."""
-        p = self._literal
-        for i, c in enumerate(p):
-            if c in "*?":
-                return p[:i]
-        return p
-
     def match(self, value: str) -> bool:
         kind = self._kind
         if kind == "any":
@@ -119,10 +110,3 @@ def _at(seg: _Segment, value: str, pos: int) -> bool:
     if isinstance(seg, str):
         return value.startswith(seg, pos)
     return seg.match(value, pos) is not None
-
-
-def any_match(globs: tuple[Glob, ...], value: str) -> bool:
-    for g in globs:
-        if g.match(value):
-            return True
-    return False

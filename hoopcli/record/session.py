@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Mapping
 
 from hoopcli.paths import Layout, ensure_dir
+from hoopcli.record.shapes import new_id
 
 
 def implicit_session(layout: Layout, environ: Mapping[str, str]) -> str:
@@ -26,7 +26,7 @@ def implicit_session(layout: Layout, environ: Mapping[str, str]) -> str:
                 return value
     except (OSError, ValueError):
         pass
-    value = uuid.uuid4().hex
+    value = new_id()
     tmp = path.with_name(path.name + f".{os.getpid()}")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

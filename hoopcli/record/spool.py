@@ -85,7 +85,7 @@ def _dumps(record: Any) -> bytes:
 def _cap_tree(value: Any, chars: int, items: int) -> Any:
     """Strings cut to `chars` (with a mark), lists to their first `items` entries."""
     if isinstance(value, str) and len(value) > chars:
-        from hoopcli.transcript.schema import cut_marked   # only for an oversized record
+        from hoopcli.transcript.schema import cut_marked  # only for an oversized record
 
         return cut_marked(value, chars)
     if isinstance(value, list):

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hoopcli.parse import parse
-from hoopcli.parse.explain import default_decide, explain_lines, shell_split
+from hoopcli.parse.explain import explain_lines, make_decider, shell_split
 
 HOOP = [sys.executable, "-m", "hoopcli"]
 
@@ -81,11 +81,14 @@ def test_single_command_errors_go_through_the_funnel() -> None:
     assert out.returncode == 2 and b"nothing to explain" in out.stderr
 
 
-def test_default_decision_without_a_policy_engine() -> None:
-    assert default_decide(parse(["s3", "ls"]))["decision"] == "allow"
-    assert default_decide(parse(["s3", "rm", "s3://b/k"])) ["decision"] == "review"
-    assert default_decide(parse(["configure", "set", "a", "b"]))["rule"] == "default"
-    rows = list(explain_lines(["aws s3 ls", "  ", "aws ec2 \x00"], default_decide))
+def test_without_a_cached_policy_the_shipped_default_decides(clean_env: Path) -> None:
+    """No stand-in decider: with nothing cached, explain uses the policy engine's shipped default."""
+    decide = make_decider()
+    assert decide(parse(["s3", "ls"]))["rule"] == "allow-reads"
+    assert decide(parse(["s3", "rm", "s3://b/k"])) == decide(parse(["s3", "rm", "s3://other/k"]))
+    assert decide(parse(["s3", "rm", "s3://b/k"]))["rule"] == "review-writes"
+    assert decide(parse(["configure", "set", "a", "b"]))["rule"] == "defaults.unknown"
+    rows = list(explain_lines(["aws s3 ls", "  ", "aws ec2 \x00"], decide))
     assert rows[0]["decision"] == "allow" and "error" in rows[1]
 
 
