@@ -119,3 +119,31 @@ def test_every_domain_has_its_router() -> None:
 @pytest.mark.parametrize("router", ROUTERS)
 def test_routers_import_no_other_router(router: str) -> None:
     assert [d for d in GRAPH[router] if d in ROUTERS or d.startswith("hoopcli.server.web")] == []
+
+
+# Routers and console pages validate and call services: no SQL and no tables of their own.
+SURFACES = [*ROUTERS, "hoopcli.server.idp.routes",
+            *sorted(n for n in MODULES if n.startswith("hoopcli.server.web."))]
+
+
+def _third_party_imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+def test_routers_and_pages_hold_no_sql(surface: str) -> None:
+    assert "sqlalchemy" not in _third_party_imports(MODULES[surface])
+    tables = sorted(d for d in GRAPH[surface]
+                    if d.startswith("hoopcli.server.store.") and d != "hoopcli.server.store.db")
+    assert tables == []
+
+
+@pytest.mark.parametrize("page", [n for n in SURFACES if n.startswith("hoopcli.server.web.")])
+def test_pages_call_services_not_routers(page: str) -> None:
+    assert [d for d in GRAPH[page] if d in ROUTERS] == []
