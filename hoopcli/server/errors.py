@@ -40,6 +40,12 @@ class ServiceError(HoopError):
         return {"detail": self.detail, **self.extra}
 
 
+class SignInFirst(ServiceError):
+    """A console page visited without a session: 303 to sign-in (headers carry the Location)."""
+
+    status_code = 303
+
+
 class BadRequest(ServiceError):
     status_code = 400
 
@@ -87,7 +93,7 @@ STATUS_OF: list[tuple[type[HoopError], int]] = [
 def status_of(exc: HoopError) -> int:
     """The HTTP status `exc` means: its own status_code if it declares one, else STATUS_OF, else 500."""
     declared = getattr(exc, "status_code", None)
-    if isinstance(declared, int) and 400 <= declared <= 599:
+    if isinstance(declared, int) and (400 <= declared <= 599 or isinstance(exc, SignInFirst)):
         return declared
     return next((code for cls, code in STATUS_OF if isinstance(exc, cls)), 500)
 
