@@ -61,7 +61,7 @@ class JustificationRequired(ApprovalForbidden):
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    when = datetime.fromtimestamp(ts, timezone.utc)  # noqa: UP017 - Python 3.10 has no datetime.UTC
+    when = datetime.fromtimestamp(ts, timezone.utc)  # Python 3.10 has no datetime.UTC
     return when.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 

@@ -74,6 +74,6 @@ async def interactions(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "status": "processing"})
     try:
         return JSONResponse(task.result())
-    except Exception as exc:  # noqa: BLE001 - never leak internals to Slack
+    except Exception as exc:  # never leak internals to Slack
         log.error("slack interaction failed: %s", type(exc).__name__)
         return JSONResponse({"ok": False, "error": "internal error"})
