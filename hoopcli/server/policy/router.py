@@ -28,29 +28,13 @@ MAX_PUSH_BODY = MAX_POLICY_BYTES * 2 + 64 * 1024   # JSON escaping can double th
 TOO_LARGE = f"policy too large: the limit is {MAX_POLICY_BYTES} bytes (512 KiB)"
 
 
-def _etag_matches(header: str | None, etag: str) -> bool:
-    if not header:
-        return False
-    if header.strip() == "*":
-        return True
-    for part in header.split(","):
-        tag = part.strip()
-        tag = tag.removeprefix("W/")
-        if tag == etag:
-            return True
-    return False
-
-
 @router.get("/policy")
 def get_policy(request: Request, response: Response, principal: Principal = Depends(require()),
                db: Any = Depends(get_db), settings: Any = Depends(get_settings)) -> Any:
-    conditional = request.headers.get("if-none-match")
-    if conditional:   # the common case (every client, every TTL): answer from the hash alone
-        etag = service.current_etag(db, settings, principal.org)
-        if _etag_matches(conditional, etag):
-            return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "private, no-cache"})
-    current = service.current(db, settings, principal.org)
-    response.headers.update({"ETag": current["etag"], "Cache-Control": "private, no-cache"})
+    etag, current = service.for_client(db, settings, principal.org, request.headers.get("if-none-match"))
+    if current is None:
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "private, no-cache"})
+    response.headers.update({"ETag": etag, "Cache-Control": "private, no-cache"})
     return current
 
 

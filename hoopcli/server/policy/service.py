@@ -155,6 +155,31 @@ def current(db: Database, settings: Any, org: str) -> dict[str, Any]:
             "compiled": policy.data, "origin": "file" if policy.source == "file" else "default"}
 
 
+def for_client(db: Database, settings: Any, org: str,
+               if_none_match: str | None) -> tuple[str, dict[str, Any] | None]:
+    """(ETag, the policy in force), or (ETag, None) when `if_none_match` already names it."""
+    if if_none_match:   # the common case (every client, every TTL): answer from the hash alone
+        etag = current_etag(db, settings, org)
+        if etag_matches(if_none_match, etag):
+            return etag, None
+    now = current(db, settings, org)
+    return now["etag"], now
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    """Does an If-None-Match header name `etag` (or `*`)? Weak tags compare by their value."""
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    for part in header.split(","):
+        tag = part.strip()
+        tag = tag.removeprefix("W/")
+        if tag == etag:
+            return True
+    return False
+
+
 def current_etag(db: Database, settings: Any, org: str) -> str:
     """The ETag of the policy in force, from its hash alone (the conditional GET's fast path)."""
     from hoopcli.server.store import policy as store
