@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from hoopcli.cli.server_users import add_user
 from hoopcli.errors import ConfigError
 
 
@@ -57,7 +58,5 @@ def serve(config_file: Path | None = None, host: str | None = None, port: int | 
                 log_level=settings.log_level, server_header=False, proxy_headers=False,
                 timeout_keep_alive=5, timeout_graceful_shutdown=10)
 
-
-from hoopcli.cli.server_users import add_user
 
 server.add_command(add_user)

@@ -2,8 +2,8 @@
 
 `create_app(settings)` opens and migrates the database (refusing one written by a newer hoop),
 sets up token verification, mounts every domain's router, and installs the body
-cap, the access log and the error translation (HoopError -> JSON with the right status; never a
-stack trace or a library message with secrets in it).
+cap, the access log and the error translation (hoopcli.server.errors: HoopError -> JSON with the
+right status; never a stack trace or a library message with secrets in it).
 """
 
 from __future__ import annotations
@@ -11,18 +11,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from hoopcli import __version__
-from hoopcli.errors import ConfigError, HoopError, NotLoggedIn, Unavailable, where
+from hoopcli.server.errors import install_error_handlers
 from hoopcli.server.identity.security import TokenVerifier
 from hoopcli.server.logging import AccessLogMiddleware, BodyLimitMiddleware
 from hoopcli.server.settings import Settings
 from hoopcli.server.store.db import Database
 
-log = logging.getLogger("hoopcli.server")
 # At DEBUG, botocore logs whole STS responses (the vended secret) and urllib3 logs request lines;
 # the server never lets them below WARNING, whatever the root logger says.
 QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
@@ -85,43 +82,9 @@ def create_app(
     for router in _routers():
         app.include_router(router)
 
-    _install_error_handlers(app)
+    install_error_handlers(app)
     # Outermost first in the request path: the access log sees the body cap's 413 too.
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes,
                        per_path={"/api/v1/records": settings.max_records_body_bytes})
     app.add_middleware(AccessLogMiddleware)
     return app
-
-
-STATUS_OF: list[tuple[type[HoopError], int]] = [
-    (NotLoggedIn, 401),
-    (Unavailable, 503),
-    (ConfigError, 400),
-]
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        # Same shape as FastAPI's default, without echoing the submitted values back.
-        errors = [
-            {k: v for k, v in err.items() if k in ("type", "loc", "msg")} for err in exc.errors()
-        ]
-        return JSONResponse({"detail": errors}, status_code=422)
-
-    @app.exception_handler(HoopError)
-    async def hoop_error(_request: Request, exc: HoopError) -> JSONResponse:
-        status = next((code for cls, code in STATUS_OF if isinstance(exc, cls)), 500)
-        declared = getattr(exc, "status_code", None)
-        if isinstance(declared, int) and 400 <= declared <= 599:
-            status = declared  # an area's own error class says which HTTP status it means
-        if status == 500:
-            # Type and frames only: a message or a local may hold a secret (canary-tested).
-            log.error("internal error: %s", " | ".join(where(exc)))
-            return JSONResponse({"detail": "internal server error"}, status_code=500)
-        return JSONResponse({"detail": exc.message}, status_code=status)
-
-    @app.exception_handler(Exception)
-    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.error("internal error: %s", " | ".join(where(exc)))
-        return JSONResponse({"detail": "internal server error"}, status_code=500)

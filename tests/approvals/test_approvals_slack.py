@@ -20,7 +20,7 @@ from fakes.slack import FakeSlack, interaction_payload, sign, signed_interaction
 
 from hoopcli.client import Client
 from hoopcli.server.approvals import service as svc
-from hoopcli.server.approvals.router import slack_post
+from hoopcli.server.approvals.slack_service import slack_post
 from hoopcli.server.approvals.slack import build_blocks
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

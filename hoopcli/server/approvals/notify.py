@@ -78,7 +78,7 @@ class Notifier:
         try:
             await asyncio.wait_for(event.wait(), timeout=max(0.0, timeout))
             return True
-        except asyncio.TimeoutError:  # noqa: UP041 - not the builtin before Python 3.11
+        except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
             return False
         finally:
             with self._lock:
@@ -136,7 +136,7 @@ class Notifier:
                             idle_since = time.monotonic()
                         elif self._idle_exit(idle_since):
                             return
-            except Exception as exc:  # noqa: BLE001 - keep listening; waiters also poll
+            except Exception as exc:  # keep listening; waiters also poll
                 self.listening.clear()
                 log.warning("approvals: LISTEN connection lost (%s); retrying", type(exc).__name__)
                 if self._idle_exit(idle_since):

@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import select, text, update
 
 from hoopcli.approval.canonical import hash_invocation
-from hoopcli.errors import HoopError
 from hoopcli.exitcodes import ExitStatus
+from hoopcli.server.errors import ServiceError
 from hoopcli.server.store.approvals import ApprovalEvent, ApprovalRow
 
 Approval = ApprovalRow
@@ -35,7 +35,7 @@ SECRET_FLAG = re.compile(r"secret|password|passwd|token|private|credential|key-m
 NAMES_ONLY = re.compile(r"-(id|ids|arn|arns|name|names)$")   # --secret-id names a secret, it is not one
 
 
-class ApprovalError(HoopError):
+class ApprovalError(ServiceError):
     exit_status = ExitStatus.ERROR
     status_code = 400
 
@@ -61,7 +61,7 @@ class JustificationRequired(ApprovalForbidden):
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    when = datetime.fromtimestamp(ts, timezone.utc)  # noqa: UP017 - Python 3.10 has no datetime.UTC
+    when = datetime.fromtimestamp(ts, timezone.utc)  # Python 3.10 has no datetime.UTC
     return when.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 

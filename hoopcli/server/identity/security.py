@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import jwt
-from fastapi import HTTPException, Request
+from fastapi import Request
 
 from hoopcli.errors import ConfigError, Unavailable
+from hoopcli.server.errors import Forbidden, ServiceUnavailable, Unauthenticated
 from hoopcli.server.settings import check_secure_url
 
 if TYPE_CHECKING:
@@ -318,20 +319,20 @@ def bearer_token(request: Request) -> str | None:
 
 
 def authenticate(request: Request) -> Principal:
-    """The verified principal of this request, or HTTPException 401 / 503."""
+    """The verified principal of this request, or Unauthenticated (401) / ServiceUnavailable (503)."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
     token = bearer_token(request)
     if token is None:
-        raise HTTPException(401, "not authenticated", headers=UNAUTHORIZED)
+        raise Unauthenticated("not authenticated", headers=UNAUTHORIZED)
     verifier: TokenVerifier = request.app.state.verifier
     try:
         principal = verifier.verify(token)
     except InvalidToken:
-        raise HTTPException(401, "invalid token", headers=UNAUTHORIZED) from None
+        raise Unauthenticated("invalid token", headers=UNAUTHORIZED) from None
     except Unavailable as exc:
-        raise HTTPException(503, f"cannot verify the token: {exc.message}") from None
+        raise ServiceUnavailable(f"cannot verify the token: {exc.message}") from None
     request.state.principal = principal
     return principal
 
@@ -349,7 +350,7 @@ def require(*roles: str) -> Callable[[Request], Principal]:
     def dependency(request: Request) -> Principal:
         principal = authenticate(request)
         if wanted and not (principal.roles & wanted):
-            raise HTTPException(403, f"this needs the role {' or '.join(sorted(wanted))}")
+            raise Forbidden(f"this needs the role {' or '.join(sorted(wanted))}")
         return principal
 
     dependency.__hoop_roles__ = wanted  # type: ignore[attr-defined]

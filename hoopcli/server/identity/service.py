@@ -1,15 +1,15 @@
-"""Helpers shared by the core routers."""
+"""Who the callers are: the connections they may name and the users the server has seen."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from fastapi import HTTPException
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hoopcli.server.errors import NotFound
 from hoopcli.server.identity.security import Principal
 from hoopcli.server.settings import Connection, Settings
 from hoopcli.server.store.db import Database
@@ -24,7 +24,7 @@ def check_connection(settings: Settings, name: str) -> Connection:
     connection = settings.connection(name)
     if connection is None:
         allowed = ", ".join(sorted(settings.connections)) or "(none configured)"
-        raise HTTPException(404, f"unknown connection {name[:64]!r}; allowed connections: {allowed}")
+        raise NotFound(f"unknown connection {name[:64]!r}; allowed connections: {allowed}")
     return connection
 
 
@@ -67,3 +67,10 @@ def _upsert_user(session: Session, principal: Principal) -> None:
     user.groups = list(principal.groups)
     user.roles = sorted(principal.roles)
     user.last_seen = now
+
+
+def users_with_email(db: Database, org: str, limit: int = 1000) -> list[User]:
+    """The organisation's users seen with an email, most recently seen first."""
+    with db.session() as s:
+        return list(s.execute(select(User).where(User.org == org, User.email.is_not(None))
+                              .order_by(User.last_seen.desc()).limit(limit)).scalars().all())

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from oauthlib.oauth2.rfc6749.errors import FatalClientError, OAuth2Error
 from starlette.concurrency import run_in_threadpool
 
+from hoopcli.server.errors import NotFound
 from hoopcli.server.identity.security import public
 from hoopcli.server.idp.provider import Provider, normalize_user_code
 from hoopcli.server.idp.users import authenticate
@@ -31,7 +32,7 @@ from hoopcli.server.idp.users import authenticate
 def dev_idp_only(request: Request) -> None:
     """The built-in IdP exists only when no external `oidc.issuer` is configured."""
     if getattr(request.app.state.settings, "oidc", None) is not None:
-        raise HTTPException(404, "Not Found")
+        raise NotFound("Not Found")
 
 
 router = APIRouter(

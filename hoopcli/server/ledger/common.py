@@ -1,4 +1,4 @@
-"""Helpers shared by the ledger routers (records, audit)."""
+"""What the ledger routers and the console share: the checkpoint signing key and who sees what."""
 
 from __future__ import annotations
 

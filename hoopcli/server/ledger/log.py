@@ -13,9 +13,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, case, func, select, tuple_, update
+from sqlalchemy import Table, bindparam, case, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from hoopcli.canonical import canonical_json
@@ -77,12 +77,13 @@ def _dialect_insert(session: Session) -> Callable[[Any], Any]:
     return sqlite_insert
 
 
-LOGS = LedgerLog.__table__
-RECORDS = LedgerRecord.__table__
-NODES = LedgerNode.__table__
-SESSIONS = LedgerSession.__table__
-COMMANDS = LedgerCommand.__table__
-ACTIONS = LedgerCommandAction.__table__
+# The mapped classes' tables, for Core statements (a declarative class's __table__ is a Table).
+LOGS = cast(Table, LedgerLog.__table__)
+RECORDS = cast(Table, LedgerRecord.__table__)
+NODES = cast(Table, LedgerNode.__table__)
+SESSIONS = cast(Table, LedgerSession.__table__)
+COMMANDS = cast(Table, LedgerCommand.__table__)
+ACTIONS = cast(Table, LedgerCommandAction.__table__)
 
 
 def lock_head(session: Session, org: str) -> LedgerLog:
@@ -139,7 +140,7 @@ def append_many(session: Session, org: str, requests: Sequence[tuple[Uploader, B
     appended: list[tuple[dict[str, Any], datetime]] = []
     new_sessions: dict[str, dict[str, Any]] = {}
     received = cp.utc_iso(now)
-    for out, (uploader, records) in zip(results, requests):
+    for out, (uploader, records) in zip(results, requests, strict=True):
         for index, rec, marks in records:
             rid = normalize_id(rec["id"])
             if rid in existing:

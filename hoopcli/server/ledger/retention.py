@@ -91,7 +91,7 @@ def retention(config_file: str | None, database_url: str | None, before: str, re
         when = parse_time(before)
     except ValueError:
         raise UsageError(f"--before: not an RFC 3339 time: {before!r}") from None
-    overrides = {"database_url": database_url} if database_url else {}
+    overrides: dict[str, Any] = {"database_url": database_url} if database_url else {}
     settings = load_settings(config_file, **overrides)
     if not yes:
         click.confirm(f"Erase the content of every record of org {org!r} older than {cp.utc_iso(when)}?",

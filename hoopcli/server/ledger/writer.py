@@ -73,14 +73,14 @@ class Writer:
             except SQLAlchemyError as exc:  # e.g. another server won a race on a record id: retry
                 error = Unavailable("cannot store the records now")
                 error.__cause__ = exc
-            except BaseException as exc:  # noqa: BLE001 - never let the writer thread die
+            except BaseException as exc:  # never let the writer thread die
                 error = exc
                 break
         if results is None:
             for *_, fut in items:
                 fut.set_exception(error)
             return
-        for (*_, fut), res in zip(items, results):
+        for (*_, fut), res in zip(items, results, strict=True):
             fut.set_result(res)
 
 

@@ -12,67 +12,29 @@ GET  /api/v1/policy/versions/{n}    (admin, auditor) one version with its source
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from hoopcli.policy.compiler import MAX_POLICY_BYTES, check_source
+from hoopcli.policy.compiler import MAX_POLICY_BYTES
+from hoopcli.server.errors import BadRequest, TooLarge
 from hoopcli.server.identity.security import Principal, get_db, get_settings, require
-from hoopcli.server.policy import service as authority
+from hoopcli.server.policy import service
 
 router = APIRouter(prefix="/api/v1", tags=["policy"])
-log = logging.getLogger("hoopcli.server.policy")
 
 MAX_PUSH_BODY = MAX_POLICY_BYTES * 2 + 64 * 1024   # JSON escaping can double the YAML's size
-
-
-def _etag_matches(header: str | None, etag: str) -> bool:
-    if not header:
-        return False
-    if header.strip() == "*":
-        return True
-    for part in header.split(","):
-        tag = part.strip()
-        tag = tag.removeprefix("W/")
-        if tag == etag:
-            return True
-    return False
-
-
-def _current(db: Any, settings: Any, org: str) -> dict[str, Any]:
-    from hoopcli.server.store import policy as store
-
-    with db.session() as session:
-        row = store.latest(session, org)
-        if row is not None:
-            out = row.summary()
-            out.update(source=row.source, compiled=json.loads(row.compiled), origin="pushed")
-            return out
-    policy, source, sha = authority.baseline(settings)
-    return {"version": 0, "sha256": sha, "etag": f'"{sha}"', "created_at": None,
-            "created_by": None, "comment": None, "diff": "", "source": source,
-            "compiled": policy.data, "origin": "file" if policy.source == "file" else "default"}
+TOO_LARGE = f"policy too large: the limit is {MAX_POLICY_BYTES} bytes (512 KiB)"
 
 
 @router.get("/policy")
 def get_policy(request: Request, response: Response, principal: Principal = Depends(require()),
                db: Any = Depends(get_db), settings: Any = Depends(get_settings)) -> Any:
-    conditional = request.headers.get("if-none-match")
-    if conditional:   # the common case (every client, every TTL): answer from the hash alone
-        from hoopcli.server.store import policy as store
-
-        with db.session() as session:
-            head = store.latest_sha(session, principal.org)
-        sha = head[1] if head else authority.baseline(settings)[2]
-        if _etag_matches(conditional, store.etag_of(sha)):
-            return Response(status_code=304, headers={"ETag": store.etag_of(sha),
-                                                      "Cache-Control": "private, no-cache"})
-    current = _current(db, settings, principal.org)
-    etag = current["etag"]
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-    response.headers.update(headers)
+    etag, current = service.for_client(db, settings, principal.org, request.headers.get("if-none-match"))
+    if current is None:
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "private, no-cache"})
+    response.headers.update({"ETag": etag, "Cache-Control": "private, no-cache"})
     return current
 
 
@@ -81,40 +43,16 @@ async def _read_body(request: Request) -> bytes:
     if length is not None:
         try:
             if int(length) > MAX_PUSH_BODY:
-                raise HTTPException(413, f"policy too large: the limit is {MAX_POLICY_BYTES} bytes (512 KiB)")
+                raise TooLarge(TOO_LARGE)
         except ValueError:
-            raise HTTPException(400, "bad Content-Length") from None
+            raise BadRequest("bad Content-Length") from None
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_PUSH_BODY:
-            raise HTTPException(413, f"policy too large: the limit is {MAX_POLICY_BYTES} bytes (512 KiB)")
+            raise TooLarge(TOO_LARGE)
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _store(db: Any, settings: Any, principal: Principal, source: str, compiled: dict[str, Any],
-           comment: str | None, warnings: list[dict[str, Any]]) -> tuple[dict[str, Any], bool]:
-    from sqlalchemy.exc import IntegrityError
-
-    from hoopcli.server.store import policy as store
-
-    for _attempt in range(3):
-        try:
-            with db.session() as session:
-                previous = store.latest(session, principal.org)
-                if previous is not None:
-                    prev_source, prev_name = previous.source, f"version {previous.version}"
-                else:
-                    prev_source, prev_name = authority.baseline(settings)[1], "version 0 (built-in)"
-                row, created = store.add_version(
-                    session, source=source, compiled=compiled, created_by=principal.subject,
-                    created_by_email=principal.email, comment=comment, warnings=warnings,
-                    previous_source=prev_source, previous_name=prev_name, org=principal.org)
-                return row.summary(), created
-        except IntegrityError:   # a concurrent push took this version number; number again
-            continue
-    raise HTTPException(409, "concurrent policy pushes; retry")
 
 
 async def _push(request: Request, principal: Principal, db: Any, settings: Any) -> Response:
@@ -122,29 +60,17 @@ async def _push(request: Request, principal: Principal, db: Any, settings: Any) 
     try:
         body = json.loads(raw)
     except ValueError:
-        raise HTTPException(400, 'expected a JSON body {"source": "<policy YAML>"}') from None
+        raise BadRequest('expected a JSON body {"source": "<policy YAML>"}') from None
     if not isinstance(body, dict) or not isinstance(body.get("source"), str) or \
             set(body) - {"source", "comment"}:
-        raise HTTPException(400, 'expected a JSON body {"source": "<policy YAML>", "comment"?: "..."}')
+        raise BadRequest('expected a JSON body {"source": "<policy YAML>", "comment"?: "..."}')
     comment = body.get("comment")
     if comment is not None and (not isinstance(comment, str) or len(comment) > 2000):
-        raise HTTPException(400, "comment must be a string of at most 2000 characters")
+        raise BadRequest("comment must be a string of at most 2000 characters")
     source: str = body["source"]
     if len(source.encode("utf-8")) > MAX_POLICY_BYTES:
-        raise HTTPException(413, f"policy too large: the limit is {MAX_POLICY_BYTES} bytes (512 KiB)")
-    compiled, problems = await run_in_threadpool(check_source, source)
-    listed = [p.to_dict() for p in problems]
-    if compiled is None:
-        first = next((p for p in problems if p.severity == "error"), None)
-        message = f"invalid policy: line {first.line}, column {first.column}: {first.message}" if first else "invalid policy"
-        raise HTTPException(422, {"message": message, "problems": listed})
-    warnings = [p for p in listed if p["severity"] == "warning"]
-    summary, created = await run_in_threadpool(_store, db, settings, principal, source, compiled,
-                                               comment, warnings)
-    summary.update(created=created, warnings=warnings)
-    if created:
-        log.info("policy version %s pushed by %s (org %s, sha256 %s)", summary["version"],
-                 principal.subject, principal.org, summary["sha256"][:12])
+        raise TooLarge(TOO_LARGE)
+    summary, created = await run_in_threadpool(service.push, db, settings, principal, source, comment)
     return Response(json.dumps(summary), status_code=201 if created else 200,
                     media_type="application/json", headers={"ETag": summary["etag"]})
 
@@ -164,22 +90,10 @@ async def post_policy(request: Request, principal: Principal = Depends(require("
 @router.get("/policy/versions")
 def list_policy_versions(limit: int = 100, principal: Principal = Depends(require("admin", "auditor")),
                          db: Any = Depends(get_db)) -> list[dict[str, Any]]:
-    from hoopcli.server.store import policy as store
-
-    limit = max(1, min(limit, 1000))
-    with db.session() as session:
-        return [row.summary() for row in store.list_versions(session, principal.org, limit)]
+    return service.list_versions(db, principal.org, limit)
 
 
 @router.get("/policy/versions/{version}")
 def get_policy_version(version: int = Path(ge=1, le=2**63 - 1), principal: Principal = Depends(require("admin", "auditor")),
                        db: Any = Depends(get_db)) -> dict[str, Any]:
-    from hoopcli.server.store import policy as store
-
-    with db.session() as session:
-        row = store.get_version(session, version, principal.org)
-        if row is None:
-            raise HTTPException(404, f"no policy version {version}")
-        out = row.summary()
-        out.update(source=row.source, warnings=row.warnings)
-        return out
+    return service.get_version(db, principal.org, version)

@@ -15,18 +15,23 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hoopcli.errors import ConfigError, Unavailable
 from hoopcli.parse.invocation import Invocation
 from hoopcli.policy.cache import default_policy
 from hoopcli.policy.model import Context, Decision, Policy
+from hoopcli.server.errors import Conflict, NotFound, Unprocessable
+
+if TYPE_CHECKING:
+    from hoopcli.server.store.db import Database
 
 _lock = threading.Lock()
 _memo: dict[str, Policy] = {}
 _file_memo: dict[str, tuple[float, int, Policy, str, str]] = {}
 _default: tuple[Policy, str, str] | None = None
 log = logging.getLogger("hoopcli.server")
+log_policy = logging.getLogger("hoopcli.server.policy")   # pushes, as the policy API logged them
 
 
 def check_policy_file(settings: Any) -> None:
@@ -130,3 +135,140 @@ def decide(db: Any, settings: Any, principal: Any, invocation: Invocation, conne
     """Evaluate `invocation` for `principal` on `connection` with the server's current policy."""
     policy = current_policy(db, settings, getattr(principal, "org", "default") or "default")
     return policy.evaluate(invocation, context_for(settings, principal, connection, agent))
+
+
+# -- distribution and history (the policy API and the console's policy page) -------------------
+
+def current(db: Database, settings: Any, org: str) -> dict[str, Any]:
+    """The policy in force: the newest pushed version, else version 0 (the file or the default)."""
+    from hoopcli.server.store import policy as store
+
+    with db.session() as session:
+        row = store.latest(session, org)
+        if row is not None:
+            out = row.summary()
+            out.update(source=row.source, compiled=json.loads(row.compiled), origin="pushed")
+            return out
+    policy, source, sha = baseline(settings)
+    return {"version": 0, "sha256": sha, "etag": f'"{sha}"', "created_at": None,
+            "created_by": None, "comment": None, "diff": "", "source": source,
+            "compiled": policy.data, "origin": "file" if policy.source == "file" else "default"}
+
+
+def for_client(db: Database, settings: Any, org: str,
+               if_none_match: str | None) -> tuple[str, dict[str, Any] | None]:
+    """(ETag, the policy in force), or (ETag, None) when `if_none_match` already names it."""
+    if if_none_match:   # the common case (every client, every TTL): answer from the hash alone
+        etag = current_etag(db, settings, org)
+        if etag_matches(if_none_match, etag):
+            return etag, None
+    now = current(db, settings, org)
+    return now["etag"], now
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    """Does an If-None-Match header name `etag` (or `*`)? Weak tags compare by their value."""
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    for part in header.split(","):
+        tag = part.strip()
+        tag = tag.removeprefix("W/")
+        if tag == etag:
+            return True
+    return False
+
+
+def current_etag(db: Database, settings: Any, org: str) -> str:
+    """The ETag of the policy in force, from its hash alone (the conditional GET's fast path)."""
+    from hoopcli.server.store import policy as store
+
+    with db.session() as session:
+        head = store.latest_sha(session, org)
+    return store.etag_of(head[1] if head else baseline(settings)[2])
+
+
+def push(db: Database, settings: Any, principal: Any, source: str,
+         comment: str | None) -> tuple[dict[str, Any], bool]:
+    """Validate `source` and store it as a new version -> (summary with warnings, created).
+    Unprocessable lists every problem with line and column."""
+    from hoopcli.policy.compiler import check_source
+
+    compiled, problems = check_source(source)
+    listed = [p.to_dict() for p in problems]
+    if compiled is None:
+        first = next((p for p in problems if p.severity == "error"), None)
+        message = f"invalid policy: line {first.line}, column {first.column}: {first.message}" if first else "invalid policy"
+        raise Unprocessable(message, detail={"message": message, "problems": listed})
+    warnings = [p for p in listed if p["severity"] == "warning"]
+    summary, created = _store(db, settings, principal, source, compiled, comment, warnings)
+    summary.update(created=created, warnings=warnings)
+    if created:
+        log_policy.info("policy version %s pushed by %s (org %s, sha256 %s)", summary["version"],
+                        principal.subject, principal.org, summary["sha256"][:12])
+    return summary, created
+
+
+def _store(db: Database, settings: Any, principal: Any, source: str, compiled: dict[str, Any],
+           comment: str | None, warnings: list[dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+    from sqlalchemy.exc import IntegrityError
+
+    from hoopcli.server.store import policy as store
+
+    for _attempt in range(3):
+        try:
+            with db.session() as session:
+                previous = store.latest(session, principal.org)
+                if previous is not None:
+                    prev_source, prev_name = previous.source, f"version {previous.version}"
+                else:
+                    prev_source, prev_name = baseline(settings)[1], "version 0 (built-in)"
+                row, created = store.add_version(
+                    session, source=source, compiled=compiled, created_by=principal.subject,
+                    created_by_email=principal.email, comment=comment, warnings=warnings,
+                    previous_source=prev_source, previous_name=prev_name, org=principal.org)
+                return row.summary(), created
+        except IntegrityError:   # a concurrent push took this version number; number again
+            continue
+    raise Conflict("concurrent policy pushes; retry")
+
+
+def list_versions(db: Database, org: str, limit: int) -> list[dict[str, Any]]:
+    from hoopcli.server.store import policy as store
+
+    with db.session() as session:
+        return [row.summary() for row in store.list_versions(session, org, max(1, min(limit, 1000)))]
+
+
+def get_version(db: Database, org: str, version: int) -> dict[str, Any]:
+    from hoopcli.server.store import policy as store
+
+    with db.session() as session:
+        row = store.get_version(session, version, org)
+        if row is None:
+            raise NotFound(f"no policy version {version}")
+        out = row.summary()
+        out.update(source=row.source, warnings=row.warnings)
+        return out
+
+
+def console_view(db: Database, settings: Any, org: str, *, history: bool,
+                 version: int | None) -> tuple[dict[str, Any], int, list[dict[str, Any]]]:
+    """(the version shown, the version in force, the history) for the console's policy page;
+    the history and older versions only when `history` (admins and auditors)."""
+    from hoopcli.server.store import policy as store
+
+    now = current(db, settings, org)
+    shown = {"version": now["version"], "source": now["source"], "origin": now["origin"],
+             "created_by": now.get("created_by"), "diff": now.get("diff") or ""}
+    versions: list[dict[str, Any]] = []
+    if history:
+        with db.session() as s:
+            versions = [v.summary() for v in store.list_versions(s, org, 100)]
+            if version is not None:
+                row = store.get_version(s, version, org)
+                if row is not None:
+                    shown = {"version": row.version, "source": row.source, "origin": "pushed",
+                             "created_by": row.created_by_email or row.created_by, "diff": row.diff}
+    return shown, now["version"], versions

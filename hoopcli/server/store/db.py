@@ -63,7 +63,7 @@ class Database:
         """The URL with any password hidden, for messages and logs."""
         try:
             return make_url(self.url).render_as_string(hide_password=True)
-        except Exception:  # noqa: BLE001 - never echo an unparsable URL that may hold a secret
+        except Exception:  # never echo an unparsable URL that may hold a secret
             return "<database url>"
 
     def __repr__(self) -> str:
@@ -171,6 +171,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     try:
         cur.execute("PRAGMA journal_mode=WAL")
-    except Exception:  # noqa: BLE001, S110 - in-memory databases refuse WAL; harmless
+    except Exception:  # in-memory databases refuse WAL; harmless
         pass
     cur.close()

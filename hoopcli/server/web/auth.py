@@ -23,21 +23,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from hoopcli.server.identity.security import InvalidToken, Principal, fetch_json, public
+from hoopcli.server.identity.security import InvalidToken, fetch_json, public
+from hoopcli.server.web.console import check_csrf, console_key, csrf_refused, current_user, message_page
 from hoopcli.server.web.cookies import SESSION_COOKIE, SESSION_TTL, STATE_COOKIE, STATE_TTL, ConsoleUser, sign, unsign
 
 router = APIRouter(tags=["console"])
 PUBLIC = Depends(public("console sign-in: the flow that produces a session"))
 HTTP_TIMEOUT = 10.0
-
-
-def console_key(request: Request) -> bytes:
-    key = getattr(request.app.state, "console_key", None)
-    if key is None:
-        from hoopcli.server.web.cookies import load_key
-
-        key = request.app.state.console_key = load_key(request.app.state.settings.home)
-    return key
 
 
 def secure_cookies(request: Request) -> bool:
@@ -51,16 +43,6 @@ def safe_next(value: str | None) -> str:
     if any(ord(c) < 32 for c in value):
         return "/sessions"
     return value
-
-
-def current_user(request: Request) -> ConsoleUser | None:
-    value = unsign(console_key(request), "session", request.cookies.get(SESSION_COOKIE))
-    return ConsoleUser.from_cookie(value) if value else None
-
-
-def principal_of(user: ConsoleUser) -> Principal:
-    return Principal(subject=user.subject, email=user.email, name=user.name, groups=user.groups,
-                     roles=user.roles, org=user.org)
 
 
 def _provider(request: Request) -> dict[str, Any]:
@@ -116,8 +98,6 @@ def _exchange(request: Request, code: str, verifier: str) -> dict[str, Any]:
 @router.get("/auth/callback", dependencies=[PUBLIC])
 async def callback(request: Request, code: str | None = None, state: str | None = None,
                    error: str | None = None) -> Response:
-    from hoopcli.server.web.pages import message_page
-
     pending = unsign(console_key(request), "signin", request.cookies.get(STATE_COOKIE))
     if error:
         return message_page(request, "Sign-in cancelled", "The identity provider did not sign you in.", 401)
@@ -148,8 +128,6 @@ async def callback(request: Request, code: str | None = None, state: str | None 
 
 @router.post("/auth/logout", dependencies=[PUBLIC])
 async def logout(request: Request) -> Response:
-    from hoopcli.server.web.pages import check_csrf, csrf_refused, message_page
-
     user = current_user(request)
     if user is not None and await check_csrf(request, user) is None:
         return csrf_refused(request)

@@ -108,7 +108,7 @@ class ConsoleUser:
                 "roles": sorted(self.roles), "org": self.org, "csrf": self.csrf, "exp": self.exp}
 
     @classmethod
-    def from_cookie(cls, value: dict[str, Any]) -> "ConsoleUser | None":
+    def from_cookie(cls, value: dict[str, Any]) -> ConsoleUser | None:
         try:
             return cls(str(value["sub"]), value.get("email"), value.get("name"),
                        tuple(str(g) for g in value.get("groups") or ()),

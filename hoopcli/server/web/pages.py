@@ -7,91 +7,30 @@ autoescapes everything; recorded output, arguments and justifications are data, 
 
 from __future__ import annotations
 
-import hmac
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from hoopcli.errors import UsageError
 from hoopcli.server.approvals import service as svc
+from hoopcli.server.approvals import workflow
+from hoopcli.server.approvals.notify import get_notifier
+from hoopcli.server.errors import BadRequest
 from hoopcli.server.identity.security import public
 from hoopcli.server.ledger import query as ledger_query
+from hoopcli.server.ledger import service as ledger
 from hoopcli.server.ledger.common import signing_key
-from hoopcli.server.web.auth import current_user, principal_of
+from hoopcli.server.policy import service as policy
+from hoopcli.server.web.console import HERE, check_csrf, csrf_refused, message_page, principal_of, render, signed_in
 from hoopcli.server.web.cookies import ConsoleUser
 
 router = APIRouter(tags=["console"])
 PAGE = Depends(public("console page: authenticated by the signed console cookie, not a bearer token"))
-HERE = Path(__file__).resolve().parent
-TEMPLATES = Environment(loader=FileSystemLoader(str(HERE / "templates")),
-                        autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
-
-
-def _when(value: Any) -> str:
-    from datetime import datetime, timezone
-
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-    return "" if value is None else str(value)
-
-
-TEMPLATES.filters["when"] = _when
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-    "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
 SEES_ALL = {"auditor", "admin"}
 FILTERS = ("user", "agent", "connection", "since", "until", "action", "decision", "status", "exit_code")
-
-
-def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-    user = ctx.get("user")
-    html = TEMPLATES.get_template(template).render(request_path=request.url.path, **ctx,
-                                                   csrf=user.csrf if user else "")
-    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
-
-
-def message_page(request: Request, title: str, text: str, status: int,
-                 link: tuple[str, str] | None = None) -> HTMLResponse:
-    return render(request, "message.html", status=status, title=title, text=text, link=link,
-                  user=current_user(request))
-
-
-def signed_in(request: Request) -> ConsoleUser:
-    """The console user, or off to sign-in (and back to this page afterwards)."""
-    user = current_user(request)
-    if user is not None:
-        return user
-    if request.method != "GET" or request.url.path.endswith("/feed"):
-        raise HTTPException(401, "sign in first")
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    raise HTTPException(303, "sign in first", headers={"Location": "/auth/login?next=" + quote(here, safe="")})
-
-
-async def check_csrf(request: Request, user: ConsoleUser) -> dict[str, str] | None:
-    """The form, if its csrf_token equals the session's and it came from this origin; else None."""
-    origin = request.headers.get("origin")
-    public_url = str(request.app.state.settings.public_url).rstrip("/")
-    if origin is not None and origin.rstrip("/") != public_url:
-        return None
-    form = await request.form()
-    token = str(form.get("csrf_token") or "")
-    if not token or not hmac.compare_digest(token.encode(), str(user.csrf).encode()):
-        return None
-    return {k: str(v) for k, v in form.items() if isinstance(v, str)}
-
-
-def csrf_refused(request: Request) -> HTMLResponse:
-    return message_page(request, "Request refused",
-                        "This form did not come from this console session (CSRF check failed). "
-                        "Reload the page and try again.", 403)
 
 
 STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}
@@ -139,9 +78,8 @@ def sessions_page(request: Request) -> HTMLResponse:
     nxt = None
     try:
         f = _filters(params)
-        with request.app.state.db.session() as s:
-            items, nxt = ledger_query.list_sessions(s, user.org, _owner(user), f, 50, cursor)
-    except (UsageError, ValueError) as exc:
+        items, nxt = ledger.list_sessions(request.app.state.db, user.org, _owner(user), f, 50, cursor)
+    except (UsageError, BadRequest, ValueError) as exc:
         error = getattr(exc, "message", None) or "invalid filter"
     next_url = None
     if nxt:
@@ -150,55 +88,16 @@ def sessions_page(request: Request) -> HTMLResponse:
                   next_url=next_url, sees_all=bool(user.roles & SEES_ALL), title="Sessions")
 
 
-def _verification(s: Any, org: str, session_id: str, key: Any) -> dict[str, Any]:
-    """Recompute this session's leaves and prove each is in the tree of the latest signed
-    checkpoint (what `hoop sessions verify` does for the whole log)."""
-    from sqlalchemy import select
-
-    from hoopcli.server.ledger import log as ledger_log
-    from hoopcli.server.store.ledger import LedgerRecord
-    from hoopcli.transcript import merkle
-    from hoopcli.transcript.checkpoints import parse_body, verify_signature
-
-    last = ledger_log.latest_checkpoint(s, org)
-    if last is None:
-        return {"state": "pending", "text": "no signed checkpoint covers this session yet"}
-    rows = list(s.execute(select(LedgerRecord.leaf_index, LedgerRecord.leaf).where(
-        LedgerRecord.org == org, LedgerRecord.session_id == session_id,
-        LedgerRecord.leaf_index < last.size).order_by(LedgerRecord.leaf_index)))
-    body = parse_body(last.body)
-    if not (verify_signature(key.public_raw, body, last.signature) and body.get("root") == last.root
-            and body.get("size") == last.size):
-        return {"state": "failed", "text": f"checkpoint #{last.seq} does not carry this server's valid signature"}
-    root = bytes.fromhex(last.root)
-    bad = []
-    for index, leaf in rows:
-        if leaf is None:
-            continue
-        proof = ledger_log.with_nodes(s, org, lambda g, i=index: merkle.inclusion_proof(g, i, last.size))
-        if not merkle.verify_inclusion(index, last.size, merkle.leaf_hash(leaf.encode("utf-8")), proof, root):
-            bad.append(index)
-    if bad:
-        return {"state": "failed", "text": f"{len(bad)} record(s) do not match signed checkpoint #{last.seq}"}
-    return {"state": "verified", "text": f"{len(rows)} record(s) verified up to signed checkpoint "
-                                         f"#{last.seq} (log size {last.size})"}
-
-
 @router.get("/sessions/{session_id}", response_class=HTMLResponse, dependencies=[PAGE])
 def session_page(request: Request, session_id: str) -> HTMLResponse:
     user = signed_in(request)
     if len(session_id) > 128:
         return message_page(request, "No such session", "There is no session with that id.", 404)
-    with request.app.state.db.session() as s:
-        row = ledger_query.get_session(s, user.org, _owner(user), session_id)
-        if row is None:
-            return message_page(request, "No such session", "There is no session with that id you may see.", 404)
-        session = ledger_query.session_dict(row)
-        commands = ledger_query.timeline(ledger_query.session_records(s, user.org, session_id))
-        try:
-            verification = _verification(s, user.org, session_id, signing_key(request))
-        except Exception:  # noqa: BLE001 - never break the page over the badge
-            verification = {"state": "failed", "text": "verification could not be computed"}
+    found = ledger.console_session(request.app.state.db, user.org, _owner(user), session_id,
+                                   lambda: signing_key(request))
+    if found is None:
+        return message_page(request, "No such session", "There is no session with that id you may see.", 404)
+    session, commands, verification = found
     playback = [{
         "argv": (c.get("start") or {}).get("argv") or [],
         "started": (c.get("result") or {}).get("started_at") or (c.get("start") or {}).get("time"),
@@ -213,16 +112,11 @@ def session_page(request: Request, session_id: str) -> HTMLResponse:
 
 # -- approvals ----------------------------------------------------------------------------------
 
-def _visible(row: Any, user: ConsoleUser) -> bool:
-    return row.requester == user.subject or bool(user.roles & ({"approver"} | SEES_ALL))
-
-
 @router.get("/approvals", response_class=HTMLResponse, dependencies=[PAGE])
 def approvals_page(request: Request) -> HTMLResponse:
     user = signed_in(request)
-    db, settings = request.app.state.db, request.app.state.settings
-    rows = [r for r in svc.list_(db, user.org, limit=200) if _visible(r, user)]
-    items = [svc.to_json(r, settings.public_url) for r in rows]
+    items = workflow.console_list(request.app.state.db, request.app.state.settings, user.subject, user.roles,
+                                  user.org)
     pending = [a for a in items if a["status"] == "pending"]
     history = [a for a in items if a["status"] != "pending"]
     return render(request, "approvals.html", user=user, pending=pending, history=history,
@@ -233,27 +127,22 @@ def approvals_page(request: Request) -> HTMLResponse:
 def approvals_feed(request: Request) -> JSONResponse:
     """What the approvals pages poll for live updates: id and status of what this user sees."""
     user = signed_in(request)
-    rows = [r for r in svc.list_(request.app.state.db, user.org, limit=200) if _visible(r, user)]
-    return JSONResponse([{"id": r.id, "status": r.status} for r in rows], headers={"Cache-Control": "no-store"})
+    items = workflow.console_list(request.app.state.db, request.app.state.settings, user.subject, user.roles,
+                                  user.org)
+    return JSONResponse([{"id": a["id"], "status": a["status"]} for a in items],
+                        headers={"Cache-Control": "no-store"})
 
 
 @router.get("/approvals/{approval_id}", response_class=HTMLResponse, dependencies=[PAGE])
 def approval_page(request: Request, approval_id: str) -> HTMLResponse:
     user = signed_in(request)
-    db, settings = request.app.state.db, request.app.state.settings
-    try:
-        row = svc.get(db, user.org, approval_id[:64])
-    except svc.ApprovalError:
-        row = None
-    if row is None or not _visible(row, user):
+    found = workflow.console_view(request.app.state.db, request.app.state.settings, principal_of(user),
+                                  approval_id[:64])
+    if found is None:
         return message_page(request, "No such approval", "There is no approval with that id you may see.", 404)
-    approval = svc.to_json(row, settings.public_url)
-    why_not = svc.refusal(row, principal_of(user)) if row.status == "pending" else None
-    if row.status == "pending" and row.channels and "web" not in row.channels:
-        why_not = why_not or "this rule does not allow decisions from the web console"
-    events = svc.events(db, user.org, row.id)
+    approval, events, why_not = found
     return render(request, "approval.html", user=user, a=approval, events=events, why_not=why_not,
-                  title=f"Approval {row.id}")
+                  title=f"Approval {approval['id']}")
 
 
 @router.post("/approvals/{approval_id}/decision", dependencies=[PAGE])
@@ -266,24 +155,15 @@ async def approval_decide(request: Request, approval_id: str) -> Response:
     if decision not in ("approve", "deny"):
         return message_page(request, "Bad request", "Choose Approve or Deny.", 400)
     reason = (form.get("reason") or "").strip()[:1000] or None
-    db, app = request.app.state.db, request.app
-
-    def decide() -> Any:
-        from hoopcli.server.approvals.router import get_notifier
-
-        return svc.decide(db, principal_of(user), approval_id[:64], approve=decision == "approve",
-                          reason=reason, call_hash=form.get("call_hash") or None, channel="web",
-                          notify=get_notifier(app).publish)
-
+    app = request.app
     try:
-        row = await run_in_threadpool(decide)
+        row = await run_in_threadpool(
+            lambda: workflow.console_decide(app.state.db, app.state.settings, get_notifier(app), principal_of(user),
+                                            approval_id[:64], approve=decision == "approve", reason=reason,
+                                            call_hash=form.get("call_hash") or None))
     except svc.ApprovalError as exc:
         return message_page(request, "Decision refused", exc.message, exc.status_code,
                             link=(f"/approvals/{quote(approval_id[:64])}", "Back to the request"))
-    if row.slack_ts:
-        from hoopcli.server.approvals.router import slack_update
-
-        await run_in_threadpool(slack_update, db, app.state.settings, row.id)
     return RedirectResponse(f"/approvals/{quote(row.id)}", status_code=303)
 
 
@@ -293,23 +173,10 @@ async def approval_decide(request: Request, approval_id: str) -> Response:
 def policy_page(request: Request, version: int | None = None) -> HTMLResponse:
     """The policy in force; for admins and auditors its versions, who pushed each, and diffs."""
     user = signed_in(request)
-    from hoopcli.server.policy.router import _current
-    from hoopcli.server.store import policy as store
-
     may_history = bool(user.roles & {"admin", "auditor"})
-    current = _current(request.app.state.db, request.app.state.settings, user.org)
-    shown = {"version": current["version"], "source": current["source"], "origin": current["origin"],
-             "created_by": current.get("created_by"), "diff": current.get("diff") or ""}
-    versions: list[dict[str, Any]] = []
-    if may_history:
-        with request.app.state.db.session() as s:
-            versions = [v.summary() for v in store.list_versions(s, user.org, 100)]
-            if version is not None:
-                row = store.get_version(s, version, user.org)
-                if row is not None:
-                    shown = {"version": row.version, "source": row.source, "origin": "pushed",
-                             "created_by": row.created_by_email or row.created_by, "diff": row.diff}
-    return render(request, "policy.html", user=user, shown=shown, current_version=current["version"],
+    shown, current_version, versions = policy.console_view(request.app.state.db, request.app.state.settings,
+                                                            user.org, history=may_history, version=version)
+    return render(request, "policy.html", user=user, shown=shown, current_version=current_version,
                   versions=versions, may_history=may_history, title="Policy")
 
 

@@ -6,6 +6,8 @@ Revises: 0001_base
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -47,7 +49,7 @@ def upgrade() -> None:
         sa.Column("hash", sa.LargeBinary(32), nullable=False),
     )
     for name in ("ledger_checkpoints", "ledger_tombstones"):
-        cols = [
+        cols: list[sa.Column[Any]] = [
             sa.Column("org", sa.String(64), primary_key=True),
             sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
         ]
