@@ -6,7 +6,6 @@ a security setting off). Values are validated here, once, so the rest of the ser
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 
 from hoopcli.errors import ConfigError
 from hoopcli.paths import hoop_home
+from hoopcli.urls import is_loopback_host
 
 DEFAULT_LISTEN = "127.0.0.1:8009"
 DEFAULT_CLIENT_ID = "hoop-cli"
@@ -177,17 +177,6 @@ def split_listen(listen: str) -> tuple[str, int]:
     if not 0 <= number <= 65535:
         raise ConfigError(f"listen: port out of range: {number}")
     return host.strip("[]"), number
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_secure_url(url: str, key: str) -> str:

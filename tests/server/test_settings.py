@@ -120,7 +120,8 @@ def test_missing_config_file(tmp_path: Path) -> None:
         load_settings(tmp_path / "nope.yaml")
 
 
-@pytest.mark.parametrize("issuer", ["http://idp.example.com", "ftp://idp", "idp.example.com", "http://10.0.0.1"])
+@pytest.mark.parametrize("issuer", ["http://idp.example.com", "ftp://idp", "idp.example.com", "http://10.0.0.1",
+                                    "http://idp.localhost:9000"])  # .localhost is local only to some resolvers
 def test_plain_http_issuer_only_on_loopback(issuer: str) -> None:
     with pytest.raises(ConfigError, match="oidc.issuer"):
         load_settings(oidc={"issuer": issuer})
