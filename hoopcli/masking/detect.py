@@ -9,32 +9,55 @@ from __future__ import annotations
 import bisect
 import json
 import re
+import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, AnyStr, Generic
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 Span = tuple[int, int, str]
 
 
-class LazyPattern:
+class LazyPattern(Generic[AnyStr]):
     """A pattern compiled on first use. This module is imported on every `aws` call, and compiling
     all its detectors up front costs milliseconds; find_spans() runs most of them only when a
-    cheap substring test says they can match, so most calls never compile most of them."""
+    cheap substring test says they can match, so most calls never compile most of them.
+
+    The methods forward to the compiled re.Pattern with its signatures; LazyPattern[str] or
+    LazyPattern[bytes] follows from the pattern given."""
 
     __slots__ = ("_pattern", "_flags", "_compiled")
+    _pattern: AnyStr
+    _flags: int
+    _compiled: re.Pattern[AnyStr] | None
 
-    def __init__(self, pattern: str | bytes, flags: int = 0) -> None:
+    def __init__(self, pattern: AnyStr, flags: int = 0) -> None:
         self._pattern = pattern
         self._flags = flags
-        self._compiled: re.Pattern[Any] | None = None
+        self._compiled = None
 
-    def compiled(self) -> re.Pattern[Any]:
+    def compiled(self) -> re.Pattern[AnyStr]:
         if self._compiled is None:
             self._compiled = re.compile(self._pattern, self._flags)
         return self._compiled
 
-    def __getattr__(self, name: str) -> object:  # finditer, match, fullmatch, search, pattern ...
-        return getattr(self.compiled(), name)
+    @property
+    def pattern(self) -> AnyStr:
+        return self._pattern
+
+    def search(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[AnyStr] | None:
+        return (self._compiled or self.compiled()).search(string, pos, endpos)
+
+    def match(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[AnyStr] | None:
+        return (self._compiled or self.compiled()).match(string, pos, endpos)
+
+    def fullmatch(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[AnyStr] | None:
+        return (self._compiled or self.compiled()).fullmatch(string, pos, endpos)
+
+    def finditer(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> Iterator[re.Match[AnyStr]]:
+        return (self._compiled or self.compiled()).finditer(string, pos, endpos)
 
 
 MARKER_RE = LazyPattern(r"\[masked:[a-z0-9-]{1,32}:[0-9a-f]{8}\]")

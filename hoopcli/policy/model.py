@@ -63,7 +63,7 @@ class _Value:
         return tuple(getattr(self, k) for k in self.__slots__)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._items() == other._items()  # type: ignore[attr-defined]
+        return type(other) is type(self) and self._items() == other._items()
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self._items()))
