@@ -17,7 +17,21 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    class _StartFields(TypedDict):
+        """The fields every command.start record of a call shares (record_start's keywords)."""
+
+        session_id: str
+        user: str | None
+        agent: str | None
+        host: str | None
+        cwd: str | None
+        connection: str | None
+        argv: list[str]
 
 from hoopcli import launcher
 from hoopcli.errors import INTERNAL_HINT, HoopError, PolicyDenied, RecursionRefused
@@ -224,7 +238,7 @@ class Shim:
         from hoopcli.record.uploader import kick_uploader
 
         spool = Spool(layout)
-        base = {
+        base: _StartFields = {
             "session_id": session_id, "user": ctx.user, "agent": cfg.agent,
             "host": socket.gethostname(), "cwd": self.env.cwd, "connection": connection,
             "argv": masker.mask_argv(args),

