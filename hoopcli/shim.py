@@ -60,7 +60,7 @@ class Environment:
         self.argv0 = argv0
 
     @classmethod
-    def from_os(cls) -> "Environment":
+    def from_os(cls) -> Environment:
         return cls(dict(os.environ), sys.stdin, sys.stdout, sys.stderr, os.getcwd(),
                    sys.argv[0] if sys.argv else "aws")
 
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
         return int(exc.exit_status)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - last resort: never a traceback to the agent
+    except Exception as exc:  # last resort: never a traceback to the agent
         where = _log_internal_error(env, exc)
         _say(env, f"hoop: internal error ({type(exc).__name__}); {INTERNAL_HINT}"
                   + (f" and {where}" if where else ""))
@@ -147,7 +147,7 @@ def _log_internal_error(env: Environment, exc: BaseException) -> str | None:
         with os.fdopen(fd, "a", encoding="utf-8") as fh:
             fh.write("\n".join(lines) + "\n")
         return str(path)
-    except Exception:  # noqa: BLE001 - the log is best effort
+    except Exception:  # the log is best effort
         return None
 
 

@@ -204,7 +204,7 @@ def request_and_wait(client: Any, invocation: Any, decision: Any, ctx: Any = Non
     if previous:
         found = _fetch(client, previous)
         if found is not None and found.call_hash == digest and (
-                found.status == "pending" or found.status == "approved" and not found.consumed):
+                found.status == "pending" or (found.status == "approved" and not found.consumed)):
             approval = found
     if approval is None:
         body = {"argv": list(invocation.argv), "connection": connection, "session_id": session_id,

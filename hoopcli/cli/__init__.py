@@ -82,7 +82,7 @@ def run_command(command: click.Command, argv: list[str] | None, prog_name: str) 
         return 130
     except BrokenPipeError:
         return 1
-    except Exception as exc:  # noqa: BLE001 - the funnel of last resort
+    except Exception as exc:  # the funnel of last resort
         click.echo(f"hoop: internal error: {type(exc).__name__}: {exc}; {INTERNAL_HINT}", err=True)
         return int(ExitStatus.INTERNAL)
     return rv if isinstance(rv, int) else 0

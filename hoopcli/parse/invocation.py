@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from typing_extensions import Self   # typing.Self is 3.11+; never imported at run time
+    from typing_extensions import Self  # typing.Self is 3.11+; never imported at run time
 
 # Access levels of the Service Authorization Reference, from least to most powerful. "Unknown"
 # is never treated as read-only: policy treats it like Write or stricter.

@@ -114,7 +114,7 @@ class ReviewSpec(_Value):
                 "require_justification": self.require_justification}
 
     @classmethod
-    def from_dict(cls, data: Any) -> "ReviewSpec":
+    def from_dict(cls, data: Any) -> ReviewSpec:
         if not isinstance(data, dict):
             raise PolicyFormatError("review must be an object")
         try:
