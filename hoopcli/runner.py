@@ -157,9 +157,11 @@ class _Http403:
     """The stand-in HTTP response botocore gets for a call hoop stops before sending."""
 
     status_code = 403
-    headers: dict[str, str] = {}
     content = b""
     text = ""
+
+    def __init__(self) -> None:
+        self.headers: dict[str, str] = {}   # botocore may write to it: one per stopped call
 
 
 def clean_env(env: Mapping[str, str]) -> dict[str, str]:

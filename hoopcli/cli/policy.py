@@ -180,7 +180,7 @@ def test_cmd(file: str, commands: str, as_json: bool, user: str | None, groups: 
     if as_json:
         return
     click.echo(f"{'LINE':>4}  {'DECISION':8} {'ACCESS':12} {'RULE':28} COMMAND / REASON")
-    for number, line, r in rows:
+    for number, _line, r in rows:
         if "error" in r:
             click.echo(f"{number:>4}  {'error':8} {'-':12} {'-':28} {_clean(r['error'], 100)}")
             continue

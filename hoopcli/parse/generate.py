@@ -301,7 +301,7 @@ class Generator:
                                        "flags": flags, "pos": pos, "multi": _multi(op_cmd)}
             else:
                 flags, pos = _flags(op_cmd)
-                out["custom"][name] = {"calls": [list(LOCAL) + [[], "Unknown"]],
+                out["custom"][name] = {"calls": [[*LOCAL, [], "Unknown"]],
                                        "flags": flags, "pos": pos, "multi": _multi(op_cmd)}
         for name, calls in customs.items():
             if name not in out["custom"]:  # awscli v2-only customizations

@@ -43,7 +43,7 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # -- schema ---------------------------------------------------------------------------------------
 
 TOP_KEYS = ("version", "description", "defaults", "offline", "masking", "rules")
-DEFAULTS_KEYS = _DEFAULT_KEYS + ("review",)
+DEFAULTS_KEYS = (*_DEFAULT_KEYS, "review")
 OFFLINE_KEYS = ("cache_ttl", "max_staleness", "offline_reads")
 REVIEW_KEYS = ("approvers", "channels", "expiry", "wait", "require_justification")
 RULE_KEYS = ("id", "description", "effect", "match", "reason", "review")
