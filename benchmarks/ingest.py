@@ -77,7 +77,7 @@ def start_server(home: Path, database_url: str) -> tuple[subprocess.Popen[bytes]
             break
         except Exception:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start: " + (proc.stderr.read() or b"").decode()[-2000:])
+                raise RuntimeError("server did not start: " + (proc.stderr.read() or b"").decode()[-2000:]) from None
             time.sleep(0.2)
     from hoopcli.server.idp.keys import mint_id_token
     from hoopcli.server.settings import load_settings

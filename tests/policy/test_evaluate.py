@@ -191,7 +191,7 @@ def test_adding_a_deny_rule_never_loosens(rules: list[dict[str, Any]], deny: dic
                                           defaults: dict[str, str], calls: list[Any], ctx: Context) -> None:
     invocation = inv(*calls)
     before = Policy(compiled(rules, defaults)).evaluate(invocation, ctx)
-    extended = rules[:where] + [deny] + rules[where:]
+    extended = [*rules[:where], deny, *rules[where:]]
     after = Policy(compiled(extended, defaults)).evaluate(invocation, ctx)
     assert EFFECT_RANK[after.effect] >= EFFECT_RANK[before.effect]
 
@@ -210,7 +210,7 @@ def test_unknown_is_never_allowed_without_saying_so(rules: list[dict[str, Any]],
 
 # -- the indexed, lazy, strictest-first evaluation equals the plain definition ---------------------
 
-INDEX_PATTERNS = PATTERNS + ["S3:get*", "s3*:Get*", "*:*", "?3:PutObject", "iam:Pass*", "kms:Decrypt"]
+INDEX_PATTERNS = [*PATTERNS, "S3:get*", "s3*:Get*", "*:*", "?3:PutObject", "iam:Pass*", "kms:Decrypt"]
 index_match_st = st.fixed_dictionaries({}, optional={
     "actions": st.lists(st.sampled_from(INDEX_PATTERNS), min_size=1, max_size=3),
     "access_levels": st.lists(st.sampled_from(LEVELS), min_size=1, max_size=3),
@@ -230,9 +230,8 @@ def reference(policy: Policy, c: Any, ctx: Context) -> tuple[str, str]:
     level = c.access_level if c.access_level in LEVELS else UNKNOWN
     best = None
     for rule in policy.rules:
-        if rule.matches(c, level, ctx, ctx.region, None, None):
-            if best is None or rule.rank > best.rank:
-                best = rule
+        if rule.matches(c, level, ctx, ctx.region, None, None) and (best is None or rule.rank > best.rank):
+            best = rule
     if best is None:
         effect = policy.defaults[level]
         return effect, "defaults"
