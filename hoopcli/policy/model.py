@@ -55,6 +55,12 @@ class _Value:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:  # copy and pickle: __init__ takes the slots in order
+        return type(self), tuple(getattr(self, k) for k in self.__slots__)
+
     def _set(self, **values: Any) -> None:
         for k, v in values.items():
             object.__setattr__(self, k, v)

@@ -248,3 +248,24 @@ def test_indexed_evaluation_equals_the_definition(rules: list[dict[str, Any]], d
         got = p.evaluate_call(c, None, ctx)
         want = reference(fresh, c, ctx)
         assert (got.effect, got.rule if not got.rule.startswith("defaults.") else "defaults") == want
+
+
+def test_policy_values_are_immutable_and_survive_copy_and_pickle() -> None:
+    import copy
+    import pickle
+
+    from hoopcli.policy.model import Decision, ReviewSpec
+
+    review = ReviewSpec(approvers=("role:approver",), expiry=60, require_justification=True)
+    decision = Decision("review", "r1", "why", review, WRITE, ("s3:DeleteBucket",),
+                        ("arn:aws:s3:::b",), ({"operation": "DeleteBucket", "effect": "review", "rule": "r1"},))
+    ctx = Context(user="alice", groups=("dev",), region="eu-west-1")
+    for value in (review, decision, ctx):
+        assert copy.copy(value) == copy.deepcopy(value) == pickle.loads(pickle.dumps(value)) == value
+        assert hash(pickle.loads(pickle.dumps(value))) == hash(value)
+        with pytest.raises(AttributeError):
+            value.user = "mallory"  # type: ignore[union-attr]
+    assert pickle.loads(pickle.dumps(decision)).calls == decision.calls
+    with pytest.raises(AttributeError):
+        del ctx.user  # type: ignore[misc]
+    assert ctx.user == "alice"
