@@ -39,7 +39,8 @@ node-deps: $(NODE_STAMP)
 demo: venv
 	$(VENV)/bin/hoop demo
 
-test: venv system-deps node-deps
+# lint runs first: it fails in seconds, the suite takes minutes.
+test: venv system-deps node-deps lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-fast: venv
@@ -60,8 +61,10 @@ bench: venv
 actions: venv
 	$(PY) -m hoopcli.parse.generate
 
+# ruff (ruff.toml) and mypy (the [mypy] section of setup.cfg).
 lint: venv
 	$(VENV)/bin/ruff check hoopcli tests benchmarks
+	$(VENV)/bin/mypy hoopcli
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

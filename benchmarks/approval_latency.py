@@ -34,12 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "approvals"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from approvals_helpers import fresh_pg_database, start_cluster
-from fakes.slack import FakeSlack, interaction_payload, signed_interaction
+from approvals_helpers import fresh_pg_database, start_cluster  # noqa: E402 - needs the paths above
+from fakes.slack import FakeSlack, interaction_payload, signed_interaction  # noqa: E402
 
-from hoopcli.approval.api import Approval, wait_for
-from hoopcli.client import Client
-from hoopcli.server.idp.keys import mint_id_token
+from hoopcli.approval.api import Approval, wait_for  # noqa: E402
+from hoopcli.client import Client  # noqa: E402
+from hoopcli.server.idp.keys import mint_id_token  # noqa: E402
 
 SECRET = "bench-signing-secret"
 
@@ -73,7 +73,7 @@ def run(name: str, channel: str, n: int, requester: Client, waiter: Client, deci
     one(requester, waiter, decide, 10_000)          # warm-up
     samples = [one(requester, waiter, decide, i) for i in range(n)]
     samples.sort()
-    p95 = samples[max(0, int(round(0.95 * len(samples))) - 1)]
+    p95 = samples[max(0, round(0.95 * len(samples)) - 1)]
     row = {"scenario": name, "channel": channel, "n": n, "p50_ms": statistics.median(samples) * 1000,
            "p95_ms": p95 * 1000, "max_ms": samples[-1] * 1000}
     print(f"{name:14} {channel:6} n={n:3}  p50 {row['p50_ms']:7.1f} ms  p95 {row['p95_ms']:7.1f} ms  "

@@ -75,9 +75,9 @@ def start_server(home: Path, database_url: str) -> tuple[subprocess.Popen[bytes]
         try:
             Client(url).get("/api/v1/config")
             break
-        except Exception:  # noqa: BLE001
+        except Exception:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start: " + (proc.stderr.read() or b"").decode()[-2000:])
+                raise RuntimeError("server did not start: " + (proc.stderr.read() or b"").decode()[-2000:]) from None
             time.sleep(0.2)
     from hoopcli.server.idp.keys import mint_id_token
     from hoopcli.server.settings import load_settings
@@ -117,7 +117,7 @@ def run(database_url: str, label: str, uploaders: int, records: int, batch: int)
                     out = client.post("/api/v1/records", {"records": chunk}).json()
                     if len(out["accepted"]) != len(chunk):
                         errors.append(f"uploader {n}: {out.get('rejected')}")
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     errors.append(f"uploader {n}: {exc}")
                 mine.append((time.perf_counter() - t0) * 1000)
             with lock:

@@ -38,9 +38,9 @@ from typing import Any
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from hoopcli.errors import InvocationError
-from hoopcli.parse import parse
-from hoopcli.parse.invocation import ACCESS_LEVEL_RANK, READ_ONLY_LEVELS, strictest
+from hoopcli.errors import InvocationError  # noqa: E402 - needs the path above
+from hoopcli.parse import parse  # noqa: E402
+from hoopcli.parse.invocation import ACCESS_LEVEL_RANK, READ_ONLY_LEVELS, strictest  # noqa: E402
 
 MUTATING = re.compile(r"^(Create|Delete|Put|Update|Modify|Terminate|Remove|Attach|Detach|Reboot|"
                       r"Restore|Revoke|Authorize|Tag|Untag|Replace|Reset|Register|Deregister|"

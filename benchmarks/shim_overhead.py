@@ -135,7 +135,7 @@ def hold_uploads(home: Path) -> int:
 def report(pairs: int, runs: dict[str, list[tuple[float, float]]], counts: dict[str, list[int]]) -> None:
     wall = {n: statistics.median(w for w, _ in runs[n]) * 1000 for n in NAMES}
     cpu = {n: statistics.median(c for _, c in runs[n]) * 1000 for n in NAMES}
-    per_pair = {base: statistics.median(s[0] / b[0] for s, b in zip(runs["shim"], runs[base]))
+    per_pair = {base: statistics.median(s[0] / b[0] for s, b in zip(runs["shim"], runs[base], strict=True))
                 for base in ("bare", "same")}
     load = os.getloadavg()[0]
     print(f"runs of each: {pairs}; load average {load:.1f}")

@@ -147,7 +147,7 @@ class Client:
 
     def _check(self, response: Response, expect: set[int]) -> Response:
         status = response.status
-        if status < 300 or status in expect or status == 304 and 304 in expect:
+        if status < 300 or status in expect or (status == 304 and 304 in expect):
             return response
         detail = _detail(response.body)
         text = _detail_text(detail)

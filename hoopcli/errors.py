@@ -121,5 +121,5 @@ def log_internal_error(home: Path, exc: BaseException, log_name: str) -> str | N
         with os.fdopen(fd, "a", encoding="utf-8") as fh:
             fh.write("\n".join(lines) + "\n")
         return str(path)
-    except Exception:  # noqa: BLE001 - the log is best effort
+    except Exception:
         return None

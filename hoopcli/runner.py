@@ -19,7 +19,19 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class TextStream(Protocol):
+        """What InProcessRunner installs as sys.stdout/sys.stderr: a real text stream, or the
+        shim's hoopcli.masking.streams.MaskedTextStream, which is duck-typed (awscli writes,
+        flushes and asks isatty(); binary output goes to its `buffer`)."""
+
+        def write(self, text: str, /) -> int: ...
+        def flush(self) -> None: ...
+        def isatty(self) -> bool: ...
 
 from hoopcli.errors import RealCliNotFound, RecursionRefused
 from hoopcli.launcher import resume_gc
@@ -145,9 +157,11 @@ class _Http403:
     """The stand-in HTTP response botocore gets for a call hoop stops before sending."""
 
     status_code = 403
-    headers: dict[str, str] = {}
     content = b""
     text = ""
+
+    def __init__(self) -> None:
+        self.headers: dict[str, str] = {}   # botocore may write to it: one per stopped call
 
 
 def clean_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -161,7 +175,7 @@ class InProcessRunner:
 
     name = "inprocess"
 
-    def run(self, req: RunRequest, stdout: IO[str], stderr: IO[str]) -> RunResult:
+    def run(self, req: RunRequest, stdout: TextStream, stderr: TextStream) -> RunResult:
         from awscli.clidriver import create_clidriver  # heavy: imported only when running
 
         result = RunResult(exit_code=0)

@@ -16,7 +16,21 @@ import socket
 import sys
 import time
 from collections.abc import Mapping
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    class _StartFields(TypedDict):
+        """The fields every command.start record of a call shares (record_start's keywords)."""
+
+        session_id: str
+        user: str | None
+        agent: str | None
+        host: str | None
+        cwd: str | None
+        connection: str | None
+        argv: list[str]
 
 from hoopcli import launcher
 from hoopcli.errors import INTERNAL_HINT, HoopError, PolicyDenied, RecursionRefused
@@ -45,7 +59,7 @@ class Environment:
         self.argv0 = argv0
 
     @classmethod
-    def from_os(cls) -> "Environment":
+    def from_os(cls) -> Environment:
         return cls(dict(os.environ), sys.stdin, sys.stdout, sys.stderr, os.getcwd(),
                    sys.argv[0] if sys.argv else "aws")
 
@@ -81,7 +95,7 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
         return int(exc.exit_status)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - last resort: never a traceback to the agent
+    except Exception as exc:  # last resort: never a traceback to the agent
         from hoopcli.errors import log_internal_error, where
 
         log = log_internal_error(Layout.from_env(env.environ).home, exc, "shim-errors.log")
@@ -207,7 +221,7 @@ class Shim:
         from hoopcli.record.uploader import kick_uploader
 
         spool = Spool(layout)
-        base = {
+        base: _StartFields = {
             "session_id": session_id, "user": ctx.user, "agent": cfg.agent,
             "host": socket.gethostname(), "cwd": self.env.cwd, "connection": connection,
             "argv": masker.mask_argv(args),

@@ -67,7 +67,7 @@ def pg_url() -> Iterator[str]:
     """A throwaway PostgreSQL database for this test run: postgresql://.../hoop_test_<random>."""
     try:
         admin = _pg_admin()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is required for the storage tests: {exc}")
     name = f"hoop_test_{secrets.token_hex(6)}"
     with admin:
@@ -117,7 +117,7 @@ def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | N
                 return
         except urllib.error.HTTPError:
             return  # it answered
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             last = exc
             time.sleep(0.05)
     raise RuntimeError(f"{url} did not come up in {timeout}s: {last}")

@@ -19,7 +19,7 @@ from hoopcli.paths import Layout
 from hoopcli.runner import AMBIENT_AWS_VARS, is_shim
 
 # Beyond the variables the shim strips before the real CLI: an agent must not see these either.
-AGENT_STRIPPED = AMBIENT_AWS_VARS + ("AWS_CONFIG_FILE", "HOOP_REAL_AWS_CREDENTIALS")
+AGENT_STRIPPED = (*AMBIENT_AWS_VARS, "AWS_CONFIG_FILE", "HOOP_REAL_AWS_CREDENTIALS")
 
 
 @dataclass

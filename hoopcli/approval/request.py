@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import IO, Any
 
 from hoopcli.approval.api import Approval, _fetch, _request, wait_for
 from hoopcli.approval.canonical import hash_invocation
@@ -114,7 +114,7 @@ class Progress:
 
     FRAMES = "|/-\\"
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
         try:
             self.tty = stream.isatty()
@@ -181,7 +181,7 @@ def justification_missing_error(decision: Any) -> PolicyDenied:
 def request_and_wait(client: Any, invocation: Any, decision: Any, ctx: Any = None, *,
                      connection: str, session_id: str | None = None, reason: str | None = None,
                      wait_seconds: float | None = None, tty: str | None = "/dev/tty",
-                     stream: TextIO | None = None, layout: Layout | None = None,
+                     stream: IO[str] | None = None, layout: Layout | None = None,
                      prompt_timeout: float = DEFAULT_PROMPT_TIMEOUT, server: str | None = None,
                      environ: Mapping[str, str] | None = None) -> Approval:
     """Open (or resume) the approval for this call and wait for a decision. See module docstring.
@@ -204,7 +204,7 @@ def request_and_wait(client: Any, invocation: Any, decision: Any, ctx: Any = Non
     if previous:
         found = _fetch(client, previous)
         if found is not None and found.call_hash == digest and (
-                found.status == "pending" or found.status == "approved" and not found.consumed):
+                found.status == "pending" or (found.status == "approved" and not found.consumed)):
             approval = found
     if approval is None:
         body = {"argv": list(invocation.argv), "connection": connection, "session_id": session_id,

@@ -82,7 +82,7 @@ def run_command(command: click.Command, argv: list[str] | None, prog_name: str) 
         return 130
     except BrokenPipeError:
         return 1
-    except Exception as exc:  # noqa: BLE001 - the funnel of last resort
+    except Exception as exc:  # the funnel of last resort
         # Type and frames only, like the shim and the server: the message may hold a secret.
         from hoopcli.errors import log_internal_error
         from hoopcli.paths import Layout

@@ -141,7 +141,7 @@ def _test_one(pol: Any, ctx: Any, line: str) -> dict[str, Any]:
         return {"error": f"cannot split the line: {exc}"}
     except HoopError as exc:
         return {"error": exc.message}
-    except Exception as exc:  # noqa: BLE001 - one bad line must not hide the others' answers
+    except Exception as exc:  # one bad line must not hide the others' answers
         return {"error": f"hoop could not classify this command (internal error: {type(exc).__name__}); "
                          "please report it"}
     out = inv.to_dict()
@@ -178,7 +178,7 @@ def test_cmd(file: str, commands: str, as_json: bool, user: str | None, groups: 
     if as_json:
         return
     click.echo(f"{'LINE':>4}  {'DECISION':8} {'ACCESS':12} {'RULE':28} COMMAND / REASON")
-    for number, line, r in rows:
+    for number, _line, r in rows:
         if "error" in r:
             click.echo(f"{number:>4}  {'error':8} {'-':12} {'-':28} {printable(r['error'], 100)}")
             continue

@@ -8,7 +8,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:
+    import urllib.request
 
 import click
 
@@ -89,7 +92,7 @@ def list_cmd(limit: int, as_json: bool, **kw: Any) -> None:
         table.add_row(printable(s.get("started_at"))[:19].replace("T", " "), printable(s.get("id"), 36),
                       printable(s.get("user_email") or s.get("user"), 40), printable(s.get("agent"), 20),
                       printable(s.get("connection"), 20), str(s.get("commands")),
-                      f"[{style.get(s.get('status'), 'white')}]{printable(s.get('status'))}[/]",
+                      f"[{style.get(str(s.get('status')), 'white')}]{printable(s.get('status'))}[/]",
                       str(s.get("denied") or ""))
     # piped output keeps whole rows (a terminal gets rich's fitting to its width)
     Console(highlight=False, width=None if sys.stdout.isatty() else 220).print(table)
@@ -191,6 +194,24 @@ def show_cmd(session_id: str, as_json: bool, full: bool) -> None:
               help="Write to this file instead of stdout.")
 def export_cmd(session_id: str | None, fmt: str, output: str | None, **kw: Any) -> None:
     """Stream every record of the matching sessions (any size) as JSON Lines or CSV."""
+    import urllib.request
+
+    client = _client()
+    params = {**_params(kw), "format": fmt, "session_id": session_id}
+    req = urllib.request.Request(client.url("/api/v1/export", params),
+                                 headers={"Authorization": f"Bearer {client._bearer()}"})
+    if output:
+        with open(output, "wb") as sink:
+            _download(client, req, sink)
+    else:
+        try:
+            _download(client, req, sys.stdout.buffer)
+        finally:
+            sys.stdout.buffer.flush()
+
+
+def _download(client: Any, req: urllib.request.Request, sink: BinaryIO) -> None:
+    """Copy the export to `sink`; the server's refusals become hoop's errors."""
     import shutil
     import urllib.error
     import urllib.request
@@ -198,11 +219,6 @@ def export_cmd(session_id: str | None, fmt: str, output: str | None, **kw: Any) 
     from hoopcli.client import Forbidden, ServerError
     from hoopcli.errors import NotLoggedIn, Unavailable
 
-    client = _client()
-    params = {**_params(kw), "format": fmt, "session_id": session_id}
-    req = urllib.request.Request(client.url("/api/v1/export", params),
-                                 headers={"Authorization": f"Bearer {client._bearer()}"})
-    sink = open(output, "wb") if output else sys.stdout.buffer
     try:
         with urllib.request.urlopen(req, timeout=120) as resp:
             shutil.copyfileobj(resp, sink, 64 * 1024)
@@ -218,11 +234,6 @@ def export_cmd(session_id: str | None, fmt: str, output: str | None, **kw: Any) 
     except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
         raise Unavailable(f"cannot reach the hoop server at {client.base_url} "
                           f"({getattr(exc, 'reason', exc)})") from exc
-    finally:
-        if output:
-            sink.close()
-        else:
-            sink.flush()
 
 
 def _detail(body: bytes) -> str:

@@ -46,7 +46,9 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) ->
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise StackError(f"{proc.args[0]} exited with {proc.returncode} before it was ready")
+            args = proc.args
+            program = os.fsdecode(args if isinstance(args, (str, bytes, os.PathLike)) else args[0])
+            raise StackError(f"{program} exited with {proc.returncode} before it was ready")
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
@@ -152,9 +154,9 @@ def local_stack(users: Mapping[str, tuple[str, ...]] | None = None,
         moto_url = f"http://127.0.0.1:{moto_port}"
         logs = root / "logs"
         logs.mkdir()
-        moto = subprocess.Popen([_moto_bin(), "-H", "127.0.0.1", "-p", str(moto_port)],
-                                stdout=open(logs / "moto.log", "wb"), stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        with open(logs / "moto.log", "wb") as log:   # the child keeps its own copy of the fd
+            moto = subprocess.Popen([_moto_bin(), "-H", "127.0.0.1", "-p", str(moto_port)],
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         procs.append(moto)
         wait_http(moto_url + "/moto-api/", moto)
         server_url = f"http://127.0.0.1:{server_port}"
@@ -175,9 +177,10 @@ def local_stack(users: Mapping[str, tuple[str, ...]] | None = None,
         server_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HOOP_"))}
         server_env.update(SANDBOX_KEYS)     # the server's own credentials, for moto's STS
         server_env["HOOP_HOME"] = str(root / "server-home")
-        server = subprocess.Popen([sys.executable, "-m", "hoopcli", "server", "--config", str(cfg_path)],
-                                  env=server_env, stdout=open(logs / "server.log", "wb"),
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        with open(logs / "server.log", "wb") as log:
+            server = subprocess.Popen([sys.executable, "-m", "hoopcli", "server", "--config", str(cfg_path)],
+                                      env=server_env, stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
         procs.append(server)
         wait_http(server_url + "/api/v1/config", server)
         yield Stack(root, moto_url, server_url, stack_users, procs)

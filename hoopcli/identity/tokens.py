@@ -95,11 +95,11 @@ def _keyring_usable() -> bool:
     try:
         import keyring
         from keyring.backends import fail
-    except Exception:  # noqa: BLE001 - a broken keyring install is "no keyring"
+    except Exception:  # a broken keyring install is "no keyring"
         return False
     try:
         backend = keyring.get_keyring()
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     if isinstance(backend, fail.Keyring) or "null" in type(backend).__module__:
         return False
@@ -217,7 +217,7 @@ class _Lock:
         self.path = layout.home / ".auth.lock"
         self.fd = -1
 
-    def __enter__(self) -> _Lock:  # noqa: PYI034
+    def __enter__(self) -> _Lock:
         import fcntl
 
         ensure_dir(self.path.parent)

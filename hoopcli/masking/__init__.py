@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from hoopcli.masking import detect, paths
 from hoopcli.masking.detect import MARKER_RE, is_secret_name, kind_for_name
+from hoopcli.masking.key import KEY_BYTES, KEY_FILE_NAME, load_key
+from hoopcli.masking.stream import StreamMasker
 
 if TYPE_CHECKING:
     from hoopcli.parse.invocation import Invocation
@@ -350,6 +352,3 @@ def _copy_containers(obj: Any) -> Any:
         return [_copy_containers(v) for v in obj]
     return obj
 
-
-from hoopcli.masking.key import KEY_BYTES, KEY_FILE_NAME, load_key
-from hoopcli.masking.stream import StreamMasker

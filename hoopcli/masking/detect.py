@@ -9,9 +9,13 @@ from __future__ import annotations
 import bisect
 import json
 import re
+import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 Span = tuple[int, int, str]
 
@@ -19,22 +23,68 @@ Span = tuple[int, int, str]
 class LazyPattern:
     """A pattern compiled on first use. This module is imported on every `aws` call, and compiling
     all its detectors up front costs milliseconds; find_spans() runs most of them only when a
-    cheap substring test says they can match, so most calls never compile most of them."""
+    cheap substring test says they can match, so most calls never compile most of them.
+
+    The methods forward to the compiled re.Pattern[str] with its signatures (LazyBytesPattern
+    is the bytes twin). Not Generic[AnyStr]: subclassing Generic costs measurable instructions
+    at import, on every `aws` call."""
 
     __slots__ = ("_pattern", "_flags", "_compiled")
+    _pattern: str
+    _flags: int
+    _compiled: re.Pattern[str] | None
 
-    def __init__(self, pattern: str | bytes, flags: int = 0) -> None:
+    def __init__(self, pattern: str, flags: int = 0) -> None:
         self._pattern = pattern
         self._flags = flags
-        self._compiled: re.Pattern[Any] | None = None
+        self._compiled = None
 
-    def compiled(self) -> re.Pattern[Any]:
+    def compiled(self) -> re.Pattern[str]:
         if self._compiled is None:
             self._compiled = re.compile(self._pattern, self._flags)
         return self._compiled
 
-    def __getattr__(self, name: str) -> object:  # finditer, match, fullmatch, search, pattern ...
-        return getattr(self.compiled(), name)
+    @property
+    def pattern(self) -> str:
+        return self._pattern
+
+    def search(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        return (self._compiled or self.compiled()).search(string, pos, endpos)
+
+    def match(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        return (self._compiled or self.compiled()).match(string, pos, endpos)
+
+    def fullmatch(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        return (self._compiled or self.compiled()).fullmatch(string, pos, endpos)
+
+    def finditer(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> Iterator[re.Match[str]]:
+        return (self._compiled or self.compiled()).finditer(string, pos, endpos)
+
+
+class LazyBytesPattern:
+    """LazyPattern for a bytes pattern (hoopcli.masking.stream); only what is used there."""
+
+    __slots__ = ("_pattern", "_flags", "_compiled")
+    _pattern: bytes
+    _flags: int
+    _compiled: re.Pattern[bytes] | None
+
+    def __init__(self, pattern: bytes, flags: int = 0) -> None:
+        self._pattern = pattern
+        self._flags = flags
+        self._compiled = None
+
+    def compiled(self) -> re.Pattern[bytes]:
+        if self._compiled is None:
+            self._compiled = re.compile(self._pattern, self._flags)
+        return self._compiled
+
+    @property
+    def pattern(self) -> bytes:
+        return self._pattern
+
+    def search(self, string: bytes, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[bytes] | None:
+        return (self._compiled or self.compiled()).search(string, pos, endpos)
 
 
 MARKER_RE = LazyPattern(r"\[masked:[a-z0-9-]{1,32}:[0-9a-f]{8}\]")

@@ -47,7 +47,7 @@ def _walk(shapes: dict[str, Any], name: str, path: str, stack: tuple[str, ...], 
     if shape.get("sensitive"):
         out.append(path)
         return
-    stack = stack + (name,)
+    stack = (*stack, name)
     kind = shape.get("type")
     if kind == "structure":
         for member, ref in shape.get("members", {}).items():

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hoopcli.masking.detect import LazyPattern
+from hoopcli.masking.detect import LazyBytesPattern
 
 if TYPE_CHECKING:
     from hoopcli.masking import Masker
 
-_PEM_END = LazyPattern(rb"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
+_PEM_END = LazyBytesPattern(rb"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 
 
 class StreamMasker:

@@ -4,7 +4,8 @@ recorded by size only."""
 
 from __future__ import annotations
 
-from typing import IO, Any, Callable
+from collections.abc import Callable
+from typing import IO, Any
 
 DEFAULT_CAP = 1024 * 1024
 

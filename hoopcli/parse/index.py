@@ -61,7 +61,7 @@ def _load(name: str) -> dict[str, Any]:
     return data
 
 
-class _Sharded(dict):  # type: ignore[type-arg]
+class _Sharded(dict[str, Any]):
     """``ops`` or ``api`` of a sharded service: loads the shard of a key on first access."""
 
     def __init__(self, cli: str, section: str, base: dict[str, Any], shards: int,

@@ -5,7 +5,10 @@ Stdlib-only at module level: this runs on every `aws` call.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self is 3.11+; never imported at run time
 
 # Access levels of the Service Authorization Reference, from least to most powerful. "Unknown"
 # is never treated as read-only: policy treats it like Write or stricter.
@@ -32,10 +35,15 @@ def strictest(levels: Any) -> str:
 
 class _Value:
     """Immutable value object. Plain classes rather than dataclasses: this module is imported on
-    every `aws` call and a frozen dataclass costs about half a millisecond to create."""
+    every `aws` call and a frozen dataclass costs about half a millisecond to create.
+
+    Each subclass lists its fields twice: in __slots__ (constructor order: replace, pickling and
+    repr rely on it) and as class-level annotations without values, which is how a type checker
+    sees them (an annotation alone creates no class attribute, so it does not clash with the
+    slot). __init__ stores them with object.__setattr__, since __setattr__ refuses."""
 
     __slots__: tuple[str, ...] = ()
-    _key_fields: tuple[str, ...] = ()
+    _key_fields: ClassVar[tuple[str, ...]] = ()
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
@@ -49,12 +57,12 @@ class _Value:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self._key() == other._key()  # type: ignore[attr-defined]
+        return self._key() == other._key()
 
     def __hash__(self) -> int:
         return hash(self._key())
 
-    def replace(self, **changes: Any) -> Any:
+    def replace(self, **changes: Any) -> Self:
         """A copy with `changes` (what dataclasses.replace did for the dataclasses these were)."""
         unknown = set(changes) - set(self.__slots__)
         if unknown:
@@ -79,6 +87,19 @@ class GlobalOptions(_Value):
                  "no_paginate", "no_sign_request", "ca_bundle", "cli_read_timeout",
                  "cli_connect_timeout", "color")
     _key_fields = __slots__
+    profile: str | None
+    region: str | None
+    endpoint_url: str | None
+    output: str | None
+    query: str | None
+    debug: bool
+    no_verify_ssl: bool
+    no_paginate: bool
+    no_sign_request: bool
+    ca_bundle: str | None
+    cli_read_timeout: str | None
+    cli_connect_timeout: str | None
+    color: str | None
 
     def __init__(self, profile: str | None = None, region: str | None = None,
                  endpoint_url: str | None = None, output: str | None = None,
@@ -110,6 +131,12 @@ class ApiCall(_Value):
 
     __slots__ = ("service", "operation", "actions", "access_level", "resources", "params")
     _key_fields = ("service", "operation", "actions", "access_level", "resources")
+    service: str
+    operation: str
+    actions: tuple[str, ...]
+    access_level: str
+    resources: tuple[str, ...]
+    params: dict[str, Any]
 
     def __init__(self, service: str, operation: str, actions: tuple[str, ...], access_level: str,
                  resources: tuple[str, ...] = (), params: dict[str, Any] | None = None) -> None:
@@ -143,6 +170,13 @@ class Invocation(_Value):
 
     __slots__ = ("argv", "kind", "service", "operation", "globals", "params", "api_calls")
     _key_fields = ("argv", "kind", "service", "operation", "globals", "api_calls")
+    argv: tuple[str, ...]
+    kind: str
+    service: str
+    operation: str | None
+    globals: GlobalOptions
+    params: dict[str, Any]
+    api_calls: tuple[ApiCall, ...]
 
     def __init__(self, argv: tuple[str, ...], kind: str, service: str, operation: str | None,
                  globals: GlobalOptions = _NO_GLOBALS, params: dict[str, Any] | None = None,

@@ -270,7 +270,7 @@ def parse(argv: list[str] | tuple[str, ...]) -> Invocation:
 
     data = actions.service(service)
     if data is None:
-        names = list(actions.index()["services"]) + ["s3", "configure", "history"]
+        names = [*actions.index()["services"], "s3", "configure", "history"]
         raise InvocationError(f"unknown service {_show(service)}{_suggest(service, names)}")
     if op is None or op.startswith("-"):
         raise InvocationError(f"missing operation: usage is `aws {service} <operation> "

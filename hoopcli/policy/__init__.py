@@ -17,5 +17,6 @@ from hoopcli.policy.model import EFFECT_RANK, Context, Decision, Policy, PolicyF
 
 ensure_fresh = refresh   # the name the shim uses: the policy to decide with, refreshed per TTL
 
-__all__ = ["CacheRefused", "Context", "Decision", "EFFECT_RANK", "Policy", "PolicyFormatError",
-           "ReviewSpec", "default_policy", "ensure_fresh", "load_cached", "read_cached", "refresh", "write_cache"]
+__all__ = ["EFFECT_RANK", "CacheRefused", "Context", "Decision", "Policy", "PolicyFormatError",
+           "ReviewSpec", "default_policy", "ensure_fresh", "load_cached", "read_cached", "refresh",
+           "write_cache"]

@@ -43,7 +43,7 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # -- schema ---------------------------------------------------------------------------------------
 
 TOP_KEYS = ("version", "description", "defaults", "offline", "masking", "rules")
-DEFAULTS_KEYS = _DEFAULT_KEYS + ("review",)
+DEFAULTS_KEYS = (*_DEFAULT_KEYS, "review")
 OFFLINE_KEYS = ("cache_ttl", "max_staleness", "offline_reads")
 REVIEW_KEYS = ("approvers", "channels", "expiry", "wait", "require_justification")
 RULE_KEYS = ("id", "description", "effect", "match", "reason", "review")
@@ -342,7 +342,8 @@ def check_source(data: str | bytes) -> tuple[dict[str, Any] | None, list[Problem
         for event in yaml.parse(text, Loader=_Loader):
             if isinstance(event, yaml.AliasEvent):
                 mark = event.start_mark
-                return None, [Problem("error", mark.line + 1, mark.column + 1,
+                line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+                return None, [Problem("error", line, col,
                                       "YAML anchors and aliases are not allowed in a policy")]
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:

@@ -55,6 +55,12 @@ class _Value:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:  # copy and pickle: __init__ takes the slots in order
+        return type(self), tuple(getattr(self, k) for k in self.__slots__)
+
     def _set(self, **values: Any) -> None:
         for k, v in values.items():
             object.__setattr__(self, k, v)
@@ -63,7 +69,7 @@ class _Value:
         return tuple(getattr(self, k) for k in self.__slots__)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._items() == other._items()  # type: ignore[attr-defined]
+        return type(other) is type(self) and self._items() == other._items()
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self._items()))
@@ -114,7 +120,7 @@ class ReviewSpec(_Value):
                 "require_justification": self.require_justification}
 
     @classmethod
-    def from_dict(cls, data: Any) -> "ReviewSpec":
+    def from_dict(cls, data: Any) -> ReviewSpec:
         if not isinstance(data, dict):
             raise PolicyFormatError("review must be an object")
         try:
@@ -180,7 +186,7 @@ def _globs(v: Any, fold: bool = False) -> tuple[Glob, ...]:
 
 
 def _any(globs: tuple[Glob, ...], value: str) -> bool:
-    for g in globs:
+    for g in globs:  # noqa: SIM110 - evaluation hot path: a loop is cheaper than any(<generator>)
         if g.match(value):
             return True
     return False
@@ -293,9 +299,7 @@ class _Rule:
         for wanted, value in checks:
             if wanted is not None and (value is None or not _any(wanted, value)):
                 return False
-        if self.groups is not None and not any(_any(self.groups, g) for g in ctx.groups):
-            return False
-        return True
+        return self.groups is None or any(_any(self.groups, g) for g in ctx.groups)
 
 
 def _prefixes(actions: Any) -> frozenset[str] | None:
@@ -438,12 +442,12 @@ class Policy:
         level = invocation.access_level if invocation.api_calls else UNKNOWN
         decision = Decision(worst.effect, worst.rule, worst.reason, worst.review, level,
                             tuple(invocation.actions), tuple(invocation.resources), tuple(per_call))
-        if self.offline_expired and decision.effect != "deny":
-            if level not in READ_ONLY_LEVELS or self.offline_reads != "allow":
-                raise Unavailable(
-                    f"the hoop server has been unreachable for longer than the policy's "
-                    f"max staleness ({self.max_staleness}s); failing closed for this "
-                    f"{level} command")
+        if self.offline_expired and decision.effect != "deny" and (
+                level not in READ_ONLY_LEVELS or self.offline_reads != "allow"):
+            raise Unavailable(
+                f"the hoop server has been unreachable for longer than the policy's "
+                f"max staleness ({self.max_staleness}s); failing closed for this "
+                f"{level} command")
         return decision
 
     def summary(self) -> dict[str, Any]:

@@ -166,7 +166,7 @@ def unframe(data: bytes) -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError) as exc:
         raise ValueError(f"unreadable JSON ({type(exc).__name__})") from None
     if not isinstance(record, dict):
-        raise ValueError("record is not a JSON object")  # noqa: TRY004 - "damaged file", not a caller bug
+        raise ValueError("record is not a JSON object")  # "damaged file", not a caller bug
     return record
 
 

@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(layout, make_client_factory(layout, env), linger=args.linger,
                    give_up_after=args.give_up_after, backoff=Backoff(cap=args.max_delay))
-    except Exception as exc:  # noqa: BLE001 - a detached process: log and leave the spool as it is
+    except Exception as exc:  # a detached process: log and leave the spool as it is
         _log(layout, f"crashed: {type(exc).__name__}")
         return 70
 

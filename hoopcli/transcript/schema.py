@@ -117,18 +117,18 @@ def _compile(node: dict[str, Any]) -> Check:
         elif isinstance(value, dict):
             for key in required:
                 if key not in value:
-                    errors.append(f"{_fmt(path + (key,))}: is required")
+                    errors.append(f"{_fmt((*path, key))}: is required")
             for key, item in value.items():
                 sub_check = props.get(key)
                 if sub_check is not None:
-                    sub_check(item, path + (key,), errors)
+                    sub_check(item, (*path, key), errors)
                 elif extra is False:
-                    errors.append(f"{_fmt(path + (key,))}: is not allowed")
+                    errors.append(f"{_fmt((*path, key))}: is not allowed")
                 elif extra_check is not None:
-                    extra_check(item, path + (key,), errors)
+                    extra_check(item, (*path, key), errors)
         elif isinstance(value, list) and items is not None:
             for i, item in enumerate(value):
-                items(item, path + (i,), errors)
+                items(item, (*path, i), errors)
     return check
 
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ -> `fakes` importable
 
@@ -35,13 +41,6 @@ def principal(sub: str, groups: tuple[str, ...] = (), org: str = "default") -> P
 
 
 # -- real `hoop server` processes (two-server tests and benchmarks/approval_latency.py) ----------
-
-import os
-import socket
-import subprocess
-import time
-import urllib.request
-from typing import Any
 
 ROLE = "arn:aws:iam::123456789012:role/hoop-agent"
 

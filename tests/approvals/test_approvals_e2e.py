@@ -168,7 +168,7 @@ def test_approver_role_decides_permission_changes_requester_cannot(world: World,
     assert item["justification"] == "ticket OPS-7" and item["approvers"] == ["role:approver"]
     code, _, err = world.hoop(monkeypatch, capsys, "alice", "approvals", "approve", item["id"])
     assert code == 1 and "cannot approve their own" in err
-    code, out, err = world.hoop(monkeypatch, capsys, "bob", "approvals", "approve", item["id"])
+    code, _, err = world.hoop(monkeypatch, capsys, "bob", "approvals", "approve", item["id"])
     assert code == 0, err
     thread.join(60)
     code, _, err = box["r"]

@@ -133,7 +133,9 @@ def test_racing_decisions_from_two_channels_exactly_one_wins(db: Any, settings: 
         barrier = threading.Barrier(2)
         outcomes: list[str] = []
 
-        def go(approve: bool, channel: str) -> None:
+        # the round's values are bound now: a thread outliving its join must not see the next round's
+        def go(approve: bool, channel: str, *, barrier: threading.Barrier = barrier, row: Any = row,
+               outcomes: list[str] = outcomes) -> None:
             barrier.wait()
             try:
                 svc.decide(db, BOB, row.id, approve=approve, channel=channel)

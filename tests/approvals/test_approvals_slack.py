@@ -20,8 +20,8 @@ from fakes.slack import FakeSlack, interaction_payload, sign, signed_interaction
 
 from hoopcli.client import Client
 from hoopcli.server.approvals import service as svc
-from hoopcli.server.approvals.slack_service import slack_post
 from hoopcli.server.approvals.slack import build_blocks
+from hoopcli.server.approvals.slack_service import slack_post
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 USERS = {"bob@example.com": "U0BOB", "carol@example.com": "U0CAROL", "alice@example.com": "U0ALICE"}
@@ -169,14 +169,14 @@ def test_non_approver_click_is_refused_and_recorded(srv: Any, slack: FakeSlack) 
 def test_requester_cannot_approve_own_request_from_slack(srv: Any) -> None:
     Client(srv.url, token=srv.token("alice", email="alice@example.com", groups=["approvers"])).get("/api/v1/approvals")
     row = request(srv)
-    status, body = press(srv, row, "approve", "U0ALICE")
+    _, body = press(srv, row, "approve", "U0ALICE")
     assert body["ok"] is False and "own requests" in body["error"]
     assert svc.get(srv.db, "default", row.id).status == "pending"
 
 
 def test_another_orgs_approval_cannot_be_decided_from_slack(srv: Any) -> None:
     row = request(srv, who=principal("mallory", org="other"))
-    status, body = press(srv, row, "approve", "U0BOB")          # bob is in org "default"
+    _, body = press(srv, row, "approve", "U0BOB")          # bob is in org "default"
     assert body["ok"] is False
     assert svc.get(srv.db, "other", row.id).status == "pending"
 
@@ -197,12 +197,15 @@ def test_cli_and_slack_racing_exactly_one_wins(srv: Any) -> None:
         barrier = threading.Barrier(2)
         results: dict[str, Any] = {}
 
-        def via_cli() -> None:
+        # the round's values are bound now: a thread outliving its join must not see the next round's
+        def via_cli(barrier: threading.Barrier = barrier, row: Any = row,
+                    results: dict[str, Any] = results) -> None:
             barrier.wait()
             r = bob_cli.post(f"/api/v1/approvals/{row.id}/decision", json={"decision": "approve"}, expect=(409,))
             results["cli"] = r.status == 200
 
-        def via_slack() -> None:
+        def via_slack(barrier: threading.Barrier = barrier, row: Any = row,
+                      results: dict[str, Any] = results) -> None:
             barrier.wait()
             results["slack"] = press(srv, row, "deny", "U0BOB")[1]["ok"]
 

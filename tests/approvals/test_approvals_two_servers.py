@@ -42,7 +42,9 @@ def test_decision_on_one_server_wakes_a_waiter_on_the_other(cluster: tuple[list[
         box: dict[str, Any] = {}
         started = threading.Event()
 
-        def wait() -> None:
+        # the round's values are bound now: a thread outliving its join must not see the next round's
+        def wait(started: threading.Event = started, box: dict[str, Any] = box, waiter: Client = waiter,
+                 item: dict[str, Any] = item) -> None:
             started.set()
             box["r"] = waiter.get(f"/api/v1/approvals/{item['id']}", params={"wait": 50}, timeout=70).json()
 
@@ -69,7 +71,8 @@ def test_racing_decisions_on_two_servers_exactly_one_wins(cluster: tuple[list[An
         barrier = threading.Barrier(2)
         results: list[int] = []
 
-        def decide(url: str, verdict: str) -> None:
+        def decide(url: str, verdict: str, *, barrier: threading.Barrier = barrier,
+                   item: dict[str, Any] = item, results: list[int] = results) -> None:
             barrier.wait()
             r = Client(url, token=bob).post(f"/api/v1/approvals/{item['id']}/decision",
                                             json={"decision": verdict}, expect=(409,))

@@ -121,7 +121,7 @@ def test_login_against_external_oidc_provider(oidc_provider: str, make_server: A
     assert config["issuer"] == issuer and config["dev_idp"] is False
     assert requests.get(srv.url + "/idp/.well-known/openid-configuration", timeout=10).status_code == 404
 
-    proc = subprocess.Popen(HOOP + ["login", "--server", srv.url, "--no-browser"],
+    proc = subprocess.Popen([*HOOP, "login", "--server", srv.url, "--no-browser"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ))
     try:

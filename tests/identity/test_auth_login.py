@@ -23,7 +23,7 @@ def run_hoop(*args: str, input: str | None = None) -> subprocess.CompletedProces
 
 
 def start_login(srv: Any, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(HOOP + ["login", "--server", srv.url, "--no-browser", *extra],
+    return subprocess.Popen([*HOOP, "login", "--server", srv.url, "--no-browser", *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ))
 
@@ -154,7 +154,7 @@ def test_not_logged_in_for_another_server(idp_server: Any, clean_env: Path) -> N
 
     assert login_as(idp_server)[0] == 0
     layout = Layout.from_env()
-    with pytest.raises(NotLoggedIn, match="not logged in to http://127.0.0.1:1"):
+    with pytest.raises(NotLoggedIn, match=r"not logged in to http://127\.0\.0\.1:1"):
         auth.id_token(layout, load(layout=layout, server="http://127.0.0.1:1"))
 
 

@@ -103,7 +103,7 @@ def test_concurrent_uploaders_keep_one_consistent_tree(ledger) -> None:
                 for i in range(5):
                     recs += command(f"s-{n}", batch * 10 + i * 2, t=i)
                 c.post("/api/v1/records", {"records": recs})
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=upload, args=(n,)) for n in range(12)]
@@ -143,7 +143,7 @@ def test_two_server_processes_on_one_database_keep_one_tree(make_server, databas
         try:
             for i in range(4):
                 srv.post(command(f"two-{n}", i * 2, t=i), sub=f"u{n}")
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=upload, args=((a, b)[n % 2], n)) for n in range(10)]

@@ -191,7 +191,7 @@ def test_adding_a_deny_rule_never_loosens(rules: list[dict[str, Any]], deny: dic
                                           defaults: dict[str, str], calls: list[Any], ctx: Context) -> None:
     invocation = inv(*calls)
     before = Policy(compiled(rules, defaults)).evaluate(invocation, ctx)
-    extended = rules[:where] + [deny] + rules[where:]
+    extended = [*rules[:where], deny, *rules[where:]]
     after = Policy(compiled(extended, defaults)).evaluate(invocation, ctx)
     assert EFFECT_RANK[after.effect] >= EFFECT_RANK[before.effect]
 
@@ -210,7 +210,7 @@ def test_unknown_is_never_allowed_without_saying_so(rules: list[dict[str, Any]],
 
 # -- the indexed, lazy, strictest-first evaluation equals the plain definition ---------------------
 
-INDEX_PATTERNS = PATTERNS + ["S3:get*", "s3*:Get*", "*:*", "?3:PutObject", "iam:Pass*", "kms:Decrypt"]
+INDEX_PATTERNS = [*PATTERNS, "S3:get*", "s3*:Get*", "*:*", "?3:PutObject", "iam:Pass*", "kms:Decrypt"]
 index_match_st = st.fixed_dictionaries({}, optional={
     "actions": st.lists(st.sampled_from(INDEX_PATTERNS), min_size=1, max_size=3),
     "access_levels": st.lists(st.sampled_from(LEVELS), min_size=1, max_size=3),
@@ -230,9 +230,8 @@ def reference(policy: Policy, c: Any, ctx: Context) -> tuple[str, str]:
     level = c.access_level if c.access_level in LEVELS else UNKNOWN
     best = None
     for rule in policy.rules:
-        if rule.matches(c, level, ctx, ctx.region, None, None):
-            if best is None or rule.rank > best.rank:
-                best = rule
+        if rule.matches(c, level, ctx, ctx.region, None, None) and (best is None or rule.rank > best.rank):
+            best = rule
     if best is None:
         effect = policy.defaults[level]
         return effect, "defaults"
@@ -249,3 +248,24 @@ def test_indexed_evaluation_equals_the_definition(rules: list[dict[str, Any]], d
         got = p.evaluate_call(c, None, ctx)
         want = reference(fresh, c, ctx)
         assert (got.effect, got.rule if not got.rule.startswith("defaults.") else "defaults") == want
+
+
+def test_policy_values_are_immutable_and_survive_copy_and_pickle() -> None:
+    import copy
+    import pickle
+
+    from hoopcli.policy.model import Decision, ReviewSpec
+
+    review = ReviewSpec(approvers=("role:approver",), expiry=60, require_justification=True)
+    decision = Decision("review", "r1", "why", review, WRITE, ("s3:DeleteBucket",),
+                        ("arn:aws:s3:::b",), ({"operation": "DeleteBucket", "effect": "review", "rule": "r1"},))
+    ctx = Context(user="alice", groups=("dev",), region="eu-west-1")
+    for value in (review, decision, ctx):
+        assert copy.copy(value) == copy.deepcopy(value) == pickle.loads(pickle.dumps(value)) == value
+        assert hash(pickle.loads(pickle.dumps(value))) == hash(value)
+        with pytest.raises(AttributeError):
+            value.user = "mallory"  # type: ignore[union-attr]
+    assert pickle.loads(pickle.dumps(decision)).calls == decision.calls
+    with pytest.raises(AttributeError):
+        del ctx.user  # type: ignore[misc]
+    assert ctx.user == "alice"

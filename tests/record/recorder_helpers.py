@@ -109,7 +109,7 @@ def make_result(seq: int = 0, session: str = "sess-1", **kw: Any) -> dict[str, A
 
 
 def make_start(seq: int = 0, session: str = "sess-1", **kw: Any) -> dict[str, Any]:
-    base: dict[str, Any] = dict(command_id=recorder.new_id(), session_id=session, seq=seq,  # noqa: C408
+    base: dict[str, Any] = dict(command_id=recorder.new_id(), session_id=session, seq=seq,
                                 user="alice@example.com", agent="claude", host="build-7",
                                 cwd="/work", connection="default", argv=["s3", "ls"],
                                 invocation={"service": "s3", "operation": "ls"},

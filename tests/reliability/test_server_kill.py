@@ -36,7 +36,7 @@ def kill_during_commands(stack: Stack, seed: int, n: int, runner: str) -> list[d
     thread.start()
     codes = []
     try:
-        for i in range(n):
+        for _ in range(n):
             args = COMMANDS[rng.randrange(len(COMMANDS))]
             result = stack.dev.run(*args) if runner == "inprocess" else stack.dev.exec(*args)
             # a command either ran, was reviewed/refused (77: no terminal to approve in), or failed

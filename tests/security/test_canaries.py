@@ -125,7 +125,7 @@ def fast_runs(names: list[str]) -> list[tuple[str, str, str]]:
     forms = [f for f in FORMS if f != "json"]
     runs = [(name, "json", "inprocess") for name in names]
     runs += [(name, forms[i % len(forms)], "inprocess") for i, name in enumerate(names)]
-    return runs + [("secretsmanager", "debug", "exec"), ("ecr", "json", "exec")]
+    return [*runs, ("secretsmanager", "debug", "exec"), ("ecr", "json", "exec")]
 
 
 def full_runs(names: list[str]) -> list[tuple[str, str, str]]:

@@ -84,7 +84,7 @@ def plant_token(client: ClientHome, token: str) -> None:
         exp = auth.jwt_claims(token).get("exp")
         if isinstance(exp, (int, float)):
             session["expires_at"] = float(exp)
-    except Exception:  # noqa: BLE001, S110 - garbage has no claims
+    except Exception:  # garbage has no claims
         pass
     path.write_text(json.dumps(session))
 

@@ -123,7 +123,7 @@ def test_missing_config_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize("issuer", ["http://idp.example.com", "ftp://idp", "idp.example.com", "http://10.0.0.1",
                                     "http://idp.localhost:9000"])  # .localhost is local only to some resolvers
 def test_plain_http_issuer_only_on_loopback(issuer: str) -> None:
-    with pytest.raises(ConfigError, match="oidc.issuer"):
+    with pytest.raises(ConfigError, match=r"oidc\.issuer"):
         load_settings(oidc={"issuer": issuer})
 
 

@@ -14,8 +14,8 @@ from hoopcli.server.settings import TOP_KEYS, Settings, load_settings
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False),
                     st.text(max_size=30), st.sampled_from(["https://idp.example", "arn:aws:iam::123456789012:role/r",
                                                           "127.0.0.1:1", "us-east-1", "sqlite:///x.db"]))
-keys = st.one_of(st.sampled_from(list(TOP_KEYS) + ["issuer", "client_id", "role_arn", "approver", "default",
-                                                   "region", "groups", "password_hash"]), st.text(max_size=10))
+keys = st.one_of(st.sampled_from([*TOP_KEYS, "issuer", "client_id", "role_arn", "approver", "default",
+                                   "region", "groups", "password_hash"]), st.text(max_size=10))
 values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                        st.dictionaries(keys, inner, max_size=4)), max_leaves=12)
 configs = st.dictionaries(st.sampled_from(TOP_KEYS), values, max_size=5)

@@ -14,7 +14,7 @@ def doctor(world, env=None):
 
 
 def test_all_good(shim_world):
-    code, findings, proc = doctor(shim_world)
+    code, findings, _ = doctor(shim_world)
     bad = {k: v for k, v in findings.items() if v["status"] == "fail"}
     assert code == 0, bad
     assert findings["shim on PATH"]["status"] == "ok"

@@ -76,7 +76,7 @@ def test_inprocess_s3_rm_recursive_is_list_plus_deletes(s3, moto_endpoint):
 
 
 def test_inprocess_check_call_stops_a_call_before_it_is_sent(s3, moto_endpoint):
-    out, err, out_raw, err_raw, _ = _text_streams()
+    out, err, _, err_raw, _ = _text_streams()
 
     def check(service, operation, params):
         return "denied: no deletes" if operation == "DeleteObject" else None

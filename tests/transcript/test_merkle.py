@@ -72,10 +72,10 @@ def corrupt_inclusion(index: int, size: int, proof: list[bytes], root: bytes, lh
     yield index, size, b"WrongLeaf", proof, root
     yield index, size, lh, proof, EMPTY
     yield index, size, lh, proof, SOME
-    yield index, size, lh, proof + [b""], root
-    yield index, size, lh, proof + [root], root
-    yield index, size, lh, [b""] + proof, root
-    yield index, size, lh, [root] + proof, root
+    yield index, size, lh, [*proof, b""], root
+    yield index, size, lh, [*proof, root], root
+    yield index, size, lh, [b"", *proof], root
+    yield index, size, lh, [root, *proof], root
     for i in range(len(proof)):
         bad = list(proof)
         bad[i] = bytes([bad[i][0] ^ 8]) + bad[i][1:]
@@ -83,7 +83,7 @@ def corrupt_inclusion(index: int, size: int, proof: list[bytes], root: bytes, lh
     if proof:
         yield index, size, lh, proof[:-1], root
     if len(proof) > 1:
-        yield index, size, lh, [proof[0], SOME] + proof[1:], root
+        yield index, size, lh, [proof[0], SOME, *proof[1:]], root
 
 
 @pytest.mark.parametrize("vec", V["inclusion"][1:], ids=lambda v: f"{v['leaf']}of{v['size']}")
@@ -113,9 +113,9 @@ def test_consistency_rejects_corruptions(vec: dict) -> None:
         (s1 - 1, s2, r1, r2, p), (s1 + 1, s2, r1, r2, p), (s1 ^ 2, s2, r1, r2, p),
         (s1, s2 * 2, r1, r2, p), (s1, s2 // 2, r1, r2, p),
         (s1, s2, b"WrongRoot", r2, p), (s1, s2, r1, b"WrongRoot", p), (s1, s2, r2, r1, p),
-        (s1, s2, r1, r2, []), (s1, s2, r1, r2, p + [b""]), (s1, s2, r1, r2, p + [r1]),
-        (s1, s2, r1, r2, p + [r2]), (s1, s2, r1, r2, [b""] + p), (s1, s2, r1, r2, [r1] + p),
-        (s1, s2, r1, r2, [r2] + p), (s1, s2, r1, r2, [p[0]] + p), (s1, s2, r1, r2, p[:-1]),
+        (s1, s2, r1, r2, []), (s1, s2, r1, r2, [*p, b""]), (s1, s2, r1, r2, [*p, r1]),
+        (s1, s2, r1, r2, [*p, r2]), (s1, s2, r1, r2, [b"", *p]), (s1, s2, r1, r2, [r1, *p]),
+        (s1, s2, r1, r2, [r2, *p]), (s1, s2, r1, r2, [p[0], *p]), (s1, s2, r1, r2, p[:-1]),
     ]
     for i in range(len(p)):
         bad = list(p)

@@ -121,7 +121,7 @@ def test_approving_in_the_browser_lets_the_waiting_shim_proceed(console, new_pag
     page.fill("#reason", "fine for the test")
     page.click("button.approve")
     page.wait_for_selector("#status[data-status=approved]")
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
                       aws_access_key_id="x", aws_secret_access_key="y")

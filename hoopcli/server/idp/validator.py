@@ -35,7 +35,7 @@ class Client:
         self.client_id = client_id
 
 
-class Validator(RequestValidator):  # type: ignore[misc]
+class Validator(RequestValidator):
     def __init__(self, provider: Any) -> None:
         super().__init__()
         self.provider = provider
