@@ -1,0 +1,110 @@
+"""Which botocore service models a request can belong to, and their operations' routes.
+
+Built lazily from botocore's data: the signing name (credential scope) of every service, the
+json target prefixes, query actions, and for the rest protocols one compiled route per
+operation (method, requestUri path as a regular expression with ``{Label}`` and greedy
+``{Key+}`` labels, and the literal query keys of the requestUri such as ``?uploads`` or
+``?x-id=GetObject``)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import botocore.session
+from botocore.model import OperationModel, ServiceModel
+
+_LABEL = re.compile(r"\{([^}]+)\}")
+
+
+@dataclass(frozen=True)
+class Route:
+    operation: OperationModel
+    method: str
+    pattern: re.Pattern[str]
+    labels: tuple[tuple[str, str], ...]         # (regex group, label name)
+    query_literals: tuple[tuple[str, str | None], ...]
+    literal_chars: int
+    label_count: int
+
+
+def compile_route(operation: OperationModel) -> Route:
+    http = operation.http
+    path, _, query = http.get("requestUri", "/").partition("?")
+    regex, labels, literal, pos = [], [], 0, 0
+    for i, match in enumerate(_LABEL.finditer(path)):
+        text = path[pos:match.start()]
+        regex.append(re.escape(text))
+        literal += len(text)
+        name = match.group(1)
+        group = f"g{i}"
+        if name.endswith("+"):
+            regex.append(f"(?P<{group}>.+)")
+            name = name[:-1]
+        else:
+            regex.append(f"(?P<{group}>[^/]+)")
+        labels.append((group, name))
+        pos = match.end()
+    regex.append(re.escape(path[pos:]))
+    literal += len(path) - pos
+    literals: list[tuple[str, str | None]] = []
+    for item in query.split("&"):
+        if item:
+            key, eq, value = item.partition("=")
+            literals.append((key, value if eq else None))
+    return Route(operation, http.get("method", "POST").upper(), re.compile("".join(regex)), tuple(labels),
+                 tuple(literals), literal, len(labels))
+
+
+class ServiceIndex:
+    """Thread-safe, lazily filled lookups over botocore's service models."""
+
+    def __init__(self, session: botocore.session.Session | None = None, services: Iterable[str] | None = None) -> None:
+        self._session = session or botocore.session.get_session()
+        self._names = list(services) if services is not None else None
+        self._lock = threading.Lock()
+        self._models: dict[str, ServiceModel] = {}
+        self._by_signing: dict[str, list[ServiceModel]] | None = None
+        self._targets: dict[str, dict[str, str]] = {}
+        self._routes: dict[str, dict[str, list[Route]]] = {}
+
+    def model(self, name: str) -> ServiceModel:
+        found = self._models.get(name)
+        if found is None:
+            found = self._models[name] = self._session.get_service_model(name)
+        return found
+
+    def candidates(self, signing_name: str) -> list[ServiceModel]:
+        if self._by_signing is None:
+            with self._lock:
+                if self._by_signing is None:
+                    table: dict[str, list[ServiceModel]] = {}
+                    for name in self._names or self._session.get_available_services():
+                        model = self.model(name)
+                        table.setdefault(model.signing_name, []).append(model)
+                    if "s3" in table:  # S3 Express control operations are signed as s3express
+                        table.setdefault("s3express", list(table["s3"]))
+                    for models in table.values():  # the service named like its signing name first (rds, not neptune)
+                        models.sort(key=lambda m: (m.service_name != m.signing_name, m.service_name))
+                    self._by_signing = table
+        return self._by_signing.get(signing_name, [])
+
+    def json_operation(self, model: ServiceModel, target: str) -> str | None:
+        table = self._targets.get(model.service_name)
+        if table is None:
+            prefix = model.metadata.get("targetPrefix", "")
+            table = {f"{prefix}.{op}": op for op in model.operation_names}
+            self._targets[model.service_name] = table
+        return table.get(target)
+
+    def routes(self, model: ServiceModel, method: str) -> list[Route]:
+        table = self._routes.get(model.service_name)
+        if table is None:
+            table = {}
+            for op in model.operation_names:
+                route = compile_route(model.operation_model(op))
+                table.setdefault(route.method, []).append(route)
+            self._routes[model.service_name] = table
+        return table.get(method, [])
