@@ -88,7 +88,7 @@ def decode_rest(route: Route, protocol: str, path: str, query: dict[str, list[st
             if wire in query:
                 values = query[wire]
                 if member.type_name == "list":
-                    params[name] = [from_text(member.member, v) for v in values]  # type: ignore[attr-defined]
+                    params[name] = [from_text(member.member, v) for v in values]
                 elif len(values) > 1:
                     raise SerializationError(f"query parameter {wire} is repeated")
                 else:
@@ -106,7 +106,7 @@ def decode_rest(route: Route, protocol: str, path: str, query: dict[str, list[st
         rest = {k: v for k, v in query.items() if k not in claimed and not k.startswith("X-Amz-")}
         if rest:
             if member.value.type_name == "list":
-                params[name] = {k: [from_text(member.value.member, x) for x in v]  # type: ignore[attr-defined]
+                params[name] = {k: [from_text(member.value.member, x) for x in v]
                                 for k, v in rest.items()}
             else:
                 if any(len(v) > 1 for v in rest.values()):
