@@ -53,6 +53,10 @@ ENV_KEYS: dict[str, str] = {
     "SLACK_SIGNING_SECRET": "slack.signing_secret",
     "SLACK_CHANNEL": "slack.channel",
     "SLACK_API_URL": "slack.api_url",
+    "GATEWAY_LISTEN": "gateway.listen",
+    "GATEWAY_PUBLIC_URL": "gateway.public_url",
+    "GATEWAY_DOMAIN": "gateway.domain",
+    "GATEWAY_HOLD_SECONDS": "gateway.hold_seconds",
 }
 # Environment variables that are not config keys but are allowed to exist.
 ENV_NOT_KEYS = frozenset({"CONFIG"})
@@ -66,13 +70,43 @@ class OIDCSettings:
     scopes: tuple[str, ...] = DEFAULT_SCOPES
 
 
+CREDENTIAL_MODES = ("vend", "gateway")
+
+
 @dataclass(frozen=True)
 class Connection:
+    """An AWS account and role agents reach. `credentials`: `vend` hands scope-bound STS keys to
+    the shim (it trusts the agent's machine); `gateway` keeps every AWS key on the server and
+    answers only requests signed with a hoop session credential at the gateway."""
+
     name: str
     role_arn: str
     region: str = "us-east-1"
     endpoint_url: str | None = None
     duration_seconds: int = 900
+    credentials: str = "vend"
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """The SigV4 gateway's own listener (docs/gateway.md). `domain` enables virtual-host S3
+    addressing and per-service hosts `<endpointPrefix>.<domain>`."""
+
+    listen: str = "127.0.0.1:8010"
+    public_url: str = ""
+    domain: str | None = None
+    hold_seconds: int = 20
+    credential_ttl_seconds: int = 12 * 3600
+    max_body_bytes: int = 16 * 1024 * 1024       # buffered request bodies (all but streamed uploads)
+    max_response_bytes: int = 32 * 1024 * 1024   # buffered (masked) responses
+
+    @property
+    def host(self) -> str:
+        return split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return split_listen(self.listen)[1]
 
 
 @dataclass(frozen=True)
@@ -121,6 +155,7 @@ class Settings:
     policy_file: Path | None = None
     connections: dict[str, Connection] = field(default_factory=dict)
     slack: SlackSettings | None = None
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
     users: dict[str, LocalUser] = field(default_factory=dict)
     approval_ttl_seconds: int = 1800
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -252,7 +287,7 @@ def _check_keys(prefix: str, data: Mapping[str, Any], allowed: tuple[str, ...]) 
 
 TOP_KEYS = (
     "listen", "public_url", "database_url", "home", "oidc", "roles", "policy_file",
-    "connections", "slack", "users", "approval_ttl_seconds", "max_body_bytes", "max_records_body_bytes", "log_level",
+    "connections", "slack", "gateway", "users", "approval_ttl_seconds", "max_body_bytes", "max_records_body_bytes", "log_level",
 )
 
 
@@ -309,7 +344,7 @@ def env_config(env: Mapping[str, str]) -> dict[str, Any]:
 def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in top.items():
-        if key in ("oidc", "slack") and isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if key in ("oidc", "slack", "gateway") and isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value
@@ -372,6 +407,7 @@ def build_settings(
     policy_file = Path(_str("policy_file", data["policy_file"])).expanduser() if data.get("policy_file") else None
     connections = _connections(data.get("connections"))
     slack = _slack(data.get("slack"))
+    gateway = _gateway(data.get("gateway"), lhost)
     users = _users(data.get("users"))
     ttl = _int("approval_ttl_seconds", data.get("approval_ttl_seconds", 1800), 10, 7 * 86400)
     max_body = _int("max_body_bytes", data.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES), 1024, 1 << 30)
@@ -382,7 +418,8 @@ def build_settings(
         raise ConfigError(f"log_level: expected debug, info, warning or error, got {log_level!r}")
     return Settings(
         listen=listen, public_url=public_url, database_url=database_url, home=home, oidc=oidc,
-        roles=roles, policy_file=policy_file, connections=connections, slack=slack, users=users,
+        roles=roles, policy_file=policy_file, connections=connections, slack=slack, gateway=gateway,
+        users=users,
         approval_ttl_seconds=ttl, max_body_bytes=max_body,
         max_records_body_bytes=max_records_body, log_level=log_level,
     )
@@ -425,7 +462,7 @@ def _connections(value: Any) -> dict[str, Connection]:
             continue
         key = f"connections.{name}"
         spec = _mapping(key, spec)
-        _check_keys(key, spec, ("role_arn", "region", "endpoint_url", "duration_seconds"))
+        _check_keys(key, spec, ("role_arn", "region", "endpoint_url", "duration_seconds", "credentials"))
         role_arn = _str(f"{key}.role_arn", spec.get("role_arn"))
         if not ROLE_ARN_RE.match(role_arn):
             raise ConfigError(f"{key}.role_arn: not an IAM role ARN: {role_arn!r}")
@@ -436,8 +473,49 @@ def _connections(value: Any) -> dict[str, Connection]:
         if endpoint is not None:
             endpoint = check_secure_url(_str(f"{key}.endpoint_url", endpoint), f"{key}.endpoint_url")
         duration = _int(f"{key}.duration_seconds", spec.get("duration_seconds", 900), 900, 43200)
-        out[name] = Connection(name, role_arn, region, endpoint, duration)
+        mode = _str(f"{key}.credentials", spec.get("credentials", "vend"))
+        if mode not in CREDENTIAL_MODES:
+            raise ConfigError(f"{key}.credentials: expected vend or gateway, got {mode!r}")
+        out[name] = Connection(name, role_arn, region, endpoint, duration, mode)
     return out
+
+
+_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def _gateway(value: Any, api_host: str) -> GatewaySettings:
+    if isinstance(value, GatewaySettings):
+        return value
+    value = _mapping("gateway", value or {})
+    allowed = ("listen", "public_url", "domain", "hold_seconds", "credential_ttl_seconds", "max_body_bytes",
+               "max_response_bytes")
+    _check_keys("gateway", value, allowed)
+    listen = _str("gateway.listen", value.get("listen", f"{api_host or '127.0.0.1'}:8010"))
+    host, port = split_listen(listen)
+    if value.get("public_url"):
+        public_url = check_secure_url(_str("gateway.public_url", value["public_url"]).rstrip("/"),
+                                      "gateway.public_url")
+        parts = urlsplit(public_url)
+        if parts.path not in ("", "/") or parts.query:
+            raise ConfigError("gateway.public_url: the gateway serves AWS at the root path; "
+                              f"give scheme://host[:port] only, got {public_url!r}")
+    else:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        public_url = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
+    domain = None
+    if value.get("domain"):
+        domain = _str("gateway.domain", value["domain"]).lower().rstrip(".")
+        if not _DOMAIN_RE.match(domain):
+            raise ConfigError(f"gateway.domain: not a DNS name: {domain!r}")
+    return GatewaySettings(
+        listen=listen, public_url=public_url, domain=domain,
+        hold_seconds=_int("gateway.hold_seconds", value.get("hold_seconds", 20), 0, 300),
+        credential_ttl_seconds=_int("gateway.credential_ttl_seconds",
+                                    value.get("credential_ttl_seconds", 12 * 3600), 60, 7 * 86400),
+        max_body_bytes=_int("gateway.max_body_bytes", value.get("max_body_bytes", 16 << 20), 1024, 1 << 30),
+        max_response_bytes=_int("gateway.max_response_bytes", value.get("max_response_bytes", 32 << 20),
+                                1024, 1 << 30),
+    )
 
 
 def _slack(value: Any) -> SlackSettings | None:

@@ -157,26 +157,28 @@ def sts_client(connection: Connection, aws_session: Any = None) -> Any:
 
 def assume_role(
     connection: Connection,
-    invocation: Invocation,
+    invocation: Invocation | None,
     *,
     session_id: str,
     user: str,
     aws_session: Any = None,
     client: Any = None,
 ) -> Vended:
-    """AssumeRole for this invocation. Raises BrokerError (STS said no) or Unavailable."""
+    """AssumeRole for this invocation (narrowed by its session policy), or with `invocation` None
+    for the gateway, which decides every request itself. Raises BrokerError or Unavailable."""
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     name = sts_name(session_id, prefix="hoop-")
     source_identity = sts_name(user)
     client = client or sts_client(connection, aws_session)
     try:
+        narrowing = {"Policy": _compact(session_policy(invocation))} if invocation is not None else {}
         answer = client.assume_role(
             RoleArn=connection.role_arn,
             RoleSessionName=name,
             SourceIdentity=source_identity,
             DurationSeconds=connection.duration_seconds,
-            Policy=_compact(session_policy(invocation)),
+            **narrowing,
         )
     except NoCredentialsError:
         raise BrokerError(

@@ -49,6 +49,10 @@ def vend(db: Database, settings: Settings, principal: Principal, aws_session: An
          session_id: str, argv: list[str], approval_id: str | None) -> dict[str, Any]:
     """Credentials for `argv` on `connection_name`, or the error that says why not."""
     connection = check_connection(settings, connection_name)
+    if connection.credentials == "gateway":
+        raise Forbidden(f"connection {connection.name!r} keeps its AWS credentials on the server "
+                        "(credentials: gateway); send AWS requests through hoop's gateway (`hoop run`, "
+                        "`hoop env`)")
     if not SESSION_ID_RE.match(session_id):
         raise Unprocessable("session_id: use letters, digits, '-' and '_' (at most 64)")
     if approval_id is not None and not APPROVAL_ID_RE.match(approval_id):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from hoopcli.server.identity.security import Principal, get_db, get_settings, require
-from hoopcli.server.sessions import service
+from hoopcli.server.sessions import credentials, service
 from hoopcli.server.settings import Settings
 from hoopcli.server.store.db import Database
 
@@ -51,3 +51,22 @@ def close_session(
 ) -> dict[str, Any]:
     """Only the session's owner (or an admin) closes it, once; a second close is a 409."""
     return service.close_session(db, principal, session_id, body.exit_code)
+
+
+class CredentialIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ttl_seconds: int | None = Field(default=None, ge=60, le=7 * 86400)
+
+
+@router.post("/sessions/{session_id}/credentials", status_code=201)
+def issue_credential(
+    session_id: str,
+    body: CredentialIn,
+    principal: Principal = Depends(require()),
+    db: Database = Depends(get_db),
+    settings: Settings = Depends(get_settings),
+) -> dict[str, Any]:
+    """A gateway session credential for the caller's own open session (`hoop run`, `hoop env`).
+    The secret is in this answer only; the server keeps no copy."""
+    return credentials.issue(db, settings, principal, session_id, body.ttl_seconds)

@@ -55,7 +55,12 @@ def close_session(db: Database, principal: Principal, session_id: str, exit_code
         row.closed_at = datetime.now(timezone.utc)
         row.exit_code = exit_code
         s.flush()
-        return row.to_dict()
+        out = row.to_dict()
+    # Ending a session ends what its agent holds: its gateway credentials stop at once.
+    from hoopcli.server.sessions.credentials import revoke_session
+
+    out["revoked_credentials"] = revoke_session(db, session_id)
+    return out
 
 
 def claim(db: Database, principal: Principal, session_id: str, connection: str) -> None:

@@ -91,3 +91,24 @@ def _iso(value: datetime | None) -> str | None:
     if value.tzinfo is None:  # SQLite returns naive datetimes; they were stored as UTC
         value = value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class SessionCredential(Base):
+    """A gateway session credential: the access key id an agent signs with, bound to one session,
+    user, connection and agent. The secret is never stored: it is derived from the server's
+    gateway key (hoopcli.server.sessions.credentials), so a copy of the database mints nothing."""
+
+    __tablename__ = "session_credentials"
+
+    access_key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    org: Mapped[str] = mapped_column(String(64), default="default")
+    session_id: Mapped[str] = mapped_column(String(64), index=True)
+    user: Mapped[str] = mapped_column(String(255))
+    user_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    groups: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    roles: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    agent: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    connection: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
