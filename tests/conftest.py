@@ -152,12 +152,15 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 class RunningServer:
     """A hoop server running in this process (uvicorn in a thread)."""
 
-    def __init__(self, settings: Any, app: Any, server: Any, thread: threading.Thread) -> None:
+    def __init__(self, settings: Any, app: Any, server: Any, thread: threading.Thread,
+                 gateway: tuple[Any, threading.Thread] | None = None) -> None:
         self.settings = settings
         self.app = app
         self._server = server
         self._thread = thread
+        self._gateway = gateway
         self.url = settings.public_url
+        self.gateway_url = settings.gateway.public_url if gateway else None
 
     @property
     def db(self) -> Any:
@@ -172,6 +175,9 @@ class RunningServer:
         return {"Authorization": "Bearer " + self.token(sub, groups=groups, **claims)}
 
     def stop(self) -> None:
+        if self._gateway is not None:
+            self._gateway[0].should_exit = True
+            self._gateway[1].join(timeout=15)
         self._server.should_exit = True
         self._thread.join(timeout=15)
         self.app.state.db.dispose()
@@ -184,13 +190,33 @@ def bound_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     return sock
 
 
-def start_server(settings: Any, aws_session: Any = None, sock: socket.socket | None = None) -> RunningServer:
+def _serve_in_thread(config: Any, sock: socket.socket) -> tuple[Any, threading.Thread]:
     import uvicorn
 
-    from hoopcli.server.app import create_app
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.01)
+    return server, thread
+
+
+def start_server(settings: Any, aws_session: Any = None, sock: socket.socket | None = None,
+                 gateway_sock: socket.socket | None = None) -> RunningServer:
+    import uvicorn
+
+    from hoopcli.server.app import create_app, uvicorn_configs
 
     sock = sock or bound_socket(settings.host, settings.port)
     app = create_app(settings, aws_session=aws_session)
+    gateway = None
+    if gateway_sock is not None:
+        _api, gw_config = uvicorn_configs(app, uvicorn)
+        gw_config.log_level = "warning"
+        gateway = _serve_in_thread(gw_config, gateway_sock)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=2)  # long-polls must not hold up teardown
     server = uvicorn.Server(config)
@@ -201,29 +227,36 @@ def start_server(settings: Any, aws_session: Any = None, sock: socket.socket | N
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the hoop server did not start")
         time.sleep(0.01)
-    return RunningServer(settings, app, server, thread)
+    return RunningServer(settings, app, server, thread, gateway)
 
 
 @pytest.fixture
 def make_server(clean_env: Path) -> Iterator[Callable[..., RunningServer]]:
     """make_server(**settings_overrides) -> RunningServer. Overrides use the config-file keys
     (connections={...}, roles={...}, database_url=..., users={...}, ...). The broker's own AWS
-    credentials are moto's fake keys unless aws_session= is given."""
+    credentials are moto's fake keys unless aws_session= is given. `with_gateway=True` also starts
+    the SigV4 gateway on its own port (RunningServer.gateway_url)."""
     running: list[RunningServer] = []
 
-    def make(aws_session: Any = None, **overrides: Any) -> RunningServer:
+    def make(aws_session: Any = None, with_gateway: bool = False, **overrides: Any) -> RunningServer:
         import boto3
 
         from hoopcli.server.settings import load_settings
 
         sock = bound_socket()
+        gateway_sock = bound_socket() if with_gateway else None
         overrides.setdefault("listen", f"127.0.0.1:{sock.getsockname()[1]}")
         overrides.setdefault("home", str(clean_env / f"server-{len(running)}"))
+        if gateway_sock is not None:
+            overrides["gateway"] = {"listen": f"127.0.0.1:{gateway_sock.getsockname()[1]}",
+                                    **(overrides.get("gateway") or {})}
         try:
             settings = load_settings(env=os.environ, **overrides)
-            srv = start_server(settings, aws_session or boto3.session.Session(**FAKE_AWS), sock)
+            srv = start_server(settings, aws_session or boto3.session.Session(**FAKE_AWS), sock, gateway_sock)
         except BaseException:
             sock.close()
+            if gateway_sock is not None:
+                gateway_sock.close()
             raise
         running.append(srv)
         return srv

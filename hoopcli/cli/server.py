@@ -48,15 +48,16 @@ def serve(config_file: Path | None = None, host: str | None = None, port: int | 
             hint="pip install 'hoopcli[server]'",
         ) from None
 
+    from hoopcli.server.app import serve_both
+
     settings = load_settings(config_file, host=host, port=port, database_url=database_url)
     configure(settings.log_level)
     app = create_app(settings)
     issuer = "built-in development IdP" if settings.dev_idp else settings.issuer
     click.echo(f"hoop server on {settings.public_url} (listening on {settings.listen}); "
+               f"gateway on {settings.gateway.public_url} (listening on {settings.gateway.listen}); "
                f"identity provider: {issuer}; database: {app.state.db.safe_url}", err=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False,
-                log_level=settings.log_level, server_header=False, proxy_headers=False,
-                timeout_keep_alive=5, timeout_graceful_shutdown=10)
+    serve_both(app, uvicorn)
 
 
 server.add_command(add_user)

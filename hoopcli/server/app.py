@@ -88,3 +88,41 @@ def create_app(
                        per_path={"/api/v1/records": settings.max_records_body_bytes})
     app.add_middleware(AccessLogMiddleware)
     return app
+
+
+def uvicorn_configs(app: FastAPI, uvicorn: Any, *, api_sockets: bool = False) -> tuple[Any, Any]:
+    """(API config, gateway config) for the two listeners of one hoop server process."""
+    from hoopcli.server.gateway.app import create_gateway_app
+
+    settings: Settings = app.state.settings
+    gateway = create_gateway_app(app)
+    app.state.gateway = gateway
+    api = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False,
+                         log_level=settings.log_level, server_header=False, proxy_headers=False,
+                         timeout_keep_alive=5, timeout_graceful_shutdown=10)
+    # The gateway: AWS clients keep connections open; headers up to the gateway's own caps reach
+    # it (request.py refuses larger ones in the client's protocol).
+    gw = uvicorn.Config(gateway, host=settings.gateway.host, port=settings.gateway.port, access_log=False,
+                        log_level=settings.log_level, server_header=False, proxy_headers=False,
+                        date_header=True, timeout_keep_alive=60, timeout_graceful_shutdown=10,
+                        h11_max_incomplete_event_size=48 * 1024, lifespan="on")
+    return api, gw
+
+
+def serve_both(app: FastAPI, uvicorn: Any) -> None:
+    """Run the API and the gateway in one event loop until a signal stops them."""
+    import asyncio
+    import threading
+
+    api_config, gw_config = uvicorn_configs(app, uvicorn)
+    threading.Thread(target=app.state.gateway.service.warm, name="hoop-gateway-warm", daemon=True).start()
+    servers = [uvicorn.Server(api_config), uvicorn.Server(gw_config)]
+
+    async def run() -> None:
+        tasks = [asyncio.ensure_future(s.serve()) for s in servers]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for s in servers:          # one stopped (a signal, a port in use): stop the other too
+            s.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(run())

@@ -379,3 +379,23 @@ def set_slack_message(db: Any, approval_id: str, channel: str, ts: str) -> None:
     with db.session() as session:
         session.execute(update(ApprovalRow).where(ApprovalRow.id == approval_id)
                         .values(slack_channel=channel[:64], slack_ts=ts[:64]))
+
+
+def consume_matching(db: Any, principal: Any, call_hash: str) -> ApprovalRow | None:
+    """For the gateway: use the requester's approved, unused, unexpired approval of exactly this
+    call, if there is one (the same request sent again after approval goes through once)."""
+    now = time.time()
+    with db.session() as session:
+        ids = session.execute(
+            select(ApprovalRow.id).where(
+                ApprovalRow.org == principal.org, ApprovalRow.requester == principal.subject,
+                ApprovalRow.call_hash == call_hash, ApprovalRow.status == "approved",
+                ApprovalRow.consumed_at.is_(None), ApprovalRow.expires_at > now,
+            ).order_by(ApprovalRow.decided_at).limit(1)
+        ).scalars().all()
+    for approval_id in ids:
+        try:
+            return consume(db, approval_id, principal, call_hash)
+        except ApprovalConflict:   # a concurrent retry used it first
+            return None
+    return None
