@@ -4,6 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.stamp-install
 NODE_STAMP := tests/e2e/oidc/node_modules/.stamp
+GATEWAY_JS_STAMP := tests/gateway/js/node_modules/.stamp
 PYTEST_ARGS ?=
 
 .PHONY: all venv demo test test-fast soak bench screenshots system-deps node-deps actions lint clean
@@ -20,8 +21,10 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-# Debian packages the browser and OIDC end-to-end tests need (Chromium for Playwright, Node for
-# the external OIDC provider). Installed only when missing.
+# Debian packages the browser, OIDC and gateway end-to-end tests need (Chromium for Playwright,
+# Node for the external OIDC provider and the AWS SDK for JavaScript, the AWS CLI v2 as a gateway
+# client). Installed only when missing. An `aws` that is v1 (pip's awscli, a pyenv shim) does not
+# count: the gateway tests look for one whose `aws --version` says aws-cli/2.
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
@@ -29,12 +32,22 @@ system-deps:
 	@command -v node >/dev/null 2>&1 || { \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm) >/dev/null \
 	  || echo "warning: could not install nodejs"; }
+	@for a in /usr/bin/aws /usr/local/bin/aws $$(IFS=:; for d in $$PATH; do echo "$$d/aws"; done); do \
+	  [ -x "$$a" ] && "$$a" --version 2>&1 | grep -q '^aws-cli/2' && exit 0; done; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq awscli) >/dev/null \
+	  || echo "warning: could not install awscli (the AWS CLI v2)"
 
 $(NODE_STAMP): tests/e2e/oidc/package.json
 	cd tests/e2e/oidc && npm install --no-audit --no-fund --silent
 	touch $(NODE_STAMP)
 
-node-deps: $(NODE_STAMP)
+# The AWS SDK for JavaScript v3, a gateway client (tests/gateway/clients.py); package-lock.json
+# pins its versions.
+$(GATEWAY_JS_STAMP): tests/gateway/js/package.json tests/gateway/js/package-lock.json
+	cd tests/gateway/js && npm install --no-audit --no-fund --silent
+	touch $(GATEWAY_JS_STAMP)
+
+node-deps: $(NODE_STAMP) $(GATEWAY_JS_STAMP)
 
 demo: venv
 	$(VENV)/bin/hoop demo
