@@ -236,7 +236,8 @@ class Shim:
             self.timer.lap("decide")
             if decision.effect == "deny":
                 raise PolicyDenied(deny_line(inv, decision))
-            if decision.effect == "review":
+            if decision.effect == "review" and not self._gateway():
+                # Through the gateway the server holds the call itself (HoopApprovalPending).
                 approval = self._approve(client, inv, decision, ctx, connection, session_id, cfg)
             self.timer.lap("approve")
             vended = self._credentials(client, layout, ctx, connection, session_id, inv, args,
@@ -304,10 +305,28 @@ class Shim:
                                  tty=controlling_tty(self.environ), stream=self.env.stderr,
                                  server=cfg.server, environ=self.environ)
 
+    def _gateway(self) -> Any:
+        """Under `hoop run` on a gateway connection the agent's environment holds a session
+        credential and the gateway's URL: the real CLI sends its calls there (the server decides,
+        masks and records each one) and no STS key is vended to this machine."""
+        url = self.environ.get("HOOP_GATEWAY_URL")
+        key = self.environ.get("AWS_ACCESS_KEY_ID") or ""
+        secret = self.environ.get("AWS_SECRET_ACCESS_KEY") or ""
+        if not url or not key.startswith("HOOP") or not secret:
+            return None
+        from hoopcli.credentials import Vended
+        from hoopcli.runner import Credentials
+
+        region = self.environ.get("AWS_REGION") or self.environ.get("AWS_DEFAULT_REGION")
+        return Vended(Credentials(key, secret), 0.0, region, url, None, None, {"mode": "gateway"})
+
     def _credentials(self, client: Any, layout: Layout, ctx: Any, connection: str, session_id: str,
                      inv: Any, args: list[str], approval: Any, decision: Any, cfg: Any) -> Any:
         if not inv.api_calls:
             return None
+        gateway = self._gateway()
+        if gateway is not None:
+            return gateway
         from hoopcli.credentials import ReviewRequired, obtain
 
         kw = dict(user=ctx.user, connection=connection, session_id=session_id, argv=args,

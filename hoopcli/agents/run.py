@@ -45,6 +45,54 @@ def agent_env(base: Mapping[str, str], shim_dir: Path, session_id: str, agent: s
     return env
 
 
+def session_credential(client: Any, session_id: str, ttl_seconds: int | None = None) -> dict[str, Any] | None:
+    """A gateway session credential for the session, or None when its connection vends STS
+    credentials instead (`credentials: vend`)."""
+    from hoopcli.client import Forbidden
+
+    body: dict[str, Any] = {"ttl_seconds": ttl_seconds} if ttl_seconds else {}
+    try:
+        data = client.post(f"/api/v1/sessions/{session_id}/credentials", json=body).json()
+    except Forbidden:
+        return None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in
+                                             ("access_key_id", "secret_access_key", "endpoint_url")):
+        raise UsageError("the server did not return a session credential")
+    return data
+
+
+def gateway_vars(credential: Mapping[str, Any], config_file: Path) -> dict[str, str]:
+    """What SDKs and CLIs need to reach the gateway with the session credential. Every SDK that
+    follows AWS's shared configuration reads these (AWS_ENDPOINT_URL since boto3 1.28, CLI v2
+    2.13, JavaScript v3 3.410, Go v2 1.20, Java v2 2.20, terraform's provider 5.x)."""
+    region = str(credential.get("region") or "us-east-1")
+    return {
+        "AWS_ENDPOINT_URL": str(credential["endpoint_url"]),
+        "AWS_ACCESS_KEY_ID": str(credential["access_key_id"]),
+        "AWS_SECRET_ACCESS_KEY": str(credential["secret_access_key"]),
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_CONFIG_FILE": str(config_file),
+        "AWS_SHARED_CREDENTIALS_FILE": str(config_file.with_name("credentials")),
+        "HOOP_GATEWAY_URL": str(credential["endpoint_url"]),
+    }
+
+
+def write_aws_config(layout: Layout, session_id: str, credential: Mapping[str, Any]) -> Path:
+    """A hoop-written AWS config for the agent: region, the gateway as every service's endpoint,
+    path-style S3 (unless the gateway serves a domain), and no profile, credential_process or
+    cli_history of the user's. The credentials file beside it is empty."""
+    from hoopcli.paths import ensure_dir, write_private
+
+    folder = ensure_dir(layout.home / "sessions" / session_id)
+    config = folder / "aws-config"
+    lines = ["[default]", f"region = {credential.get('region') or 'us-east-1'}",
+             f"endpoint_url = {credential['endpoint_url']}", "s3 =", "    addressing_style = path", ""]
+    write_private(config, "\n".join(lines).encode())
+    write_private(folder / "credentials", b"")
+    return config
+
+
 def ensure_shim(layout: Layout) -> Path:
     path = layout.home / "bin" / "aws"
     if not is_shim(str(path)):
@@ -103,6 +151,9 @@ def run_agent(run: RunInput, environ: Mapping[str, str] | None = None) -> int:
     client = for_user(environ, layout=layout)
     session_id = open_session(client, run, connection)
     env = agent_env(environ, ensure_shim(layout), session_id, run.agent, run.connection)
+    credential = session_credential(client, session_id)
+    if credential is not None:
+        env.update(gateway_vars(credential, write_aws_config(layout, session_id, credential)))
     if run.reason:
         env["HOOP_REASON"] = run.reason
     code = exec_agent(run, env)
@@ -111,3 +162,26 @@ def run_agent(run: RunInput, environ: Mapping[str, str] | None = None) -> int:
     except ServerError:
         pass
     return code
+
+
+def open_gateway_session(*, agent: str, connection: str | None, ttl_seconds: int,
+                         environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`hoop env`: a new session on a gateway connection -> the variables for its agent."""
+    from hoopcli import config
+    from hoopcli.client import for_user
+
+    environ = dict(os.environ if environ is None else environ)
+    layout = Layout.from_env(environ).ensure()
+    cfg = config.load(environ, layout)
+    name = connection or cfg.connection
+    client = for_user(environ, layout=layout)
+    session_id = open_session(client, RunInput(command=[agent], agent=agent), name)
+    credential = session_credential(client, session_id, ttl_seconds)
+    if credential is None:
+        raise UsageError(f"connection {name!r} vends STS credentials (credentials: vend); `hoop env` needs a "
+                         "connection with `credentials: gateway`")
+    region = str(credential.get("region") or "us-east-1")
+    return {"HOOP_SESSION_ID": session_id, "AWS_ENDPOINT_URL": str(credential["endpoint_url"]),
+            "AWS_ACCESS_KEY_ID": str(credential["access_key_id"]),
+            "AWS_SECRET_ACCESS_KEY": str(credential["secret_access_key"]), "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region, "HOOP_CREDENTIAL_EXPIRES": str(credential.get("expires_at") or "")}

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "whoami": "auth:whoami",
     "shim": "shim:shim",
     "run": "run:run",
+    "env": "env:env",
     "explain": "explain:explain",
     "policy": "policy:policy",
     "approvals": "approvals:approvals",

@@ -77,7 +77,8 @@ def build(call: Call) -> dict[str, Any]:
     return {
         "v": 1, "type": "api.call", "id": uuid.uuid4().hex, "session_id": credential.session_id,
         "time": _iso(call.time), "source": "gateway",
-        "user": credential.principal.email or credential.principal.subject, "agent": credential.agent,
+        "user": credential.principal.subject, "user_email": credential.principal.email,
+        "agent": credential.agent,
         "connection": credential.connection, "region": call.region,
         "service": decoded.service if decoded else "unknown",
         "operation": decoded.operation if decoded else "unknown",

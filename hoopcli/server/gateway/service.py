@@ -116,7 +116,9 @@ class GatewayService:
         if self._decoder is None:
             with self._decoder_lock:
                 if self._decoder is None:
-                    self._decoder = Decoder(domain=self.settings.gateway.domain)
+                    from hoopcli.server.gateway.decode.index import shared_index
+
+                    self._decoder = Decoder(shared_index(), domain=self.settings.gateway.domain)
         return self._decoder
 
     def warm(self) -> None:

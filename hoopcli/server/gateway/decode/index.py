@@ -108,3 +108,18 @@ class ServiceIndex:
                 table.setdefault(route.method, []).append(route)
             self._routes[model.service_name] = table
         return table.get(method, [])
+
+
+_shared: ServiceIndex | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_index() -> ServiceIndex:
+    """One index per process: botocore's models do not change while it runs, and loading them
+    all takes seconds (several gateways in one process, as in tests, share it)."""
+    global _shared
+    if _shared is None:
+        with _shared_lock:
+            if _shared is None:
+                _shared = ServiceIndex()
+    return _shared

@@ -1,0 +1,120 @@
+"""`hoop run` and `hoop env` on a gateway connection: the agent gets a session credential and the
+gateway's endpoint, never an STS key; a boto3 script and the `aws` shim both go through the
+gateway, and every call lands in the session's ledger as a server-observed record."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hoopcli.agents.shimfile import install_shim
+from tests.gateway.gateway_helpers import gateway_server, session_records
+from tests.shim.conftest import ShimWorld
+
+pytestmark = pytest.mark.e2e
+
+SCRIPT = textwrap.dedent("""
+    import json, os, boto3
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="run-gw")
+    sm = boto3.client("secretsmanager")
+    sm.create_secret(Name="run/token", SecretString="s3cr3t-agent-must-not-see")
+    print(json.dumps({"buckets": [b["Name"] for b in s3.list_buckets()["Buckets"]],
+                      "secret": sm.get_secret_value(SecretId="run/token")["SecretString"],
+                      "env": {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "HOOP_"))}}))
+""")
+
+
+@pytest.fixture
+def gw_world(make_server: Any, moto_endpoint: str, clean_env: Path, tmp_path: Path) -> ShimWorld:
+    server = gateway_server(make_server, tmp_path, moto_endpoint)
+    home = tmp_path / "client-home"
+    shim_path = install_shim(tmp_path / "shimbin", python=sys.executable)
+    environ = {
+        "HOOP_HOME": str(home), "HOOP_SERVER": server.url, "HOOP_NO_PROMPT": "1",
+        "PATH": os.pathsep.join([str(shim_path.parent), os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
+        "HOME": str(tmp_path), "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    world = ShimWorld(server, moto_endpoint, home, environ, shim_path)
+    world.login()
+    return world
+
+
+def _hoop(world: ShimWorld, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full = {**world.environ, "AWS_ACCESS_KEY_ID": "AKIAAMBIENTAMBIENT00", "AWS_SECRET_ACCESS_KEY": "ambient",
+            **env}
+    return subprocess.run([sys.executable, "-m", "hoopcli", *args], env=full, capture_output=True, text=True,
+                          timeout=180)
+
+
+def test_an_sdk_script_under_hoop_run_goes_through_the_gateway(gw_world: ShimWorld, tmp_path: Path) -> None:
+    script = tmp_path / "agent.py"
+    script.write_text(SCRIPT)
+    proc = _hoop(gw_world, "run", "--agent", "sdk-script", "--", sys.executable, str(script))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    env = out["env"]
+    assert env["AWS_ENDPOINT_URL"] == gw_world.server.gateway_url
+    assert env["AWS_ACCESS_KEY_ID"].startswith("HOOP") and "AWS_SESSION_TOKEN" not in env
+    assert "ambient" not in json.dumps(env)
+    assert "run-gw" in out["buckets"]
+    assert out["secret"].startswith("[masked:") and "s3cr3t" not in out["secret"]
+    ops = [(r["operation"], r["source"]) for r in session_records(gw_world.server, env["HOOP_SESSION_ID"])
+           if r["type"] == "api.call"]
+    assert ops == [("CreateBucket", "gateway"), ("CreateSecret", "gateway"), ("ListBuckets", "gateway"),
+                   ("GetSecretValue", "gateway")]
+    # the session ended with the agent: its credential no longer works
+    import boto3
+    from botocore.exceptions import ClientError
+
+    s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                      aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    import time
+
+    time.sleep(1.1)
+    with pytest.raises(ClientError) as exc:
+        s3.list_buckets()
+    assert exc.value.response["Error"]["Code"] == "InvalidClientTokenId"
+
+
+def test_the_shim_under_hoop_run_uses_the_gateway(gw_world: ShimWorld) -> None:
+    import boto3
+
+    boto3.client("s3", endpoint_url=gw_world.moto, region_name="us-east-1", aws_access_key_id="testing",
+                 aws_secret_access_key="testing").create_bucket(Bucket="shim-gw")
+    proc = _hoop(gw_world, "run", "--agent", "shim", "--", "sh", "-c", "aws s3api list-buckets && echo SID=$HOOP_SESSION_ID")
+    assert proc.returncode == 0, proc.stderr
+    assert "shim-gw" in proc.stdout
+    sid = proc.stdout.strip().splitlines()[-1].split("=", 1)[1]
+    calls = [r for r in session_records(gw_world.server, sid) if r["type"] == "api.call"]
+    assert [(c["service"], c["operation"]) for c in calls] == [("s3", "ListBuckets")]
+    # no STS key was vended for it
+    from hoopcli.server.store.models import CredentialGrant
+
+    with gw_world.server.db.session() as db:
+        assert db.query(CredentialGrant).count() == 0
+
+
+def test_hoop_env_prints_a_working_gateway_environment(gw_world: ShimWorld) -> None:
+    proc = _hoop(gw_world, "env", "--json", "--ttl", "10m")
+    assert proc.returncode == 0, proc.stderr
+    values = json.loads(proc.stdout)
+    assert values["AWS_ENDPOINT_URL"] == gw_world.server.gateway_url
+    assert values["AWS_ACCESS_KEY_ID"].startswith("HOOP")
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=values["AWS_ENDPOINT_URL"], region_name=values["AWS_REGION"],
+                      aws_access_key_id=values["AWS_ACCESS_KEY_ID"],
+                      aws_secret_access_key=values["AWS_SECRET_ACCESS_KEY"])
+    s3.list_buckets()
+    shell = _hoop(gw_world, "env")
+    assert shell.returncode == 0 and "export AWS_ENDPOINT_URL=" in shell.stdout
+    bad = _hoop(gw_world, "env", "--ttl", "5s")
+    assert bad.returncode != 0 and "--ttl" in bad.stderr
