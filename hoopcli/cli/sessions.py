@@ -1,4 +1,5 @@
-"""`hoop sessions list | show | export | verify | replay`: the auditor's commands.
+"""`hoop sessions list | show | export | verify | replay | end`: the auditor's commands, and
+ending a session (its owner or an admin).
 
 Developers see their own sessions; auditors and admins see everyone's in their organisation.
 """
@@ -37,8 +38,8 @@ def _filter_options(fn: Any) -> Any:
         click.option("--decision", type=click.Choice(["allow", "review", "deny"]),
                      help="Sessions with a command that got this decision."),
         click.option("--status", type=click.Choice(["ok", "failed", "incomplete"]),
-                     help="ok: every command finished with exit 0; failed: some exited non-zero; "
-                          "incomplete: some never reported a result."),
+                     help="ok: every command finished with exit 0; failed: some exited non-zero "
+                          "(or a gateway call got HTTP >= 400); incomplete: some never reported a result."),
         click.option("--exit-code", "exit_code", type=int, help="Sessions with a command that exited with this code."),
     ]
     for opt in reversed(opts):
@@ -128,7 +129,38 @@ def _merge(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, A
             old["result"] = old["result"] or c["result"]
             if old["start"] and old["result"]:
                 old["status"] = "ok" if old["result"].get("exit_code") == 0 else "failed"
-    return a
+    return _by_time(a)
+
+
+def _when(entry: dict[str, Any]) -> float | None:
+    from datetime import datetime, timezone
+
+    rec = entry.get("call") or entry.get("start") or entry.get("result") or {}
+    try:
+        when = datetime.fromisoformat(str(rec.get("time")).replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _by_time(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The server's order across pages: commands in their order, each gateway call (kind
+    api.call) before the first command that started later than it."""
+    calls = sorted((c for c in entries if c.get("kind") == "api.call"),
+                   key=lambda c: _when(c) or float("inf"))
+    if not calls:
+        return entries
+    out: list[dict[str, Any]] = []
+    i = 0
+    for c in entries:
+        if c.get("kind") == "api.call":
+            continue
+        when = _when(c)
+        while i < len(calls) and when is not None and (_when(calls[i]) or float("inf")) < when:
+            out.append(calls[i])
+            i += 1
+        out.append(c)
+    return out + calls[i:]
 
 
 @sessions.command("show")
@@ -136,7 +168,8 @@ def _merge(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, A
 @click.option("--json", "as_json", is_flag=True, help="Print the session and its commands as JSON.")
 @click.option("--full", is_flag=True, help="Print whole outputs (default: the first 20 lines).")
 def show_cmd(session_id: str, as_json: bool, full: bool) -> None:
-    """The timeline of a session: each command, its decision, approval, API calls and output."""
+    """The timeline of a session: each command, its decision, approval, API calls and output,
+    and each AWS request the hoop gateway observed (GATEWAY lines)."""
     data = _fetch_session(_client(), session_id)
     if as_json:
         click.echo(json.dumps(data, indent=2))
@@ -145,9 +178,14 @@ def show_cmd(session_id: str, as_json: bool, full: bool) -> None:
     click.echo(f"session {printable(s['id'])}  user {printable(s.get('user_email') or s.get('user'))}  "
                f"agent {printable(s.get('agent'))}  host {printable(s.get('host'))}  "
                f"connection {printable(s.get('connection'))}")
+    gateway = sum(1 for c in data["commands"] if c.get("kind") == "api.call")
     click.echo(f"started {s['started_at']}  last {s['last_at']}  {s['commands']} commands, "
-               f"{s['failed']} failed, {s['incomplete']} incomplete, {s['denied']} denied")
+               f"{s['failed']} failed, {s['incomplete']} incomplete, {s['denied']} denied"
+               + (f"  ({gateway} gateway calls, server-observed)" if gateway else ""))
     for c in data["commands"]:
+        if c.get("kind") == "api.call":
+            _show_call(c, full)
+            continue
         start, result = c.get("start") or {}, c.get("result") or {}
         click.echo("")
         when = printable(start.get("time") or result.get("time"))
@@ -184,6 +222,57 @@ def show_cmd(session_id: str, as_json: bool, full: bool) -> None:
             if not full and len(lines) > 20:
                 click.echo(f"    … {len(lines) - 20} more lines (--full)")
         click.echo(f"  exit: {result.get('exit_code')}  ({c.get('status')})")
+
+
+def _ms(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.0f}ms" if value >= 10 else f"{value:.2g}ms"
+    return "-"
+
+
+def call_line(call: dict[str, Any]) -> str:
+    """The head line of a gateway call: `GATEWAY s3.DeleteObject allow 204 12ms`."""
+    dec = call.get("decision") or {}
+    status = call.get("http_status")
+    err = f" {printable(call.get('error_code'), 80)}" if call.get("error_code") else ""
+    return (f"GATEWAY {printable(call.get('service'), 60)}.{printable(call.get('operation'), 80)} "
+            f"{printable(dec.get('effect'))} {printable(status)}{err} {_ms(call.get('duration_ms'))}")
+
+
+def _show_call(c: dict[str, Any], full: bool) -> None:
+    """A gateway call (one server-observed api.call record) in the timeline."""
+    call = c.get("call") or {}
+    click.echo("")
+    click.echo(f"[{printable(call.get('time'))}] {call_line(call)}")
+    dec = call.get("decision") or {}
+    if dec.get("rule") or dec.get("reason"):
+        click.echo(f"  decision: {printable(dec.get('effect'))}  rule: {printable(dec.get('rule'))}"
+                   + (f"  reason: {printable(dec.get('reason'), 200)}" if dec.get("reason") else ""))
+    appr = call.get("approval") or {}
+    if appr:
+        click.echo(f"  approval: {printable(appr.get('id'))} by {printable(appr.get('approver'))} via "
+                   f"{printable(appr.get('channel'))} at {printable(appr.get('decided_at'))}")
+    actions = [str(a) for a in call.get("actions") or []]
+    if actions:
+        click.echo(f"  actions: {printable(', '.join(actions), 300)}  ({printable(call.get('access_level'))})")
+    resources = [str(r) for r in call.get("resources") or []]
+    if resources:
+        click.echo(f"  resources: {printable(', '.join(resources), 300)}")
+    click.echo(f"  region {printable(call.get('region'))}  connection {printable(call.get('connection'))}  "
+               f"request {printable(call.get('request_id'))}  bytes in {printable(call.get('bytes_in'))} "
+               f"out {printable(call.get('bytes_out'))}")
+    if call.get("params"):
+        click.echo(f"  params: {printable(json.dumps(call['params'], sort_keys=True), None if full else 300)}")
+    resp = call.get("response") or {}
+    text = str(resp.get("text") or "")
+    if text:
+        lines = text.splitlines()
+        click.echo("  response:" + (f" (truncated; original {resp.get('size')} bytes)" if resp.get("truncated") else ""))
+        for line in lines if full else lines[:20]:
+            click.echo("    " + printable(line))
+        if not full and len(lines) > 20:
+            click.echo(f"    … {len(lines) - 20} more lines (--full)")
+    click.echo(f"  status: {printable(c.get('status'))}  (gateway: observed by the server)")
 
 
 @sessions.command("export")
@@ -294,7 +383,9 @@ def verify_cmd(ctx: click.Context, session_id: str | None, accept_new_key: bool,
 @click.pass_context
 def replay_cmd(ctx: click.Context, session_id: str, speed: float, max_wait: float,
                endpoint_url: str | None, region: str | None, as_json: bool) -> None:
-    """Play a session back with its original timing, or re-run it against a sandbox."""
+    """Play a session back with its original timing, or re-run it against a sandbox.
+
+    Gateway calls are shown in playback; a re-run covers the recorded commands only."""
     from hoopcli.audit import replay
 
     data = _fetch_session(_client(), session_id)
@@ -315,3 +406,13 @@ def replay_cmd(ctx: click.Context, session_id: str, speed: float, max_wait: floa
                    + ("all match" if not mismatches else f"{mismatches} differ"))
     if mismatches:
         ctx.exit(1)
+
+
+@sessions.command("end")
+@click.argument("session_id")
+def end_cmd(session_id: str) -> None:
+    """End a session now: it is closed and its gateway credentials stop working (within a
+    second on every server)."""
+    data = _client().post(f"/api/v1/sessions/{session_id}/close", json={}).json()
+    revoked = data.get("revoked_credentials", 0) if isinstance(data, dict) else 0
+    click.echo(f"session {printable(session_id, 64)} ended; {revoked} credential(s) revoked")

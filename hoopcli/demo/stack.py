@@ -150,7 +150,7 @@ def local_stack(users: Mapping[str, tuple[str, ...]] | None = None,
                    for name, groups in users.items()}
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        moto_port, server_port = free_port(), free_port()
+        moto_port, server_port, gateway_port = free_port(), free_port(), free_port()
         moto_url = f"http://127.0.0.1:{moto_port}"
         logs = root / "logs"
         logs.mkdir()
@@ -164,7 +164,10 @@ def local_stack(users: Mapping[str, tuple[str, ...]] | None = None,
             "listen": f"127.0.0.1:{server_port}", "public_url": server_url,
             "roles": {"approver": ["approvers"], "auditor": ["auditors"], "admin": ["admins"]},
             "connections": {"default": {"role_arn": ROLE_ARN, "region": "us-east-1",
-                                        "endpoint_url": moto_url, "duration_seconds": 900}},
+                                        "endpoint_url": moto_url, "duration_seconds": 900},
+                            "gateway": {"role_arn": ROLE_ARN, "region": "us-east-1",
+                                        "endpoint_url": moto_url, "credentials": "gateway"}},
+            "gateway": {"listen": f"127.0.0.1:{gateway_port}", "hold_seconds": 20},
             "users": {},
         }
         for u in stack_users.values():

@@ -24,6 +24,36 @@ run s3 rb s3://demo-scratch
 run iam create-access-key --user-name demo-user
 """
 
+# The same agent's work as an SDK script: it runs under `hoop run` on the gateway connection and
+# never sees a key AWS issued. A reviewed call answers HoopApprovalPending; it waits and retries.
+SDK_SCRIPT = """\
+import time, boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+def call(client, op, **kw):
+    print(f"\\n>>> boto3 {client.meta.service_model.service_name}.{op}({kw or ''})", flush=True)
+    for _ in range(20):
+        try:
+            out = getattr(client, op)(**kw)
+            out.pop("ResponseMetadata", None)
+            print(out, flush=True)
+            return
+        except ClientError as exc:
+            err = exc.response["Error"]
+            print(f"{err['Code']}: {err['Message']}", flush=True)
+            if err["Code"] != "HoopApprovalPending":
+                return
+            time.sleep(1)
+
+cfg = Config(retries={"max_attempts": 1})
+s3, sm, iam = (boto3.client(n, config=cfg) for n in ("s3", "secretsmanager", "iam"))
+call(s3, "list_objects_v2", Bucket="demo-logs")
+call(sm, "get_secret_value", SecretId="demo/db-password")
+call(s3, "delete_object", Bucket="demo-logs", Key="2026/11/27/app.log")
+call(iam, "create_access_key", UserName="demo-user")
+"""
+
 
 def seed(stack: Stack) -> None:
     import boto3
@@ -121,13 +151,33 @@ def run_story(console: Any) -> int:
         say(f"agent finished with exit {code}; the secret value never reached it "
             "(it saw a \\[masked:...] marker instead)")
 
-        rule("4. The auditor looks")
+        rule("4. An SDK script through the gateway")
+        sdk = workdir / "agent_sdk.py"
+        sdk.write_text(SDK_SCRIPT, encoding="utf-8")
+        say("`hoop run --connection gateway --agent sdk-agent -- python agent_sdk.py`: boto3 talks to "
+            "hoop's gateway with a session credential; the server decides, masks and records each request")
+        stop = threading.Event()
+        approver = threading.Thread(target=approve_when_asked, args=(stack, say, stop), daemon=True)
+        approver.start()
+        sdk_run = subprocess.run([sys.executable, "-m", "hoopcli", "run", "--connection", "gateway", "--agent",
+                               "sdk-agent", "--", sys.executable, str(sdk)], env=env, cwd=workdir,
+                              capture_output=True, text=True, timeout=300)
+        stop.set()
+        approver.join(timeout=10)
+        for line in (sdk_run.stdout + sdk_run.stderr).splitlines():
+            console.print(Text("sdk   │ ", style="dim") + Text(line), highlight=False, emoji=False)
+        if SECRET_VALUE in sdk_run.stdout + sdk_run.stderr:
+            raise StackError("the planted secret reached the SDK script: masking failed")
+        say(f"sdk-agent finished with exit {sdk_run.returncode}: read allowed, secret masked, delete held "
+            "until the approver said yes, access key denied")
+
+        rule("5. The auditor looks")
         hoop(stack, "dev", "sync", check=False)
         sessions = hoop(stack, "auditor", "sessions", "list", "--json")
         listing = json.loads(sessions.stdout or "[]")
         console.print(hoop(stack, "auditor", "sessions", "list").stdout, highlight=False, markup=False, emoji=False)
-        if listing:
-            sid = str(listing[0].get("id") or listing[0].get("session_id"))
+        for entry in listing[:2]:       # the SDK script's session (gateway records), then the shim's
+            sid = str(entry.get("id") or entry.get("session_id"))
             console.print(hoop(stack, "auditor", "sessions", "show", sid).stdout, highlight=False, markup=False, emoji=False)
         verify = hoop(stack, "auditor", "sessions", "verify", check=False)
         console.print(verify.stdout + verify.stderr, highlight=False, markup=False, emoji=False)

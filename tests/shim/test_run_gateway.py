@@ -118,3 +118,12 @@ def test_hoop_env_prints_a_working_gateway_environment(gw_world: ShimWorld) -> N
     assert shell.returncode == 0 and "export AWS_ENDPOINT_URL=" in shell.stdout
     bad = _hoop(gw_world, "env", "--ttl", "5s")
     assert bad.returncode != 0 and "--ttl" in bad.stderr
+
+
+def test_hoop_sessions_end_revokes_the_credential(gw_world: ShimWorld) -> None:
+    values = json.loads(_hoop(gw_world, "env", "--json").stdout)
+    proc = _hoop(gw_world, "sessions", "end", values["HOOP_SESSION_ID"])
+    assert proc.returncode == 0, proc.stderr
+    assert "1 credential(s) revoked" in proc.stdout
+    again = _hoop(gw_world, "sessions", "end", values["HOOP_SESSION_ID"])
+    assert again.returncode != 0 and again.stderr.startswith("hoop: ")

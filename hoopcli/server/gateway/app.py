@@ -67,7 +67,7 @@ class GatewayApp:
                                else "AccessDenied", status=status)
             call.error(err.code, err.status)
             await self._answer_error(send, call, err)
-        except Exception as exc:  # noqa: BLE001 - the client gets InternalError, the log the frames only
+        except Exception as exc:
             log.error("gateway internal error: %s", " | ".join(where(exc)))
             call.error("InternalError", 500)
             await self._answer_error(send, call, GatewayError("We encountered an internal error. Please try again.",

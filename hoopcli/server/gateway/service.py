@@ -103,7 +103,7 @@ class GatewayService:
 
     def verify(self, request: GatewayRequest, call: Call) -> Verified:
         verified = self.verifier.verify(request)
-        status, credential = self.lookup.state(verified.access_key)
+        _status, credential = self.lookup.state(verified.access_key)
         if credential is None:
             raise InvalidClientTokenId("The security token included in the request is invalid.")
         call.credential = credential
@@ -306,7 +306,7 @@ class GatewayService:
         await self.record(call)
         call.response_started = True
         await send({"type": "http.response.start", "status": response.status_code,
-                    "headers": _encode(headers + [("content-length", str(len(masked)))])})
+                    "headers": _encode([*headers, ("content-length", str(len(masked)))])})
         await send({"type": "http.response.body", "body": masked})
 
     async def _send_streamed(self, response: Any, call: Call, headers: list[tuple[str, str]], send: Any) -> None:
@@ -329,7 +329,7 @@ class GatewayService:
         call.recorded = True
         try:
             await records.append(self.api_app, call)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.error("gateway record not stored: %s", type(exc).__name__)
             raise UpstreamUnavailable("hoop: the gateway could not record this request; try again") from None
 
@@ -337,7 +337,7 @@ class GatewayService:
         for client in list(self._http.values()):
             try:
                 await client.aclose()
-            except Exception:  # noqa: BLE001, S110 - closing at shutdown
+            except Exception:
                 pass
         self._http.clear()
 

@@ -120,7 +120,7 @@ class Upstream:
                         signing_region = scheme.get("signingRegion") or signing_region
                         signing_name = scheme.get("signingName") or signing_name
                         break
-            except Exception:  # noqa: BLE001 - a ruleset that needs parameters: keep the client's endpoint
+            except Exception:
                 pass
         # The query goes out in SigV4's canonical encoding (botocore signs the URL's query text as
         # it stands); AWS decodes either form to the same parameters.

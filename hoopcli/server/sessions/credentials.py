@@ -140,7 +140,7 @@ def revoke_session(db: Database, session_id: str) -> int:
         result = s.execute(update(SessionCredential).where(
             SessionCredential.session_id == session_id, SessionCredential.revoked_at.is_(None),
         ).values(revoked_at=datetime.now(timezone.utc)))
-        return int(result.rowcount or 0)
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 class Lookup:
