@@ -2,8 +2,10 @@
 its (masked) commands through the real AWS CLI against a sandbox endpoint and compare.
 
 Input is a session timeline as served by GET /api/v1/sessions/{id} (`commands`: start/result
-pairs). Nothing here talks to hoop's server or to real AWS: `rerun` refuses AWS endpoints and
-uses dummy credentials with every credential/config file switched off.
+pairs, and gateway calls: entries of kind "api.call", shown in playback as `# gateway: ...`
+lines and left out of a re-run, which runs CLI commands). Nothing here talks to hoop's server or
+to real AWS: `rerun` refuses AWS endpoints and uses dummy credentials with every
+credential/config file switched off.
 """
 
 from __future__ import annotations
@@ -66,6 +68,16 @@ def play(commands: list[dict[str, Any]], *, speed: float = 1.0, max_wait: float 
 
     last_end: float | None = None
     for c in commands:
+        if c.get("kind") == "api.call":
+            call = c.get("call") or {}
+            t0 = _when(call.get("time"))
+            if last_end is not None and t0 is not None:
+                wait(t0 - last_end)
+            out.write(f"# gateway: {_clean(call_text(call))}\n")
+            out.flush()
+            if t0 is not None:
+                last_end = max(last_end or t0, t0)
+            continue
         start, result = c.get("start") or {}, c.get("result") or {}
         t0 = _when(start.get("time")) or _when(result.get("started_at"))
         if last_end is not None and t0 is not None:
@@ -98,6 +110,17 @@ def play(commands: list[dict[str, Any]], *, speed: float = 1.0, max_wait: float 
         out.flush()
         last_end = t1 if t1 is not None else t0
     return len(commands)
+
+
+def call_text(call: Mapping[str, Any]) -> str:
+    """One line for a gateway call: `s3.DeleteObject allow -> 204 (12.5 ms)`."""
+    dec = call.get("decision") or {}
+    rule = f" (rule {dec.get('rule')})" if dec.get("rule") and dec.get("effect") != "allow" else ""
+    err = f" {call.get('error_code')}" if call.get("error_code") else ""
+    ms = call.get("duration_ms")
+    took = f" ({ms} ms)" if isinstance(ms, (int, float)) and not isinstance(ms, bool) else ""
+    return (f"{call.get('service')}.{call.get('operation')} {dec.get('effect')}{rule} -> "
+            f"{call.get('http_status')}{err}{took}")
 
 
 def shape(value: Any) -> Any:
@@ -205,6 +228,8 @@ def rerun(commands: list[dict[str, Any]], endpoint_url: str, *, region: str | No
     base.update(DUMMY_ENV)
     results: list[RerunResult] = []
     for c in commands:
+        if c.get("kind") == "api.call":
+            continue                    # a gateway call is not a CLI command to re-run
         start, result = c.get("start") or {}, c.get("result") or {}
         argv = [str(a) for a in start.get("argv") or []]
         seq = start.get("seq", result.get("seq"))

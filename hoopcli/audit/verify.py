@@ -180,7 +180,9 @@ def verify(client: Any, layout: Layout, *, accept_new_key: bool = False, seal: b
             try:
                 data = json.loads(leaf)
                 rec = data["record"]
-                where += f", session {rec.get('session_id')}, {rec.get('type')} seq {rec.get('seq')})"
+                what = (f"gateway api.call {rec.get('service')}.{rec.get('operation')}"
+                        if rec.get("type") == "api.call" else f"{rec.get('type')} seq {rec.get('seq')}")
+                where += f", session {rec.get('session_id')}, {what})"
                 if str(rec.get("id", "")).replace("-", "").lower() != rid:
                     report.fail(f"{where}: the stored record id does not match the leaf")
             except (ValueError, KeyError, TypeError, AttributeError):

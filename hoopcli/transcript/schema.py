@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
-RECORD_TYPES = ("command.start", "command.result")
+RECORD_TYPES = ("command.start", "command.result", "api.call")
+# The record type the server writes itself (the gateway observed the request); clients may not.
+SERVER_RECORD_TYPES = ("api.call",)
+_DEFS = {"command.start": "start", "command.result": "result", "api.call": "call"}
 SCHEMA_FILE = Path(__file__).with_name("schema.json")
 
 # Size caps (bytes of UTF-8). Past a cap a value is cut and marked, never rejected.
@@ -145,7 +148,7 @@ def validate(record: Any) -> list[str]:
     if kind not in RECORD_TYPES:
         return [f"$.type: must be one of {', '.join(RECORD_TYPES)}"]
     errors: list[str] = []
-    _checker("start" if kind == "command.start" else "result")(record, (), errors)
+    _checker(_DEFS[kind])(record, (), errors)
     return errors
 
 
@@ -170,7 +173,8 @@ def apply_caps(record: dict[str, Any], stream_cap: int = STREAM_CAP,
                encoded_size: int | None = None) -> tuple[dict[str, Any], list[str]]:
     """A copy of `record` with oversized values cut and marked; and the JSON paths that were cut.
 
-    Streams keep their original `size` and get `truncated: true`; other strings end with
+    Streams (`stdout`/`stderr`, and an api.call's `response`) keep their original `size` and
+    get `truncated: true`; other strings (`params` of an api.call included) end with
     TRUNCATION_MARK; long lists keep their head. Each mark says what was cut and how much;
     the server stores the marks in the record's receipt.
     """
@@ -197,9 +201,10 @@ def apply_caps(record: dict[str, Any], stream_cap: int = STREAM_CAP,
             return items
         return value
 
+    streams = ("response",) if record.get("type") == "api.call" else ("stdout", "stderr")
     out: dict[str, Any] = {}
     for key, value in record.items():
-        if key in ("stdout", "stderr") and isinstance(value, dict) and isinstance(value.get("text"), str):
+        if key in streams and isinstance(value, dict) and isinstance(value.get("text"), str):
             stream = dict(value)
             original = len(stream["text"].encode("utf-8"))
             kept, dropped = _cut(stream["text"], stream_cap)

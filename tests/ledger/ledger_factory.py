@@ -82,3 +82,33 @@ class Ledger:
 
     def post(self, records: list[dict[str, Any]], sub: str = "alice") -> dict[str, Any]:
         return self.client(sub).post("/api/v1/records", {"records": records}).json()
+
+
+def call(session_id: str, t: float = 0.0, *, service: str = "s3", operation: str = "DeleteObject",
+         effect: str = "allow", http_status: int | None = 204, user: str | None = "alice",
+         **extra: Any) -> dict[str, Any]:
+    """A gateway `api.call` record (what hoopcli.server.ledger.calls.gateway_record builds)."""
+    from hoopcli.server.ledger.calls import gateway_record
+
+    kw: dict[str, Any] = {
+        "user_email": f"{user}@example.com" if user else None, "agent": "claude",
+        "connection": "default", "region": "us-east-1", "access_level": "Write",
+        "actions": [f"{service}:{operation}"],
+        "resources": [f"arn:aws:{service}:::logs/key.txt"],
+        "params": {"Bucket": "logs", "Key": "key.txt"},
+        "http_status": http_status, "error_code": None, "request_id": "GWREQ1",
+        "duration_ms": 12.0, "bytes_in": 0, "bytes_out": 0, "response_text": "",
+    }
+    kw.update(extra)
+    return gateway_record(session_id=session_id, service=service, operation=operation, time=ts(t),
+                          user=user, decision={"effect": effect, "rule": "r-gw", "reason": None}, **kw)
+
+
+def append_calls(srv: Any, records: list[dict[str, Any]], org: str = "default") -> Any:
+    """Append api.call records the way the gateway does: hoopcli.server.ledger.calls, through the
+    server's ledger writer, signed with the server's checkpoint key. -> AppendResult."""
+    from hoopcli.server.ledger import checkpoints as cp
+    from hoopcli.server.ledger.calls import append_api_calls
+
+    key = cp.SigningKey.load_or_create(srv.settings.home)
+    return append_api_calls(srv.db, key, org, records).result(timeout=30)

@@ -102,7 +102,8 @@ def test_schema_documents_every_contract_field() -> None:
 
     doc = (Path(__file__).parents[2] / "docs" / "transcript.md").read_text()
     defs = transcript.schema()["$defs"]
-    for part in ("start", "result", "api_call", "decision", "approval", "credentials", "stream"):
+    for part in ("start", "result", "call", "api_call", "decision", "approval", "credentials", "stream",
+                 "response"):
         for field in defs[part]["properties"]:
             assert f"`{field}`" in doc, (part, field)
     assert json.dumps(transcript.schema(), indent=2)[:40] in doc or "transcript/schema.json" in doc

@@ -217,7 +217,7 @@ def test_a_stale_page_cannot_approve_an_expired_request(make_server, new_page, t
     from console_kit import users_config
 
     server = make_server(users=users_config(), approval_ttl_seconds=10,
-                         connections={"default": {"role_arn": "arn:aws:iam::123456789012:role/agent",
+                         connections={"default": {"credentials": "vend", "role_arn": "arn:aws:iam::123456789012:role/agent",
                                                   "region": "us-east-1"}})
     resp = requests.post(server.url + "/api/v1/approvals",
                          json={"argv": ["s3", "mb", "s3://late"], "connection": "default"},
@@ -264,3 +264,51 @@ def test_sign_out_and_unsigned_feed(console, new_page):
     forged = requests.get(console.url + "/sessions", cookies={"hoop_console": "e30.AAAA"},
                           allow_redirects=False, timeout=10)
     assert forged.status_code == 303
+
+
+def test_gateway_calls_show_in_the_timeline_with_a_badge(console, new_page):
+    from hoopcli.server.ledger import checkpoints as cp
+    from hoopcli.server.ledger.calls import append_api_calls, gateway_record
+
+    sid = seed_session(console, "bob", "claude", ["s3", "ls"], stdout="2026-11-27 demo-logs\n")
+    later = time.time() + 5
+    calls = [gateway_record(session_id=sid, service="s3", operation="DeleteObject", user="bob",
+                            time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(later)),
+                            decision={"effect": "allow", "rule": "allow-deletes", "reason": None},
+                            actions=["s3:DeleteObject"], resources=["arn:aws:s3:::demo-logs/old.txt"],
+                            params={"Bucket": "demo-logs", "Key": "old.txt"}, http_status=204,
+                            request_id="GW-REQ-1", duration_ms=12.0, region="us-east-1"),
+             gateway_record(session_id=sid, service="iam", operation="DeleteRole", user="bob",
+                            time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(later + 1)),
+                            decision={"effect": "deny", "rule": "no-iam", "reason": XSS},
+                            error_code=XSS, params={"RoleName": XSS}, response_text=XSS,
+                            http_status=403, duration_ms=1.5)]
+    key = cp.SigningKey.load_or_create(console.settings.home)
+    assert len(append_api_calls(console.db, key, "default", calls).result(timeout=30).accepted) == 2
+    seal = requests.post(console.url + "/api/v1/checkpoints", headers=console.headers("carol", groups=["auditors"]),
+                         timeout=10)
+    assert seal.status_code == 200, seal.text
+    page = new_page()
+    sign_in(page, console, "carol", f"/sessions/{sid}")
+    assert page.locator("#verification").inner_text() == "verified"
+    assert "3 (1 denied, 0 incomplete)" in page.locator(".facts").inner_text()
+    items = page.locator(".timeline > li")
+    assert items.count() == 3
+    assert "$ aws s3 ls" in items.nth(0).inner_text()
+    first = items.nth(1)
+    assert first.locator(".badge.gateway").inner_text() == "gateway"
+    text = first.inner_text()
+    assert "s3.DeleteObject" in text and "HTTP 204" in text and "GW-REQ-1" in text and "observed by the server" in text
+    assert "ok" in first.locator(".badge.ok").inner_text()
+    denied = items.nth(2)
+    assert "iam.DeleteRole" in denied.inner_text() and denied.locator(".badge.denied").inner_text() == "denied"
+    assert "denied" in (denied.get_attribute("class") or "")
+    assert page.evaluate("window.__pwned") is None and XSS in denied.inner_text()
+    page.select_option("#speed", "0")
+    page.click("#play")
+    page.wait_for_function("document.getElementById('terminal').textContent.includes('end of session')")
+    terminal = page.locator("#terminal").inner_text()
+    assert "$ aws s3 ls" in terminal and "# gateway: s3.DeleteObject allow -> 204" in terminal
+    assert terminal.index("demo-logs") < terminal.index("# gateway: s3.DeleteObject")
+    first.scroll_into_view_if_needed()
+    shot(page, "session-gateway")

@@ -5,6 +5,13 @@ Appends for one organisation are serialized by a write on its `ledger_logs` head
 start of the transaction (a row lock on PostgreSQL; SQLite's single write lock, taken before any
 read so no transaction can upgrade from a stale snapshot). Within that lock: duplicate check,
 leaf hashing, frontier update, node inserts, summaries, and (when due) a signed checkpoint.
+
+Two kinds of record reach the log: the client-reported command records (command.start and
+command.result, joined by command_id; uploaded through POST /records) and the server-observed
+api.call records (one per AWS request through the hoop gateway; appended by the server itself as
+GATEWAY_SUBJECT, never accepted from a client). An api.call is one complete command of its session
+in the summaries, keyed by its own record id, and belongs to the user the gateway authenticated
+(its `user` field), not to the gateway's uploader identity.
 """
 
 from __future__ import annotations
@@ -44,6 +51,11 @@ class Uploader:
     email: str | None = None
 
 
+# The uploader the server's gateway appends its api.call records as (`Uploader(GATEWAY_SUBJECT)`).
+GATEWAY_SUBJECT = "hoop-gateway"
+API_CALL = "api.call"
+
+
 @dataclass
 class AppendResult:
     accepted: list[str] = field(default_factory=list)
@@ -67,6 +79,36 @@ def parse_time(value: str) -> datetime:
 
 def normalize_id(value: str) -> str:
     return value.replace("-", "").lower()
+
+
+def command_key(rec: dict[str, Any]) -> str:
+    """The command a record belongs to: its command_id, or for an api.call (one record that is
+    a whole command) its own id."""
+    return normalize_id(rec["id"] if rec.get("type") == API_CALL else rec["command_id"])
+
+
+def call_failed(rec: dict[str, Any]) -> bool:
+    """An api.call failed: AWS (or the gateway) answered >= 400, or no answer came and an error
+    code says why."""
+    status = rec.get("http_status")
+    if isinstance(status, int) and not isinstance(status, bool):
+        return status >= 400
+    return bool(rec.get("error_code"))
+
+
+def _session_owner(rec: dict[str, Any], uploader: Uploader) -> tuple[str | None, str | None]:
+    """(owner subject, email) a record's session belongs to. A command record: its authenticated
+    uploader. An api.call: the user the gateway authenticated (its `user`), else the gateway.
+    The owner is None when the record cannot be stored (an api.call not from the gateway)."""
+    if rec.get("type") != API_CALL:
+        return uploader.subject, uploader.email
+    if uploader.subject != GATEWAY_SUBJECT:
+        return None, None
+    user = rec.get("user")
+    if isinstance(user, str) and user:
+        email = rec.get("user_email")
+        return user, email[:320] if isinstance(email, str) else None
+    return uploader.subject, uploader.email
 
 
 def _dialect_insert(session: Session) -> Callable[[Any], Any]:
@@ -147,8 +189,17 @@ def append_many(session: Session, org: str, requests: Sequence[tuple[Uploader, B
                 out.duplicates.append(rec["id"])
                 continue
             sid = rec["session_id"]
+            who, who_email = _session_owner(rec, uploader)
+            if who is None:
+                out.rejected.append({"index": index, "id": rec["id"], "errors": [
+                    f"$.type: {API_CALL} records are written only by the hoop gateway"]})
+                continue
+            if len(who) > 255:
+                out.rejected.append({"index": index, "id": rec["id"],
+                                     "errors": ["$.user: longer than 255 characters"]})
+                continue
             owner = owners.get(sid)
-            if owner is not None and owner != uploader.subject:
+            if owner is not None and owner != who:
                 out.rejected.append({"index": index, "id": rec["id"],
                                      "errors": ["$.session_id: belongs to another user"]})
                 continue
@@ -165,14 +216,14 @@ def append_many(session: Session, org: str, requests: Sequence[tuple[Uploader, B
             for level, idx, h in frontier.append(merkle.leaf_hash(leaf_text.encode("utf-8"))):
                 nodes.append({"org": org, "level": level, "idx": idx, "hash": h})
             rows.append({"org": org, "leaf_index": leaf_index, "id": rid, "session_id": sid,
-                         "command_id": normalize_id(rec["command_id"]), "type": rec["type"],
+                         "command_id": command_key(rec), "type": rec["type"],
                          "time": rtime, "received_at": now, "leaf": leaf_text})
             appended.append((rec, rtime))
             out.accepted.append(rec["id"])
             if owner is None:
-                owners[sid] = uploader.subject
+                owners[sid] = who
                 new_sessions[sid] = {
-                    "org": org, "id": sid, "user": uploader.subject, "user_email": uploader.email,
+                    "org": org, "id": sid, "user": who, "user_email": who_email,
                     "agent": None, "host": None, "connection": None, "started_at": rtime,
                     "last_at": rtime, "commands": 0, "incomplete": 0, "failed": 0, "denied": 0,
                     "reviewed": 0}
@@ -199,7 +250,7 @@ _SESSION_DELTAS = ("commands", "incomplete", "failed", "denied", "reviewed")
 def _summarize(session: Session, org: str, new_sessions: dict[str, dict[str, Any]],
                appended: list[tuple[dict[str, Any], datetime]]) -> None:
     """Session and command summaries for the appended records (head lock held: no races)."""
-    cids = {normalize_id(r["command_id"]) for r, _ in appended}
+    cids = {command_key(r) for r, _ in appended}
     known = {row.command_id: dict(row._mapping) for row in session.execute(
         select(COMMANDS.c.command_id, COMMANDS.c.has_start, COMMANDS.c.has_result,
                COMMANDS.c.started_at, COMMANDS.c.exit_code, COMMANDS.c.effect, COMMANDS.c.summary)
@@ -214,17 +265,34 @@ def _summarize(session: Session, org: str, new_sessions: dict[str, dict[str, Any
                                                                         "meta": {}})
         d["first"] = min(d["first"], rtime)
         d["last"] = max(d["last"], rtime)
-        cid = normalize_id(rec["command_id"])
+        cid = command_key(rec)
         crow = created.get(cid) or changed.get(cid)
         if crow is None and cid in known:
             crow = changed[cid] = known[cid]
+        fresh = crow is None
         if crow is None:
             crow = created[cid] = {"org": org, "command_id": cid, "session_id": sid, "started_at": None,
                                    "effect": None, "exit_code": None, "has_start": 0,
                                    "has_result": 0, "summary": None}
             d["commands"] += 1
             d["incomplete"] += 1
-        if rec["type"] == "command.start" and not crow["has_start"]:
+        if rec["type"] == API_CALL:
+            if not fresh:
+                continue                       # its id is already a command's key: counted once
+            crow.update(has_start=1, has_result=1, started_at=rtime)
+            d["incomplete"] -= 1                # a call is complete in its one record
+            for k, n in (("agent", 128), ("connection", 128)):
+                if isinstance(rec.get(k), str):
+                    d["meta"].setdefault(k, rec[k][:n])
+            effect = (rec.get("decision") or {}).get("effect")
+            crow["effect"] = effect
+            d["denied"] += effect == "deny"
+            d["reviewed"] += effect == "review"
+            d["failed"] += call_failed(rec)
+            crow["summary"] = f"{rec.get('service')}.{rec.get('operation')}"[:300]
+            for action in {str(a).lower()[:255] for a in rec.get("actions") or [] if isinstance(a, str)}:
+                actions.append({"org": org, "command_id": cid, "action": action, "session_id": sid})
+        elif rec["type"] == "command.start" and not crow["has_start"]:
             crow["has_start"] = 1
             crow["started_at"] = rtime
             for k, n in (("agent", 128), ("host", 255), ("connection", 128)):

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from hoopcli.errors import UsageError
 from hoopcli.server.ledger.checkpoints import utc_iso
-from hoopcli.server.ledger.log import parse_time
+from hoopcli.server.ledger.log import API_CALL, call_failed, parse_time
 from hoopcli.server.store.ledger import (
     LedgerCommand,
     LedgerCommandAction,
@@ -179,27 +179,69 @@ def leaf_entry(index: int, leaf: str | None) -> dict[str, Any]:
         return {"index": index, "record": None, "receipt": None, "unreadable": True}
 
 
+def call_status(rec: dict[str, Any]) -> str:
+    """A gateway call's status: denied (policy said no), failed (>= 400, or no answer) or ok."""
+    if (rec.get("decision") or {}).get("effect") == "deny":
+        return "denied"
+    return "failed" if call_failed(rec) else "ok"
+
+
+def _when(entry: dict[str, Any]) -> datetime | None:
+    rec = entry.get("call") or entry.get("start") or entry.get("result") or {}
+    try:
+        return parse_time(str(rec.get("time")))
+    except ValueError:
+        return None
+
+
 def timeline(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Join start and result records by command_id, in order of first appearance."""
+    """The session's commands: start and result records joined by command_id, in the client's
+    order (seq); and each gateway call (one api.call record) as its own entry, placed by time
+    among them. Every entry has `kind` ("command" or "api.call"), `command_id`, `start`,
+    `result`, `status`; a call also has `call` (its record) and `source` "gateway"."""
     commands: dict[str, dict[str, Any]] = {}
+    calls: list[dict[str, Any]] = []
     for e in entries:
         rec = e.get("record")
         if not isinstance(rec, dict):
             continue
+        if rec.get("type") == API_CALL:
+            calls.append({"kind": API_CALL, "source": "gateway", "command_id": str(rec.get("id")),
+                          "start": None, "result": None, "call": rec, "status": call_status(rec)})
+            continue
         cid = str(rec.get("command_id"))
-        c = commands.setdefault(cid, {"command_id": cid, "start": None, "result": None})
+        c = commands.setdefault(cid, {"kind": "command", "command_id": cid, "start": None, "result": None})
         if rec.get("type") == "command.start" and c["start"] is None:
             c["start"] = rec
         elif rec.get("type") == "command.result" and c["result"] is None:
             c["result"] = rec
-    out = []
+    ordered = []
     for c in commands.values():
         if c["start"] is None or c["result"] is None:
             c["status"] = "incomplete"
         else:
             c["status"] = "ok" if c["result"].get("exit_code") == 0 else "failed"
+        ordered.append(c)
+    ordered.sort(key=lambda c: ((c["start"] or c["result"] or {}).get("seq") or 0))
+    if not calls:
+        return ordered
+    return _merge_by_time(ordered, calls)
+
+
+def _merge_by_time(commands: list[dict[str, Any]], calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge the calls (sorted by time, log order on ties) into the commands (kept in their
+    order): a call goes before the first command that started later than it."""
+    far = datetime.max.replace(tzinfo=timezone.utc)
+    timed = sorted(((_when(c) or far, c) for c in calls), key=lambda wc: wc[0])  # stable on ties
+    out: list[dict[str, Any]] = []
+    i = 0
+    for c in commands:
+        when = _when(c)
+        while i < len(timed) and when is not None and timed[i][0] < when:
+            out.append(timed[i][1])
+            i += 1
         out.append(c)
-    out.sort(key=lambda c: ((c["start"] or c["result"] or {}).get("seq") or 0))
+    out.extend(c for _, c in timed[i:])
     return out
 
 

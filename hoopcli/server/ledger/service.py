@@ -52,7 +52,8 @@ def list_sessions(db: Database, org: str, owner: str | None, f: Filters, limit: 
 
 def show_session(db: Database, org: str, owner: str | None, session_id: str, after: int,
                  limit: int) -> dict[str, Any]:
-    """A session with its commands (start and result joined) from record `after` on."""
+    """A session with its commands (start and result joined) and its gateway calls (one
+    api.call each, placed by time), from record `after` on (see query.timeline)."""
     if len(session_id) > 128:
         raise NotFound("no such session")
     with db.session() as s:

@@ -12,7 +12,8 @@ the *content* of old records but keeps their leaf hashes, and signs a tombstone 
     ledger_checkpoints signed {org, seq, size, root, time, previous}
     ledger_tombstones signed retention markers
     ledger_sessions   per-session summary (keyset-paginated list)
-    ledger_commands   per-command summary (start joined with result)
+    ledger_commands   per-command summary (start joined with result; a gateway api.call is one
+                      whole command, keyed by its own record id)
     ledger_command_actions one row per (command, IAM action) for action-glob filters
 """
 
@@ -57,7 +58,7 @@ class LedgerRecord(Base):
     leaf_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     id: Mapped[str] = mapped_column(String(36))
     session_id: Mapped[str] = mapped_column(String(128))
-    command_id: Mapped[str] = mapped_column(String(36))
+    command_id: Mapped[str] = mapped_column(String(36))   # an api.call's: its own id
     type: Mapped[str] = mapped_column(String(32))
     time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

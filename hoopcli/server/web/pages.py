@@ -98,7 +98,7 @@ def session_page(request: Request, session_id: str) -> HTMLResponse:
     if found is None:
         return message_page(request, "No such session", "There is no session with that id you may see.", 404)
     session, commands, verification = found
-    playback = [{
+    playback = [_gateway_playback(c["call"]) if c.get("kind") == "api.call" else {
         "argv": (c.get("start") or {}).get("argv") or [],
         "started": (c.get("result") or {}).get("started_at") or (c.get("start") or {}).get("time"),
         "ended": (c.get("result") or {}).get("ended_at"),
@@ -108,6 +108,16 @@ def session_page(request: Request, session_id: str) -> HTMLResponse:
     } for c in commands]
     return render(request, "session.html", user=user, session=session, commands=commands,
                   playback=playback, verification=verification, title=f"Session {session_id[:12]}")
+
+
+def _gateway_playback(call: dict[str, Any]) -> dict[str, Any]:
+    """A gateway call in the playback: one `# gateway: s3.DeleteObject allow -> 204` line."""
+    effect = (call.get("decision") or {}).get("effect")
+    err = f" {call['error_code']}" if call.get("error_code") else ""
+    return {"gateway": f"{call.get('service')}.{call.get('operation')} {effect} -> "
+                       f"{call.get('http_status')}{err}",
+            "argv": [], "started": call.get("time"), "ended": call.get("time"), "stdout": "",
+            "stderr": "", "exit_code": None}
 
 
 # -- approvals ----------------------------------------------------------------------------------

@@ -56,6 +56,11 @@ function startPlayback() {
       if (speed > 0 && previousEnd !== null && start !== null) {
         await sleep(Math.min(Math.max(start - previousEnd, 0) / speed, 3000));
       }
+      if (c.gateway) {          // a request the gateway observed: one line, no output
+        term.textContent += "# gateway: " + c.gateway + "\n";
+        if (start !== null) previousEnd = start;
+        continue;
+      }
       term.textContent += "$ aws " + c.argv.join(" ") + "\n";
       if (speed > 0 && start !== null && end !== null) await sleep(Math.min((end - start) / speed, 3000));
       term.textContent += c.stdout + c.stderr;
