@@ -112,4 +112,6 @@ async def append(api_app: Any, call: Call) -> None:
         key = state.ledger_key = SigningKey.load_or_create(state.settings.home)
     future = writer_for(state.db, key).submit(call.credential.org if call.credential else "default",
                                               GATEWAY_UPLOADER, good)
-    await asyncio.wrap_future(future)
+    result = await asyncio.wrap_future(future)
+    if result.rejected:
+        raise ValueError(f"gateway record rejected by the log: {str(result.rejected[0].get('errors'))[:200]}")
