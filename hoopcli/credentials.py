@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hoopcli.client import Client, Forbidden, ServerError
-from hoopcli.errors import PolicyDenied
+from hoopcli.errors import PolicyDenied, Unavailable
 from hoopcli.paths import Layout, ensure_dir, write_private
 from hoopcli.runner import Credentials
 
@@ -144,4 +144,49 @@ def obtain(client: Client, layout: Layout, *, user: str, connection: str, sessio
     if path is not None:
         ensure_dir(layout.credentials_dir)
         _write_cache(path, data)
+    return vended
+
+
+GATEWAY_MODE_TTL = 300.0   # how long "this connection vends" is remembered before asking again
+
+
+def gateway_for(client: Client, layout: Layout, *, connection: str, session_id: str,
+                env: Mapping[str, str] | None = None) -> Vended | None:
+    """The session credential for a gateway connection (cached per server, session and
+    connection until a minute before it expires), or None when the connection vends STS keys
+    (remembered for GATEWAY_MODE_TTL). A session credential works only at hoop's gateway, where
+    every request is decided and recorded, so the cache holds nothing AWS would accept."""
+    directory = os.path.join(layout.credentials_dir, "gateway")
+    modes = os.path.join(str(layout.cache_dir), "connections")   # no secret: outside credentials/
+    mode_path = os.path.join(modes, "vend-" + hashlib.sha256(
+        f"{client.base_url}|{connection}".encode()).hexdigest()[:32])
+    try:
+        if time.time() - os.stat(mode_path).st_mtime < GATEWAY_MODE_TTL:
+            return None
+    except OSError:
+        pass
+    key = hashlib.sha256(f"{client.base_url}|{session_id}|{connection}".encode()).hexdigest()
+    path = os.path.join(directory, key + ".json")
+    cached = _read_cache(path)
+    if cached is not None:
+        return cached
+    try:
+        data = client.post(f"/api/v1/sessions/{session_id}/credentials", json={"connection": connection}).json()
+    except Forbidden:
+        ensure_dir(Path(modes))
+        _write_cache(mode_path, {})
+        return None
+    except Unavailable:
+        # Server down: the vend path decides (its cache, or the same clear failure); a gateway
+        # connection is refused there by the server anyway, and the gateway is down with it.
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("expires_at"), str):
+        raise ServerError("the server sent a malformed session credential")
+    payload = {"access_key_id": data.get("access_key_id"), "secret_access_key": data.get("secret_access_key"),
+               "expiration": data["expires_at"], "region": data.get("region"),
+               "endpoint_url": data.get("endpoint_url"), "decision": {"mode": "gateway"}}
+    vended = _from_payload(payload)
+    if (env or {}).get("HOOP_CREDENTIAL_CACHE", "1") != "0":
+        ensure_dir(Path(directory))
+        _write_cache(path, payload)
     return vended

@@ -236,12 +236,13 @@ class Shim:
             self.timer.lap("decide")
             if decision.effect == "deny":
                 raise PolicyDenied(deny_line(inv, decision))
-            if decision.effect == "review" and not self._gateway():
+            gateway = self._gateway(client, layout, connection, session_id) if inv.api_calls else None
+            if decision.effect == "review" and gateway is None:
                 # Through the gateway the server holds the call itself (HoopApprovalPending).
                 approval = self._approve(client, inv, decision, ctx, connection, session_id, cfg)
             self.timer.lap("approve")
-            vended = self._credentials(client, layout, ctx, connection, session_id, inv, args,
-                                       approval, decision, cfg)
+            vended = gateway or self._credentials(client, layout, ctx, connection, session_id, inv, args,
+                                                  approval, decision, cfg)
             self.timer.lap("credentials")
         except HoopError as exc:
             # Refused before running: the refusal is recorded too (start + result), then reported.
@@ -289,6 +290,14 @@ class Shim:
         if blocked:
             _say(self.env, f"hoop: {blocked}")
             return int(ExitStatus.DENIED)
+        if gateway is not None and exit_code != 0:
+            # The gateway's own refusals keep the shim's exit codes (the message, from the
+            # server, is already on stderr in the real CLI's words).
+            codes = {c.get("error_code") for c in calls}
+            if "HoopApprovalPending" in codes:
+                return int(ExitStatus.PENDING)
+            if "AccessDenied" in codes and "hoop: " in str((err_cap or {}).get("text", "")):
+                return int(ExitStatus.DENIED)
         return exit_code
 
     # -- stages ---------------------------------------------------------------------------------
@@ -305,28 +314,27 @@ class Shim:
                                  tty=controlling_tty(self.environ), stream=self.env.stderr,
                                  server=cfg.server, environ=self.environ)
 
-    def _gateway(self) -> Any:
-        """Under `hoop run` on a gateway connection the agent's environment holds a session
-        credential and the gateway's URL: the real CLI sends its calls there (the server decides,
-        masks and records each one) and no STS key is vended to this machine."""
+    def _gateway(self, client: Any, layout: Layout, connection: str, session_id: str) -> Any:
+        """On a gateway connection the real CLI sends its calls to hoop's gateway with a session
+        credential (the server decides, masks and records each one, and holds a reviewed call
+        itself) and no STS key is vended to this machine. Under `hoop run` the credential is in
+        the agent's environment; otherwise the server issues one for this session (cached)."""
+        from hoopcli.credentials import Vended, gateway_for
+        from hoopcli.runner import Credentials
+
         url = self.environ.get("HOOP_GATEWAY_URL")
         key = self.environ.get("AWS_ACCESS_KEY_ID") or ""
         secret = self.environ.get("AWS_SECRET_ACCESS_KEY") or ""
-        if not url or not key.startswith("HOOP") or not secret:
-            return None
-        from hoopcli.credentials import Vended
-        from hoopcli.runner import Credentials
-
-        region = self.environ.get("AWS_REGION") or self.environ.get("AWS_DEFAULT_REGION")
-        return Vended(Credentials(key, secret), 0.0, region, url, None, None, {"mode": "gateway"})
+        if url and key.startswith("HOOP") and secret:
+            region = self.environ.get("AWS_REGION") or self.environ.get("AWS_DEFAULT_REGION")
+            return Vended(Credentials(key, secret), time.time() + 3600, region, url, None, None,
+                          {"mode": "gateway"})
+        return gateway_for(client, layout, connection=connection, session_id=session_id, env=self.environ)
 
     def _credentials(self, client: Any, layout: Layout, ctx: Any, connection: str, session_id: str,
                      inv: Any, args: list[str], approval: Any, decision: Any, cfg: Any) -> Any:
         if not inv.api_calls:
             return None
-        gateway = self._gateway()
-        if gateway is not None:
-            return gateway
         from hoopcli.credentials import ReviewRequired, obtain
 
         kw = dict(user=ctx.user, connection=connection, session_id=session_id, argv=args,

@@ -163,7 +163,7 @@ def local_stack(users: Mapping[str, tuple[str, ...]] | None = None,
         config: dict[str, Any] = {
             "listen": f"127.0.0.1:{server_port}", "public_url": server_url,
             "roles": {"approver": ["approvers"], "auditor": ["auditors"], "admin": ["admins"]},
-            "connections": {"default": {"role_arn": ROLE_ARN, "region": "us-east-1",
+            "connections": {"default": {"credentials": "vend", "role_arn": ROLE_ARN, "region": "us-east-1",
                                         "endpoint_url": moto_url, "duration_seconds": 900},
                             "gateway": {"role_arn": ROLE_ARN, "region": "us-east-1",
                                         "endpoint_url": moto_url, "credentials": "gateway"}},

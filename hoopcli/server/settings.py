@@ -84,7 +84,7 @@ class Connection:
     region: str = "us-east-1"
     endpoint_url: str | None = None
     duration_seconds: int = 900
-    credentials: str = "vend"
+    credentials: str = "gateway"
 
 
 @dataclass(frozen=True)
@@ -407,7 +407,7 @@ def build_settings(
     policy_file = Path(_str("policy_file", data["policy_file"])).expanduser() if data.get("policy_file") else None
     connections = _connections(data.get("connections"))
     slack = _slack(data.get("slack"))
-    gateway = _gateway(data.get("gateway"), lhost)
+    gateway = _gateway(data.get("gateway"), lhost, lport)
     users = _users(data.get("users"))
     ttl = _int("approval_ttl_seconds", data.get("approval_ttl_seconds", 1800), 10, 7 * 86400)
     max_body = _int("max_body_bytes", data.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES), 1024, 1 << 30)
@@ -473,7 +473,7 @@ def _connections(value: Any) -> dict[str, Connection]:
         if endpoint is not None:
             endpoint = check_secure_url(_str(f"{key}.endpoint_url", endpoint), f"{key}.endpoint_url")
         duration = _int(f"{key}.duration_seconds", spec.get("duration_seconds", 900), 900, 43200)
-        mode = _str(f"{key}.credentials", spec.get("credentials", "vend"))
+        mode = _str(f"{key}.credentials", spec.get("credentials", "gateway"))
         if mode not in CREDENTIAL_MODES:
             raise ConfigError(f"{key}.credentials: expected vend or gateway, got {mode!r}")
         out[name] = Connection(name, role_arn, region, endpoint, duration, mode)
@@ -483,14 +483,17 @@ def _connections(value: Any) -> dict[str, Connection]:
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
-def _gateway(value: Any, api_host: str) -> GatewaySettings:
+def _gateway(value: Any, api_host: str, api_port: int) -> GatewaySettings:
     if isinstance(value, GatewaySettings):
         return value
     value = _mapping("gateway", value or {})
     allowed = ("listen", "public_url", "domain", "hold_seconds", "credential_ttl_seconds", "max_body_bytes",
                "max_response_bytes")
     _check_keys("gateway", value, allowed)
-    listen = _str("gateway.listen", value.get("listen", f"{api_host or '127.0.0.1'}:8010"))
+    # Default: the API's port + 1 (8010 beside the default 8009), so that two servers on one
+    # machine, each with its own `listen`, do not fight over one gateway port.
+    default_port = api_port + 1 if 0 < api_port < 65535 else 0
+    listen = _str("gateway.listen", value.get("listen", f"{api_host or '127.0.0.1'}:{default_port}"))
     host, port = split_listen(listen)
     if value.get("public_url"):
         public_url = check_secure_url(_str("gateway.public_url", value["public_url"]).rstrip("/"),

@@ -116,7 +116,7 @@ def test_login_against_external_oidc_provider(oidc_provider: str, make_server: A
     srv = make_server(oidc={"issuer": issuer, "client_id": "hoop-cli",
                             "scopes": ["openid", "email", "profile", "offline_access", "groups"]},
                       roles={"admin": ["admins"]},
-                      connections={"default": {"role_arn": "arn:aws:iam::123456789012:role/dev"}})
+                      connections={"default": {"credentials": "vend", "role_arn": "arn:aws:iam::123456789012:role/dev"}})
     config = requests.get(srv.url + "/api/v1/config", timeout=10).json()
     assert config["issuer"] == issuer and config["dev_idp"] is False
     assert requests.get(srv.url + "/idp/.well-known/openid-configuration", timeout=10).status_code == 404

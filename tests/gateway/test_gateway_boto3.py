@@ -175,7 +175,8 @@ def test_vend_connections_get_no_session_credential_and_gateway_ones_no_sts_keys
     srv = gateway_server(make_server, tmp_path, moto_endpoint, connections={
         "default": {"role_arn": "arn:aws:iam::123456789012:role/agent", "endpoint_url": moto_endpoint,
                     "credentials": "gateway"},
-        "legacy": {"role_arn": "arn:aws:iam::123456789012:role/agent", "endpoint_url": moto_endpoint}})
+        "legacy": {"role_arn": "arn:aws:iam::123456789012:role/agent", "endpoint_url": moto_endpoint,
+                   "credentials": "vend"}})
     sid = open_session(srv, connection="legacy")
     r = httpx.post(f"{srv.url}/api/v1/sessions/{sid}/credentials", headers=srv.headers("alice"), json={})
     assert r.status_code == 403

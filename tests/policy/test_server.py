@@ -176,7 +176,7 @@ def test_authority_matches_roles_and_connection_settings(make_server: Any, tmp_p
         "  - {id: approvers-write, effect: allow, match: {groups: ['role:approver'], access_levels: [Write]}}\n"
         "  - {id: prod-region, effect: deny, match: {connections: [prod], regions: [eu-west-1]}}\n")
     srv = make_server(policy_file=str(policy_file), connections={
-        "prod": {"role_arn": "arn:aws:iam::123456789012:role/hoop", "region": "eu-west-1"}})
+        "prod": {"credentials": "vend", "role_arn": "arn:aws:iam::123456789012:role/hoop", "region": "eu-west-1"}})
     body = client(srv).get("/api/v1/policy").json()
     assert body["origin"] == "file" and "prod-region" in body["source"]
     d = decide(srv.db, srv.settings, principal(), inv(call("s3:GetObject", READ)), "prod")

@@ -28,7 +28,7 @@ SESSION = "kill-9-session"
 
 @pytest.fixture
 def world(make_server: Any, moto_endpoint: str, layout: Layout, tmp_path: Path) -> tuple[Any, dict[str, str]]:
-    server = make_server(connections={"default": {"role_arn": ROLE, "region": "us-east-1",
+    server = make_server(connections={"default": {"credentials": "vend", "role_arn": ROLE, "region": "us-east-1",
                                                   "endpoint_url": moto_endpoint}})
     token = server.token("alice", email="alice@example.com", groups=["developers"])
     meta = {"server": server.url, "issuer": server.url + "/idp", "client_id": "hoop-cli",
@@ -88,7 +88,7 @@ def test_a_full_disk_under_the_spool_stops_the_shim_with_a_clear_line(
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
-        server = make_server(connections={"default": {"role_arn": ROLE, "region": "us-east-1",
+        server = make_server(connections={"default": {"credentials": "vend", "role_arn": ROLE, "region": "us-east-1",
                                                       "endpoint_url": moto_endpoint}})
         layout = Layout(mnt / "home").ensure()
         meta = {"server": server.url, "issuer": server.url + "/idp", "client_id": "hoop-cli",

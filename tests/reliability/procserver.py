@@ -64,11 +64,13 @@ class ProcServer:
         self.database_url = database_url
         self.log_path = root / "server.log"
         self.config = root / "server.yaml"
+        self.gateway_port = free_port()
         cfg: dict[str, Any] = {
             "listen": f"127.0.0.1:{self.port}", "public_url": self.url, "database_url": database_url,
+            "gateway": {"listen": f"127.0.0.1:{self.gateway_port}"},
             "home": str(root / "server-home"), "log_level": "info",
             "roles": {"approver": ["approvers"], "auditor": ["auditors"], "admin": ["admins"]},
-            "connections": {"default": {"role_arn": ROLE, "region": "us-east-1",
+            "connections": {"default": {"credentials": "vend", "role_arn": ROLE, "region": "us-east-1",
                                         "endpoint_url": aws_endpoint}},
         }
         if policy is not None:

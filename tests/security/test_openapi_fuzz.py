@@ -21,7 +21,7 @@ from schemathesis import GenerationMode
 
 @pytest.fixture
 def api(make_server: Any, moto_endpoint: str) -> Any:
-    return make_server(connections={"default": {"role_arn": ROLE, "region": "us-east-1",
+    return make_server(connections={"default": {"credentials": "vend", "role_arn": ROLE, "region": "us-east-1",
                                                 "endpoint_url": moto_endpoint}})
 
 

@@ -65,7 +65,7 @@ ATTACKS = {
 @pytest.fixture
 def victim(make_server: Any, moto_endpoint: str, tmp_path: Path) -> Iterator[tuple[Any, ClientHome, RecordingProxy]]:
     proxy = RecordingProxy(moto_endpoint)
-    server = make_server(connections={"default": {"role_arn": ROLE, "region": "us-east-1",
+    server = make_server(connections={"default": {"credentials": "vend", "role_arn": ROLE, "region": "us-east-1",
                                                   "endpoint_url": proxy.url}})
     shim = install_shim(tmp_path / "shimbin", python=sys.executable)
     client = ClientHome(tmp_path / "c" / "hoop", server.url, server.token("alice", groups=["developers"]), shim)

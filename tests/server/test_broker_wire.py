@@ -64,7 +64,7 @@ def sts() -> Iterator[RecordingSTS]:
 
 
 def test_assume_role_parameters(make_server, sts: RecordingSTS) -> None:
-    srv = make_server(connections={"default": {"role_arn": "arn:aws:iam::123456789012:role/agent",
+    srv = make_server(connections={"default": {"credentials": "vend", "role_arn": "arn:aws:iam::123456789012:role/agent",
                                                "region": "eu-west-1", "endpoint_url": sts.url,
                                                "duration_seconds": 1200}})
     r = httpx.post(srv.url + "/api/v1/credentials",

@@ -84,7 +84,7 @@ class ShimWorld:
 
 @pytest.fixture
 def shim_world(make_server, moto_endpoint, clean_env, tmp_path) -> ShimWorld:
-    server = make_server(connections={"default": {"role_arn": ROLE, "region": "us-east-1",
+    server = make_server(connections={"default": {"credentials": "vend", "role_arn": ROLE, "region": "us-east-1",
                                                   "endpoint_url": moto_endpoint}})
     home = tmp_path / "client-home"
     shim_path = install_shim(tmp_path / "shimbin", python=sys.executable)

@@ -34,7 +34,7 @@ SCRIPT = textwrap.dedent("""
 
 @pytest.fixture
 def gw_world(make_server: Any, moto_endpoint: str, clean_env: Path, tmp_path: Path) -> ShimWorld:
-    server = gateway_server(make_server, tmp_path, moto_endpoint)
+    server = gateway_server(make_server, tmp_path, moto_endpoint, gateway={"hold_seconds": 2})
     home = tmp_path / "client-home"
     shim_path = install_shim(tmp_path / "shimbin", python=sys.executable)
     environ = {
@@ -127,3 +127,56 @@ def test_hoop_sessions_end_revokes_the_credential(gw_world: ShimWorld) -> None:
     assert "1 credential(s) revoked" in proc.stdout
     again = _hoop(gw_world, "sessions", "end", values["HOOP_SESSION_ID"])
     assert again.returncode != 0 and again.stderr.startswith("hoop: ")
+
+
+def test_the_shim_alone_on_a_gateway_connection_gets_a_session_credential(gw_world: ShimWorld) -> None:
+    """No `hoop run`: the shim's own session is claimed on the server and given one session
+    credential, cached; no STS key is vended; reviewed and denied calls keep the shim's codes."""
+    import boto3
+
+    from hoopcli.server.store.models import CredentialGrant, SessionCredential
+
+    moto = boto3.client("s3", endpoint_url=gw_world.moto, region_name="us-east-1", aws_access_key_id="testing",
+                        aws_secret_access_key="testing")
+    moto.create_bucket(Bucket="alone-gw")
+    moto.put_object(Bucket="alone-gw", Key="k", Body=b"x")
+    env = {"HOOP_APPROVAL_WAIT": "1"}
+    first = gw_world.exec("s3api", "list-buckets", env=env)
+    assert first.code == 0, first.stderr
+    assert "alone-gw" in first.stdout
+    assert gw_world.exec("s3api", "list-objects-v2", "--bucket", "alone-gw", env=env).code == 0
+    with gw_world.server.db.session() as db:
+        assert db.query(CredentialGrant).count() == 0
+        creds = db.query(SessionCredential).all()
+    assert len(creds) == 1
+    pending = gw_world.exec("s3api", "delete-object", "--bucket", "alone-gw", "--key", "k", env=env)
+    assert pending.code == 75, pending.stderr
+    assert "HoopApprovalPending" in pending.stderr and "apr_" in pending.stderr
+    denied = gw_world.exec("iam", "create-access-key", "--user-name", "nobody", env=env)
+    assert denied.code == 77
+    calls = [r for r in session_records(gw_world.server, creds[0].session_id) if r["type"] == "api.call"]
+    assert [c["operation"] for c in calls] == ["ListBuckets", "ListObjectsV2", "DeleteObject"]
+
+
+def test_the_real_cli_v2_behind_the_shim_goes_through_the_gateway(gw_world: ShimWorld) -> None:
+    """HOOP_REAL_AWS (the subprocess runner, a real AWS CLI v2): on a gateway connection its calls
+    are decided, masked per operation and recorded by the server like any SDK's."""
+    from tests.gateway.clients import require_cli_v2
+
+    cli = require_cli_v2()
+    import boto3
+
+    boto3.client("secretsmanager", endpoint_url=gw_world.moto, region_name="us-east-1",
+                 aws_access_key_id="testing", aws_secret_access_key="testing").create_secret(
+        Name="v2/secret", SecretString="v2-plaintext-never-shown")
+    env = {"HOOP_REAL_AWS": cli}
+    out = gw_world.exec("secretsmanager", "get-secret-value", "--secret-id", "v2/secret", env=env)
+    assert out.code == 0, out.stderr
+    assert "v2-plaintext-never-shown" not in out.stdout + out.stderr
+    assert json.loads(out.stdout)["SecretString"].startswith("[masked:")
+    from hoopcli.server.store.models import SessionCredential
+
+    with gw_world.server.db.session() as db:
+        sid = db.query(SessionCredential).one().session_id
+    calls = [r for r in session_records(gw_world.server, sid) if r["type"] == "api.call"]
+    assert [c["operation"] for c in calls] == ["GetSecretValue"]

@@ -14,7 +14,7 @@ from console_kit import CHROMIUM, users_config
 @pytest.fixture
 def console(make_server, moto_endpoint):
     return make_server(users=users_config(),
-                       connections={"default": {"role_arn": "arn:aws:iam::123456789012:role/agent",
+                       connections={"default": {"credentials": "vend", "role_arn": "arn:aws:iam::123456789012:role/agent",
                                                 "region": "us-east-1", "endpoint_url": moto_endpoint}})
 
 

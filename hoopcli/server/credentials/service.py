@@ -19,17 +19,18 @@ from hoopcli.parse import parse
 from hoopcli.parse.invocation import Invocation
 from hoopcli.server.approvals import service as approvals
 from hoopcli.server.credentials.broker import BrokerError, assume_role
+from hoopcli.server.detections.holds import held_rule, held_view
 from hoopcli.server.errors import BadGateway, BadRequest, Conflict, Forbidden, Unprocessable
 from hoopcli.server.identity.security import Principal
 from hoopcli.server.identity.service import check_connection, remember_user
 from hoopcli.server.policy import service as policy
 from hoopcli.server.sessions import service as sessions
+from hoopcli.server.sessions.service import SESSION_ID_RE
 from hoopcli.server.settings import Settings
 from hoopcli.server.store.db import Database
 from hoopcli.server.store.models import CredentialGrant
 
 log = logging.getLogger("hoopcli.server.credentials")
-SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 APPROVAL_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -67,6 +68,8 @@ def vend(db: Database, settings: Settings, principal: Principal, aws_session: An
         raise BadRequest("this aws command makes no AWS API calls; it needs no credentials")
 
     decision = decide(db, settings, principal, invocation, connection.name)
+    # Detections (docs/detections.md): a session a finding holds needs an approver for every call.
+    decision = held_view(db, principal.org, session_id, decision)
     if decision["effect"] == "deny":
         rule = decision.get("rule") or "policy"
         reason = decision.get("reason") or "denied by policy"
@@ -76,7 +79,8 @@ def vend(db: Database, settings: Settings, principal: Principal, aws_session: An
             raise ApprovalRequired("this command needs an approval; request one and retry with approval_id",
                                    extra={"approval_required": True, "decision": decision})
         # the approval for exactly this call, used once (ApprovalError carries its own status)
-        approvals.consume(db, approval_id, principal, hash_invocation(invocation, connection.name))
+        approvals.consume(db, approval_id, principal, hash_invocation(invocation, connection.name),
+                          rule=held_rule(decision.get("rule")))
 
     sessions.claim(db, principal, session_id, connection.name)
     try:

@@ -36,6 +36,13 @@ class ExpiredToken(GatewayError):
     code, status = "ExpiredToken", 403
 
 
+class RecordingFailed(GatewayError):
+    """AWS answered but the record could not be stored: the answer is withheld. 424, which no
+    SDK retries, so the call is not run twice; the agent must check before trying again."""
+
+    code, status = "HoopRecordingFailed", 424
+
+
 class ApprovalPending(GatewayError):
     """A reviewed request still waiting for a person. 409: no SDK retries it by itself."""
 
@@ -69,6 +76,7 @@ class Call:
     response_text: str | None = None
     response_size: int = 0
     response_started: bool = False
+    forwarded: bool = False
     recorded: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -161,6 +169,11 @@ class GatewayService:
         call.invocation = invocation_for(self.model(decoded.service), decoded, verified.region, masked)
         call.decision = decide(self.db, self.settings, credential.principal, call.invocation, credential.connection,
                                agent=credential.agent)
+        # Detections (docs/detections.md): while a finding holds this session, every call needs an
+        # approver, whatever the policy says: allow and review become review under `detection:<rule>`.
+        from hoopcli.server.detections.holds import held_decision
+
+        call.decision = held_decision(self.db, credential.org, credential.session_id, call.decision)
         call.decision_effect = call.decision.effect
         if call.decision.effect == "deny":
             raise AccessDenied(f"hoop: denied by policy rule {call.decision.rule or '(default)'}: "
@@ -175,7 +188,11 @@ class GatewayService:
         assert credential is not None
         principal = credential.principal
         digest = call_hash(call.invocation, credential.connection)
-        row = await run_in_threadpool(approvals.consume_matching, self.db, principal, digest)
+        # a held session's call goes through only with an approval asked under the hold's rule
+        from hoopcli.server.detections.holds import held_rule
+
+        held = held_rule(call.decision.rule)
+        row = await run_in_threadpool(lambda: approvals.consume_matching(self.db, principal, digest, rule=held))
         if row is not None:
             call.approval = row
             return
@@ -194,7 +211,8 @@ class GatewayService:
             row = await run_in_threadpool(approvals.get, self.db, principal.org, row.id)
         call.approval = row
         if row.status == "approved":
-            call.approval = await run_in_threadpool(approvals.consume, self.db, row.id, principal, digest)
+            call.approval = await run_in_threadpool(lambda: approvals.consume(self.db, row.id, principal, digest,
+                                                                              rule=held))
             return
         if row.status == "rejected":
             by = row.decided_by_email or row.decided_by or "an approver"
@@ -204,7 +222,8 @@ class GatewayService:
             raise AccessDenied(f"hoop: approval {row.id} is {row.status}; send the request again to ask anew")
         who = ", ".join(row.approvers or []) or "an approver"
         url = f"{self.settings.public_url.rstrip('/')}/approvals/{row.id}"
-        raise ApprovalPending(f"hoop: approval {row.id} pending ({row.rule or 'review'}); approvers: {who}; "
+        why = f"{call.decision.reason.removeprefix('hoop: ')}; " if held and call.decision.reason else ""
+        raise ApprovalPending(f"hoop: {why}approval {row.id} pending ({row.rule or 'review'}); approvers: {who}; "
                               f"approve with `hoop approvals approve {row.id}` or at {url}, "
                               "then send the same request again")
 
@@ -264,6 +283,7 @@ class GatewayService:
             response = await client.send(upstream_request, stream=True)
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(f"hoop: AWS did not answer ({type(exc).__name__})") from None
+        call.forwarded = True
         try:
             if streamed_length is not None:
                 call.bytes_in = counter[0]
@@ -331,6 +351,9 @@ class GatewayService:
             await records.append(self.api_app, call)
         except Exception as exc:
             log.error("gateway record not stored: %s", type(exc).__name__)
+            if call.forwarded:
+                raise RecordingFailed("hoop: AWS ran this request but the gateway could not record it, so its "
+                                      "answer is withheld; check the resource before sending it again") from None
             raise UpstreamUnavailable("hoop: the gateway could not record this request; try again") from None
 
     async def close(self) -> None:

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from hoopcli.errors import ConfigError
 from hoopcli.server.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -101,8 +101,18 @@ def _aware(value: datetime) -> datetime:
 
 
 def issue(db: Database, settings: Settings, principal: Principal, session_id: str,
-          ttl_seconds: int | None = None) -> dict[str, Any]:
-    """A new credential for the caller's own open session on a gateway connection."""
+          ttl_seconds: int | None = None, connection_name: str | None = None) -> dict[str, Any]:
+    """A new credential for the caller's own open session on a gateway connection. A session
+    the shim minted locally (not yet on the server) is claimed for the caller on `connection`."""
+    if connection_name is not None:
+        from hoopcli.server.sessions.service import SESSION_ID_RE, claim
+
+        if not SESSION_ID_RE.match(session_id):
+            raise Unprocessable("session id: use letters, digits, '-' and '_' (at most 64)")
+        if check_connection(settings, connection_name).credentials != "gateway":
+            raise Forbidden(f"connection {connection_name!r} vends STS credentials (credentials: vend); "
+                            "session credentials are for gateway connections")
+        claim(db, principal, session_id, connection_name)
     with db.session() as s:
         row = s.get(AgentSession, session_id) if len(session_id) <= 64 else None
         if row is None or row.org != principal.org or row.user != principal.subject:
@@ -132,15 +142,6 @@ def issue(db: Database, settings: Settings, principal: Principal, session_id: st
         "session_id": session_id, "connection": connection.name, "region": connection.region,
         "endpoint_url": settings.gateway.public_url,
     }
-
-
-def revoke_session(db: Database, session_id: str) -> int:
-    """Revoke every live credential of a session -> how many."""
-    with db.session() as s:
-        result = s.execute(update(SessionCredential).where(
-            SessionCredential.session_id == session_id, SessionCredential.revoked_at.is_(None),
-        ).values(revoked_at=datetime.now(timezone.utc)))
-        return int(getattr(result, "rowcount", 0) or 0)
 
 
 class Lookup:

@@ -57,6 +57,7 @@ class CredentialIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ttl_seconds: int | None = Field(default=None, ge=60, le=7 * 86400)
+    connection: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 @router.post("/sessions/{session_id}/credentials", status_code=201)
@@ -67,6 +68,7 @@ def issue_credential(
     db: Database = Depends(get_db),
     settings: Settings = Depends(get_settings),
 ) -> dict[str, Any]:
-    """A gateway session credential for the caller's own open session (`hoop run`, `hoop env`).
+    """A gateway session credential for the caller's own open session (`hoop run`, `hoop env`),
+    or, with `connection`, for a session the shim minted locally (claimed for the caller).
     The secret is in this answer only; the server keeps no copy."""
-    return credentials.issue(db, settings, principal, session_id, body.ttl_seconds)
+    return credentials.issue(db, settings, principal, session_id, body.ttl_seconds, body.connection)

@@ -3,10 +3,12 @@ for credentials), closed once by their owner with the agent's exit status."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from hoopcli.server.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -14,7 +16,9 @@ from hoopcli.server.identity.security import Principal
 from hoopcli.server.identity.service import check_connection, remember_user
 from hoopcli.server.settings import Settings
 from hoopcli.server.store.db import Database
-from hoopcli.server.store.models import AgentSession
+from hoopcli.server.store.models import AgentSession, SessionCredential
+
+SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def open_session(db: Database, settings: Settings, principal: Principal, *, agent: str | None,
@@ -57,8 +61,6 @@ def close_session(db: Database, principal: Principal, session_id: str, exit_code
         s.flush()
         out = row.to_dict()
     # Ending a session ends what its agent holds: its gateway credentials stop at once.
-    from hoopcli.server.sessions.credentials import revoke_session
-
     out["revoked_credentials"] = revoke_session(db, session_id)
     return out
 
@@ -82,3 +84,12 @@ def claim(db: Database, principal: Principal, session_id: str, connection: str) 
             row = s.get(AgentSession, session_id)
             if row is None or row.user != principal.subject or row.org != principal.org:
                 raise Forbidden("this session belongs to another user") from None
+
+
+def revoke_session(db: Database, session_id: str) -> int:
+    """Revoke every live credential of a session -> how many."""
+    with db.session() as s:
+        result = s.execute(update(SessionCredential).where(
+            SessionCredential.session_id == session_id, SessionCredential.revoked_at.is_(None),
+        ).values(revoked_at=datetime.now(timezone.utc)))
+        return int(getattr(result, "rowcount", 0) or 0)
