@@ -82,6 +82,10 @@ class GatewayApp:
         request = GatewayRequest.build(scope["method"], target, headers)
         call.protocol = wire.guess_protocol(request, None)
         call.head = request.method == "HEAD"
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("application/x-amz-json-"):
+            # an error before decode (signature, body) answers in the request's json version
+            call.json_version = content_type[len("application/x-amz-json-"):].split(";")[0].strip()
         if "transfer-encoding" in request.headers and "content-length" in request.headers:
             raise InvalidRequest("a request carries either Content-Length or Transfer-Encoding, not both")
         if needs_body(request):

@@ -180,6 +180,9 @@ class Decoder:
             paths = [request.path]
             if prefix is not None and model.service_name == "s3":  # virtual-host style, or a host prefix
                 paths.insert(0, "/" + prefix + (request.path if request.path != "/" else ""))
+            elif model.service_name == "s3" and request.path.count("/") == 2 and request.path.endswith("/") \
+                    and len(request.path) > 2:
+                paths.append(request.path[:-1])     # "/bucket/" (the JS SDK, path style) is "/bucket" to S3
             for path in paths:
                 for route in self.index.routes(model, request.method):
                     rank = rest.score(route, path, query, request.headers)
