@@ -28,6 +28,7 @@ class RunInput:
     agent: str | None = None
     connection: str | None = None
     reason: str | None = None
+    isolate: bool = False
 
 
 def agent_env(base: Mapping[str, str], shim_dir: Path, session_id: str, agent: str | None,
@@ -82,9 +83,15 @@ def write_aws_config(layout: Layout, session_id: str, credential: Mapping[str, A
     """A hoop-written AWS config for the agent: region, the gateway as every service's endpoint,
     path-style S3 (unless the gateway serves a domain), and no profile, credential_process or
     cli_history of the user's. The credentials file beside it is empty."""
-    from hoopcli.paths import ensure_dir, write_private
+    from hoopcli.paths import ensure_dir
 
-    folder = ensure_dir(layout.home / "sessions" / session_id)
+    return write_aws_config_in(ensure_dir(layout.home / "sessions" / session_id), credential)
+
+
+def write_aws_config_in(folder: Path, credential: Mapping[str, Any]) -> Path:
+    """`aws-config` and an empty `credentials` beside it, in `folder` (see write_aws_config)."""
+    from hoopcli.paths import write_private
+
     config = folder / "aws-config"
     lines = ["[default]", f"region = {credential.get('region') or 'us-east-1'}",
              f"endpoint_url = {credential['endpoint_url']}", "s3 =", "    addressing_style = path", ""]
@@ -137,7 +144,7 @@ def exec_agent(run: RunInput, env: Mapping[str, str]) -> int:
 
 def run_agent(run: RunInput, environ: Mapping[str, str] | None = None) -> int:
     from hoopcli import config
-    from hoopcli.client import ServerError, for_user
+    from hoopcli.client import for_user
 
     environ = dict(os.environ if environ is None else environ)
     if not run.command:
@@ -149,6 +156,8 @@ def run_agent(run: RunInput, environ: Mapping[str, str] | None = None) -> int:
     cfg = config.load(environ, layout)
     connection = run.connection or cfg.connection
     client = for_user(environ, layout=layout)
+    if run.isolate:
+        return _run_isolated(run, environ, layout, client, connection)
     session_id = open_session(client, run, connection)
     env = agent_env(environ, ensure_shim(layout), session_id, run.agent, run.connection)
     credential = session_credential(client, session_id)
@@ -157,11 +166,51 @@ def run_agent(run: RunInput, environ: Mapping[str, str] | None = None) -> int:
     if run.reason:
         env["HOOP_REASON"] = run.reason
     code = exec_agent(run, env)
+    _close(client, session_id, code)
+    return code
+
+
+def _close(client: Any, session_id: str, code: int | None) -> None:
+    from hoopcli.client import ServerError
+
     try:
         client.post(f"/api/v1/sessions/{session_id}/close", json={"exit_code": code})
     except ServerError:
         pass
-    return code
+
+
+def _run_isolated(run: RunInput, environ: Mapping[str, str], layout: Layout, client: Any, connection: str) -> int:
+    """`hoop run --isolate`: the agent in its own mount namespace (agents/isolate.py) with the
+    session credential and a directory of its own (its HOOP_HOME, the AWS config, the `aws` it
+    runs), removed afterwards. Needs a gateway connection: with `credentials: vend` the shim
+    would need the user's token, which the namespace hides."""
+    import shutil
+    import tempfile
+
+    from hoopcli.agents import isolate
+
+    folder = Path(tempfile.mkdtemp(prefix="hoop-isolated-"))
+    try:
+        (folder / "home").mkdir(mode=0o700)
+        plan = isolate.plan(environ, layout.home, keep=[folder, Path(os.getcwd())])
+        isolate.probe(plan)          # before a session is opened: no namespaces, no session
+        session_id = open_session(client, run, connection)
+        credential = session_credential(client, session_id)
+        if credential is None:
+            _close(client, session_id, None)
+            raise UsageError(f"--isolate needs a gateway connection; {connection!r} vends STS credentials "
+                             "(credentials: vend), which needs the user's token the namespace hides")
+        bindir = isolate.aws_launcher(folder, environ)
+        env = agent_env(environ, bindir, session_id, run.agent, run.connection)
+        env.update(gateway_vars(credential, write_aws_config_in(folder, credential)))
+        env = isolate.agent_environment(env, agent_home=folder / "home")
+        if run.reason:
+            env["HOOP_REASON"] = run.reason
+        code = exec_agent(RunInput(command=isolate.command(plan, list(run.command)), agent=run.agent), env)
+        _close(client, session_id, code)
+        return code
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def open_gateway_session(*, agent: str, connection: str | None, ttl_seconds: int,

@@ -11,6 +11,13 @@
    server's consistency proof between consecutive checkpoints (the latest 500 pairs) must verify.
 5. With a session id: the server's inclusion proof of each of the session's records verifies
    against the latest signed checkpoint.
+6. Server-observed records (the gateway's `api.call`) and client-reported ones (`command.*`,
+   uploaded by the shim) are counted apart, and the client's are checked against the server's
+   (`Trail`): a call the gateway saw (same AWS request id) that the client records differently,
+   and a gap in a session's command sequence numbers (a command's records suppressed), are each
+   a failure naming the session; a call the client claims on a connection where the gateway saw
+   the session's other calls but not that one is a warning (the client may have reached AWS
+   another way, or the gateway's record may be the one missing).
 
 Every failure is one line naming the checkpoint, leaf, record and session concerned.
 """
@@ -37,6 +44,8 @@ class Report:
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    server_observed: int = 0       # records the server wrote from what it saw (the gateway's api.call)
+    client_reported: int = 0       # records a client uploaded (command.start / command.result)
 
     @property
     def ok(self) -> bool:
@@ -122,6 +131,85 @@ def check_checkpoints(items: list[dict[str, Any]], key: bytes, report: Report) -
     return good
 
 
+@dataclass
+class Trail:
+    """What the server observed and what clients reported, per session, to hold one against the
+    other (`contradictions`)."""
+
+    gateway: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)   # session -> request id -> call
+    gateway_connections: dict[str, set[str]] = field(default_factory=dict)
+    seqs: dict[str, set[int]] = field(default_factory=dict)
+    starts: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)     # (session, command) -> start
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, rec: dict[str, Any]) -> None:
+        sid = str(rec.get("session_id"))
+        kind = rec.get("type")
+        if kind == "api.call":
+            rid = rec.get("request_id")
+            if isinstance(rid, str) and rid:
+                self.gateway.setdefault(sid, {})[rid] = rec
+            if rec.get("connection"):
+                self.gateway_connections.setdefault(sid, set()).add(str(rec["connection"]))
+            return
+        if isinstance(rec.get("seq"), int):
+            self.seqs.setdefault(sid, set()).add(rec["seq"])
+        if kind == "command.start":
+            self.starts[(sid, str(rec.get("command_id")))] = rec
+        elif kind == "command.result":
+            self.results.append(rec)
+
+    def contradictions(self, erased: bool = False) -> tuple[list[str], list[str]]:
+        """(failures, warnings). With records `erased` by retention (oldest first, their sessions
+        unknown) a session's sequence is checked from its first readable command on."""
+        out: list[str] = []
+        unseen: list[str] = []
+        for rec in self.results:
+            sid = str(rec.get("session_id"))
+            seen = self.gateway.get(sid, {})
+            start = self.starts.get((sid, str(rec.get("command_id")))) or {}
+            through_gateway = start.get("connection") in self.gateway_connections.get(sid, set())
+            for i, call in enumerate(rec.get("api_calls") or []):
+                if not isinstance(call, dict):
+                    continue
+                what = (f"session {sid}: client-reported command.result seq {rec.get('seq')} call #{i} "
+                        f"{call.get('service')}.{call.get('operation')}")
+                observed = seen.get(str(call.get("request_id") or ""))
+                if observed is None:
+                    if through_gateway:
+                        unseen.append(f"{what} (request {call.get('request_id')}): the gateway observed no such "
+                                   "request on this session's connection")
+                    continue
+                differs = [f"{name} {call.get(name)!r} != {observed.get(name)!r}"
+                           for name in ("operation", "http_status", "error_code")
+                           if call.get(name) != observed.get(name) and not (name == "operation"
+                                                                             and _same_op(call, observed))]
+                if differs:
+                    out.append(f"{what} (request {call.get('request_id')}) contradicts the gateway's "
+                               f"api.call: {', '.join(differs)}")
+        for sid, seqs in sorted(self.seqs.items()):
+            first = min(seqs) if erased else min(min(seqs), 1)
+            missing = sorted(set(range(first, max(seqs) + 1)) - seqs)
+            if missing:
+                out.append(f"session {sid}: client-reported commands {_ranges(missing)} are missing "
+                           "(a gap in the sequence numbers: records suppressed or lost)")
+        return out, unseen
+
+
+def _same_op(call: dict[str, Any], observed: dict[str, Any]) -> bool:
+    """The shim records botocore's operation name; the gateway too, but a CLI alias may differ in
+    case only."""
+    return str(call.get("operation", "")).lower() == str(observed.get("operation", "")).lower()
+
+
+def _ranges(numbers: list[int]) -> str:
+    parts: list[str] = []
+    for _k, group in itertools.groupby(enumerate(numbers), key=lambda p: p[1] - p[0]):
+        run = [n for _i, n in group]
+        parts.append(f"seq {run[0]}" if len(run) == 1 else f"seq {run[0]}-{run[-1]}")
+    return ", ".join(parts)
+
+
 def verify(client: Any, layout: Layout, *, accept_new_key: bool = False, seal: bool = True,
            session_id: str | None = None) -> Report:
     from hoopcli.client import Forbidden
@@ -151,6 +239,7 @@ def verify(client: Any, layout: Layout, *, accept_new_key: bool = False, seal: b
         tombstones.append(body)
 
     tree = merkle.MemoryTree()
+    trail = Trail()
     size = 0
     records = redacted = 0
     for page in _pages(client, "/api/v1/verify/leaves", "start", 0, limit=PAGE):
@@ -185,6 +274,11 @@ def verify(client: Any, layout: Layout, *, accept_new_key: bool = False, seal: b
                 where += f", session {rec.get('session_id')}, {what})"
                 if str(rec.get("id", "")).replace("-", "").lower() != rid:
                     report.fail(f"{where}: the stored record id does not match the leaf")
+                if rec.get("type") == "api.call" and data.get("receipt", {}).get("uploader") == "hoop-gateway":
+                    report.server_observed += 1
+                else:
+                    report.client_reported += 1
+                trail.add(rec)
             except (ValueError, KeyError, TypeError, AttributeError):
                 where += ")"
                 report.fail(f"{where}: stored content is not a readable record")
@@ -224,6 +318,10 @@ def verify(client: Any, layout: Layout, *, accept_new_key: bool = False, seal: b
 
     if session_id:
         _check_session(client, session_id, checkpoints, report)
+    contradictions, unseen = trail.contradictions(erased=redacted > 0)
+    for text in contradictions:
+        report.fail(text)
+    report.warnings.extend(unseen)
 
     last = checkpoints[-1] if checkpoints else None
     if last is None:
@@ -235,6 +333,9 @@ def verify(client: Any, layout: Layout, *, accept_new_key: bool = False, seal: b
     report.notes.append(f"{len(items)} checkpoints, {len(checkpoints)} with a valid signature and chain")
     report.notes.append(f"{records} records recomputed" + (f", {redacted} erased under a signed tombstone"
                                                            if redacted else ""))
+    report.notes.append(f"{report.server_observed} server-observed records (the gateway's api.call: "
+                        f"authoritative), {report.client_reported} client-reported records (command.start/"
+                        "result, uploaded by clients), checked against them")
     if last is not None and report.ok:
         report.notes.append(f"every record is included in the tree signed by checkpoint #{last['seq']} "
                             f"(size {last['size']}, root {last['root'][:16]}…)")

@@ -8,8 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from hoopcli import __version__
-from hoopcli.server.identity.security import Principal, get_settings, public, require
+from hoopcli.server.identity.security import Principal, get_db, get_settings, public, require
+from hoopcli.server.identity.service import remember_user
 from hoopcli.server.settings import Settings
+from hoopcli.server.store.db import Database
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 
@@ -33,7 +35,10 @@ def health() -> dict[str, str]:
 
 
 @router.get("/whoami")
-def whoami(principal: Principal = Depends(require())) -> dict[str, Any]:
+def whoami(principal: Principal = Depends(require()), db: Database = Depends(get_db)) -> dict[str, Any]:
+    # `hoop login` calls this: the server then knows the user's email and groups, so their Slack
+    # clicks can be matched before they ever call an approvals endpoint
+    remember_user(db, principal)
     return {
         "subject": principal.subject,
         "email": principal.email,

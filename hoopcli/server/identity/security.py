@@ -8,6 +8,14 @@ unknown `kid` triggers a (rate-limited) refetch, so a key rotation is picked up.
 
 Roles: everyone is a developer; groups from the configured claim map to approver / auditor /
 admin through `roles:`; admin implies every role.
+
+Session credentials (what `hoop run` and `hoop env` hand an agent) are not the user. On the API
+they are accepted only as `Authorization: AWS4-HMAC-SHA256 ...`, a SigV4 signature over the
+whole request (method, path, query, host, `x-amz-date`, body hash) with the credential scope's
+service `hoop`, checked by the gateway's own verifier against the gateway's credential lookup: a
+signature is good for 5 minutes around its `x-amz-date` and for that one request, and is compared
+in constant time. Their principal carries the session (`Principal.session`), no role at all, and
+`require()` refuses it on every route but those of `SESSION_ROUTES`, each with its own check.
 """
 
 from __future__ import annotations
@@ -42,6 +50,16 @@ ROLES = ("developer", "approver", "auditor", "admin")
 
 
 @dataclass(frozen=True)
+class SessionScope:
+    """What a session credential is bound to: its session, connection and agent."""
+
+    session_id: str
+    access_key_id: str
+    connection: str
+    agent: str | None = None
+
+
+@dataclass(frozen=True)
 class Principal:
     subject: str
     email: str | None
@@ -49,6 +67,7 @@ class Principal:
     groups: tuple[str, ...]
     roles: frozenset[str]
     org: str = "default"
+    session: SessionScope | None = None     # set for an agent's session credential: not the user
 
     @property
     def display(self) -> str:
@@ -318,11 +337,20 @@ def bearer_token(request: Request) -> str | None:
     return value.strip()
 
 
+SIGV4_SCHEME = "AWS4-HMAC-SHA256"
+SESSION_SIGNING_NAME = "hoop"
+
+
 def authenticate(request: Request) -> Principal:
     """The verified principal of this request, or Unauthenticated (401) / ServiceUnavailable (503)."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
+    header = request.headers.get("authorization") or ""
+    if header.startswith(SIGV4_SCHEME + " "):
+        principal = authenticate_session(request)
+        request.state.principal = principal
+        return principal
     token = bearer_token(request)
     if token is None:
         raise Unauthenticated("not authenticated", headers=UNAUTHORIZED)
@@ -337,10 +365,119 @@ def authenticate(request: Request) -> Principal:
     return principal
 
 
+def _request_body(request: Request) -> bytes:
+    """The body, from a sync dependency (FastAPI runs those in a worker thread of the loop)."""
+    cached = getattr(request, "_body", None)
+    if isinstance(cached, bytes):
+        return cached
+    import anyio.from_thread
+
+    return anyio.from_thread.run(request.body)
+
+
+def authenticate_session(request: Request) -> Principal:
+    """A session credential's SigV4 signature over this API request -> its (roleless) principal.
+
+    The credential is looked up through the gateway's own `Lookup` (the same cache and
+    revocation as the gateway); without a gateway no session credential is accepted."""
+    from hoopcli.server.gateway.errors import GatewayError
+    from hoopcli.server.gateway.request import GatewayRequest
+    from hoopcli.server.gateway.sigv4 import PayloadMode, SigV4Verifier
+
+    gateway = getattr(request.app.state, "gateway", None)
+    lookup = getattr(getattr(gateway, "service", None), "lookup", None)
+    if lookup is None:
+        raise Unauthenticated("session credentials are accepted only where the gateway runs",
+                              headers=UNAUTHORIZED)
+    if request.url.query and "X-Amz-" in request.url.query:
+        raise Unauthenticated("presigned requests are not accepted on the API", headers=UNAUTHORIZED)
+    target = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+    try:
+        gw_request = GatewayRequest.build(request.method, target, headers, _request_body(request))
+        verified = SigV4Verifier(lookup.secret).verify(gw_request)
+    except GatewayError as exc:
+        status, _ = lookup.state(_access_key_hint(request))
+        reason = {"expired": "the session credential has expired",
+                  "revoked": "the session credential was revoked"}.get(status, f"bad signature ({exc.code})")
+        raise Unauthenticated(f"invalid session credential: {reason}", headers=UNAUTHORIZED) from None
+    if verified.service != SESSION_SIGNING_NAME or verified.presigned or verified.payload is not PayloadMode.VERIFIED:
+        raise Unauthenticated(f"invalid session credential: sign API requests for the service "
+                              f"{SESSION_SIGNING_NAME!r} over the whole body", headers=UNAUTHORIZED)
+    status, live = lookup.state(verified.access_key)
+    if live is None:
+        raise Unauthenticated(f"invalid session credential: {status}", headers=UNAUTHORIZED)
+    user = live.principal
+    return Principal(subject=user.subject, email=user.email, name=user.name, groups=(), roles=frozenset(),
+                     org=live.org, session=SessionScope(live.session_id, live.access_key_id, live.connection,
+                                                        live.agent))
+
+
+def _access_key_hint(request: Request) -> str:
+    header = request.headers.get("authorization") or ""
+    marker = "Credential="
+    at = header.find(marker)
+    return header[at + len(marker):].split("/", 1)[0] if at >= 0 else ""
+
+
+# -- what a session credential may reach ---------------------------------------------------------
+
+def _own_session_body(request: Request, principal: Principal) -> None:
+    """POST /api/v1/approvals: for the credential's own session and connection, with a reason."""
+    assert principal.session is not None
+    try:
+        body = json.loads(_request_body(request) or b"null")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise Forbidden("a session credential opens approvals for its own session only")
+    if body.get("session_id") != principal.session.session_id:
+        raise Forbidden("a session credential opens approvals for its own session only")
+    if body.get("connection") != principal.session.connection:
+        raise Forbidden("a session credential opens approvals on its own session's connection only")
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise Forbidden("an agent's approval request needs a justification (`reason`)")
+
+
+def _own_session_approval(request: Request, principal: Principal) -> None:
+    """GET /api/v1/approvals/{id}: only an approval of the credential's own session."""
+    from hoopcli.server.errors import NotFound
+    from hoopcli.server.store.approvals import ApprovalRow
+
+    assert principal.session is not None
+    approval_id = str(request.path_params.get("approval_id", ""))
+    db: Database = request.app.state.db
+    with db.session() as s:
+        row = s.get(ApprovalRow, approval_id) if 0 < len(approval_id) <= 64 else None
+        mine = row is not None and row.org == principal.org and row.session_id == principal.session.session_id
+    if not mine:
+        raise NotFound("no such approval")
+
+
+SESSION_ROUTES: dict[tuple[str, str], Callable[[Request, Principal], None]] = {
+    ("POST", "/api/v1/approvals"): _own_session_body,
+    ("GET", "/api/v1/approvals/{approval_id}"): _own_session_approval,
+}
+"""The only routes a session credential reaches, each with the check that keeps it to its own
+session. Every other route refuses it (403), whatever roles its user holds."""
+
+
+def _session_allowed(request: Request, principal: Principal) -> None:
+    route = request.scope.get("route")
+    check = SESSION_ROUTES.get((request.method, str(getattr(route, "path", ""))))
+    if check is None:
+        raise Forbidden("a session credential cannot call this endpoint; it acts for an agent, not its user")
+    check(request, principal)
+
+
 def require(*roles: str) -> Callable[[Request], Principal]:
     """Dependency: the caller's Principal; 401 without a valid token, 403 without one of `roles`.
 
-    `require()` accepts any authenticated user. Admin satisfies every role.
+    `require()` accepts any authenticated user. Admin satisfies every role. A session
+    credential's principal passes only on `SESSION_ROUTES`.
     """
     unknown = set(roles) - set(ROLES)
     if unknown:
@@ -349,6 +486,11 @@ def require(*roles: str) -> Callable[[Request], Principal]:
 
     def dependency(request: Request) -> Principal:
         principal = authenticate(request)
+        if principal.session is not None:
+            _session_allowed(request, principal)
+            if wanted:
+                raise Forbidden(f"this needs the role {' or '.join(sorted(wanted))}")
+            return principal
         if wanted and not (principal.roles & wanted):
             raise Forbidden(f"this needs the role {' or '.join(sorted(wanted))}")
         return principal

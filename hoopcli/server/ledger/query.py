@@ -144,10 +144,50 @@ def list_sessions(s: Session, org: str, owner: str | None, f: Filters, limit: in
         cond.append(or_(S.started_at < when, and_(S.started_at == when, S.id < ident)))
     rows = list(s.scalars(select(S).where(*cond).order_by(S.started_at.desc(), S.id.desc())
                           .limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    nxt = encode_cursor(_aware(rows[-1].started_at), rows[-1].id) if more and rows else None
-    return [session_dict(r) for r in rows], nxt
+    found = [(_aware(r.started_at), r.id, session_dict(r)) for r in rows]
+    found += _granted_only(s, org, owner, f, cursor, limit + 1)
+    found.sort(key=lambda t: (t[0], t[1]), reverse=True)
+    more = len(found) > limit
+    found = found[:limit]
+    nxt = encode_cursor(found[-1][0], found[-1][1]) if more and found else None
+    return [d for _w, _i, d in found], nxt
+
+
+def _granted_only(s: Session, org: str, owner: str | None, f: Filters, cursor: str | None,
+                  limit: int) -> list[tuple[datetime, str, dict[str, Any]]]:
+    """Sessions the server vended STS keys for (vend mode) whose client put nothing in the log:
+    listed all the same, from the server's own rows (a client that suppresses its records does
+    not hide that it got keys). Only filters such a session can meet apply; any other hides it."""
+    from hoopcli.server.store.models import AgentSession, CredentialGrant
+
+    if f.action or f.decision or f.status or f.exit_code is not None:
+        return []
+    A, S = AgentSession, LedgerSession
+    cond: list[Any] = [A.org == org, exists().where(CredentialGrant.org == org, CredentialGrant.session_id == A.id),
+                       ~exists().where(S.org == org, S.id == A.id)]
+    if owner is not None:
+        cond.append(A.user == owner)
+    if f.user:
+        cond.append(or_(A.user == f.user, A.user_email == f.user))
+    if f.agent:
+        cond.append(A.agent == f.agent)
+    if f.connection:
+        cond.append(A.connection == f.connection)
+    if f.session_id:
+        cond.append(A.id == f.session_id)
+    if f.since:
+        cond.append(A.created_at >= f.since)
+    if f.until:
+        cond.append(A.created_at < f.until)
+    if cursor:
+        when, ident = decode_cursor(cursor)
+        cond.append(or_(A.created_at < when, and_(A.created_at == when, A.id < ident)))
+    out = []
+    for row in s.scalars(select(A).where(*cond).order_by(A.created_at.desc(), A.id.desc()).limit(limit)):
+        summary = observed_session(s, org, owner, row.id)
+        if summary is not None:
+            out.append((_aware(row.created_at), row.id, summary))
+    return out
 
 
 def _aware(value: datetime) -> datetime:
@@ -262,3 +302,73 @@ def iter_records(db: Any, org: str, owner: str | None, f: Filters,
             return
         yield from ((int(i), leaf) for i, leaf in rows)
         after = rows[-1][0]
+
+
+# -- what the server observed outside the log ------------------------------------------------------
+
+def _iso(value: datetime | float | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        value = datetime.fromtimestamp(float(value), timezone.utc)
+    return utc_iso(_aware(value))
+
+
+def observed(s: Session, org: str, session_id: str) -> list[dict[str, Any]]:
+    """The session's events the server itself observed and keeps in its own tables, oldest
+    first, each `{"kind", "time", "source": "server", ...}`: `session.start` / `session.end`
+    (hoop run / hoop env and their close), `session.credential` (a gateway credential issued:
+    key id, expiry, revocation), `credential.grant` (an STS key vended in vend mode: role, STS
+    session name, actions, decision, approval, expiry), `approval.request` and
+    `approval.decision`. None of these is a client's claim: a client that uploads nothing still
+    leaves them."""
+    from hoopcli.server.store.approvals import ApprovalRow
+    from hoopcli.server.store.models import AgentSession, CredentialGrant, SessionCredential
+
+    out: list[dict[str, Any]] = []
+    row = s.get(AgentSession, session_id) if len(session_id) <= 64 else None
+    if row is not None and row.org == org:
+        out.append({"kind": "session.start", "time": _iso(row.created_at), "user": row.user,
+                    "user_email": row.user_email, "agent": row.agent, "host": row.host,
+                    "connection": row.connection, "opened_by": row.source})
+        if row.closed_at is not None:
+            out.append({"kind": "session.end", "time": _iso(row.closed_at), "exit_code": row.exit_code})
+    for c in s.scalars(select(SessionCredential).where(SessionCredential.org == org,
+                                                       SessionCredential.session_id == session_id)):
+        out.append({"kind": "session.credential", "time": _iso(c.created_at), "access_key_id": c.access_key_id,
+                    "connection": c.connection, "agent": c.agent, "expires_at": _iso(c.expires_at),
+                    "revoked_at": _iso(c.revoked_at)})
+    for g in s.scalars(select(CredentialGrant).where(CredentialGrant.org == org,
+                                                     CredentialGrant.session_id == session_id)):
+        out.append({"kind": "credential.grant", "time": _iso(g.created_at), "id": g.id, "user": g.user,
+                    "connection": g.connection, "assumed_role_arn": g.assumed_role_arn,
+                    "sts_session_name": g.sts_session_name, "actions": list(g.actions or []),
+                    "decision": dict(g.decision or {}), "approval_id": g.approval_id,
+                    "expiration": _iso(g.expiration)})
+    for a in s.scalars(select(ApprovalRow).where(ApprovalRow.org == org, ApprovalRow.session_id == session_id)):
+        out.append({"kind": "approval.request", "time": _iso(a.requested_at), "id": a.id,
+                    "requester": a.requester_email or a.requester, "command": a.command, "rule": a.rule,
+                    "justification": a.justification, "actions": list(a.actions or [])})
+        if a.decided_at is not None:
+            out.append({"kind": "approval.decision", "time": _iso(a.decided_at), "id": a.id, "status": a.status,
+                        "approver": a.decided_by_email or a.decided_by, "channel": a.decision_channel,
+                        "reason": a.decision_reason})
+    for e in out:
+        e["source"] = "server"
+    far = datetime.min.replace(tzinfo=timezone.utc)
+    out.sort(key=lambda e: parse_time(e["time"]) if e["time"] else far)
+    return out
+
+
+def observed_session(s: Session, org: str, owner: str | None, session_id: str) -> dict[str, Any] | None:
+    """A session the server opened (or vended for) but that has no record in the log yet (its
+    client uploaded nothing), shaped like `session_dict`; None if unknown or not the owner's."""
+    from hoopcli.server.store.models import AgentSession
+
+    row = s.get(AgentSession, session_id) if len(session_id) <= 64 else None
+    if row is None or row.org != org or (owner is not None and row.user != owner):
+        return None
+    when = utc_iso(_aware(row.created_at))
+    return {"id": row.id, "user": row.user, "user_email": row.user_email, "agent": row.agent, "host": row.host,
+            "connection": row.connection, "started_at": when, "last_at": _iso(row.closed_at) or when,
+            "commands": 0, "incomplete": 0, "failed": 0, "denied": 0, "reviewed": 0, "status": "ok"}
