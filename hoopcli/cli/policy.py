@@ -110,7 +110,9 @@ def validate_cmd(file: str, as_json: bool) -> None:
         raise ConfigError(f"{file}: invalid policy ({errors} error{'s' if errors != 1 else ''})")
     if not as_json:
         warnings = len(problems)
-        click.echo(f"{file}: ok ({len(compiled['rules'])} rules, {warnings} warning{'s' if warnings != 1 else ''})")
+        custom = len((compiled.get("detections") or {}).get("rules") or [])
+        extra = f", {custom} detection rule{'s' if custom != 1 else ''}" if "detections" in compiled else ""
+        click.echo(f"{file}: ok ({len(compiled['rules'])} rules{extra}, {warnings} warning{'s' if warnings != 1 else ''})")
 
 
 def _read_commands(path: str) -> list[tuple[int, str]]:
@@ -128,7 +130,8 @@ def _read_commands(path: str) -> list[tuple[int, str]]:
             if line.strip() and not line.lstrip().startswith("#")]
 
 
-def _test_one(pol: Any, ctx: Any, line: str) -> dict[str, Any]:
+def _test_one(pol: Any, ctx: Any, line: str, seen: list[tuple[int, Any, Any]] | None = None,
+              number: int = 0) -> dict[str, Any]:
     from hoopcli.parse import parse
 
     try:
@@ -144,6 +147,8 @@ def _test_one(pol: Any, ctx: Any, line: str) -> dict[str, Any]:
     except Exception as exc:  # one bad line must not hide the others' answers
         return {"error": f"hoop could not classify this command (internal error: {type(exc).__name__}); "
                          "please report it"}
+    if seen is not None:
+        seen.append((number, inv, d))
     out = inv.to_dict()
     out.pop("globals", None)
     out.update(decision=d.effect, rule=d.rule, reason=d.reason,
@@ -161,21 +166,27 @@ def _test_one(pol: Any, ctx: Any, line: str) -> dict[str, Any]:
 @click.option("--agent", help="Agent name.")
 @click.option("--connection", help="Connection name.")
 @click.option("--region", help="Region when a command gives no --region.")
+@click.option("--interval", type=click.FloatRange(0, 86400), default=1.0, show_default=True,
+              help="Seconds between two commands, for the detections' windows.")
 def test_cmd(file: str, commands: str, as_json: bool, user: str | None, groups: tuple[str, ...],
-             agent: str | None, connection: str | None, region: str | None) -> None:
-    """What FILE's policy would do with each command of the commands file."""
+             agent: str | None, connection: str | None, region: str | None, interval: float) -> None:
+    """What FILE's policy would do with each command of the commands file, and which detections
+    the commands, run one after another in one session, would raise."""
+    from hoopcli.detect.simulate import simulate
     from hoopcli.policy import Context, Policy
 
     compiled, _problems = _compile(file)
     pol = Policy(compiled, source="file")
     ctx = Context(user=user, groups=tuple(groups), agent=agent, connection=connection, region=region)
     rows = []
+    seen: list[tuple[int, Any, Any]] = []
     for number, line in _read_commands(commands):
-        result = _test_one(pol, ctx, line)
-        rows.append((number, line, result))
-        if as_json:
-            click.echo(json.dumps({"line": number, **result}, separators=(",", ":")))
+        rows.append((number, line, _test_one(pol, ctx, line, seen, number)))
+    raised = simulate(compiled.get("detections"), seen, ctx, interval)
     if as_json:
+        for number, _line, result in rows:
+            extra = {} if "error" in result else {"detections": raised.get(number, [])}
+            click.echo(json.dumps({"line": number, **result, **extra}, separators=(",", ":")))
         return
     click.echo(f"{'LINE':>4}  {'DECISION':8} {'ACCESS':12} {'RULE':28} COMMAND / REASON")
     for number, _line, r in rows:
@@ -188,6 +199,19 @@ def test_cmd(file: str, commands: str, as_json: bool, user: str | None, groups: 
         detail = r["reason"] if r["decision"] != "review" or not r["review"] else \
             f"approvers: {', '.join(r['review']['approvers'])}; channels: {', '.join(r['review']['channels'])}"
         click.echo(f"{'':56}{printable(detail, 100)}")
+    _print_detections(raised)
+
+
+def _print_detections(raised: dict[int, list[dict[str, Any]]]) -> None:
+    if not raised:
+        click.echo("detections: none would be raised")
+        return
+    click.echo("")
+    click.echo(f"{'LINE':>4}  {'DETECTION':22} {'SEVERITY':9} {'ACTION':7} WHAT WAS SEEN")
+    for number in sorted(raised):
+        for d in raised[number]:
+            click.echo(f"{number:>4}  {printable(d['rule'], 22):22} {d['severity']:9} {d['action']:7} "
+                       f"{printable(d['summary'], 100)}")
 
 
 @policy.command("push")

@@ -18,7 +18,7 @@ import yaml
 from hoopcli.errors import ConfigError
 from hoopcli.policy.glob import check_pattern
 from hoopcli.policy.lint import known_actions, unknown_action
-from hoopcli.policy.model import CHANNELS, EFFECT_RANK, FORMAT, LEVELS, MATCH_KEYS, Policy
+from hoopcli.policy.model import CHANNELS, EFFECT_RANK, FORMAT, LEVELS, MATCH_KEYS, PRESENCE, Policy
 from hoopcli.policy.walker import PolicyInvalid, Problem, Stop, Walker
 
 __all__ = ["MAX_POLICY_BYTES", "PolicyInvalid", "Problem", "check_source", "compile_file",
@@ -42,10 +42,10 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # -- schema ---------------------------------------------------------------------------------------
 
-TOP_KEYS = ("version", "description", "defaults", "offline", "masking", "rules")
+TOP_KEYS = ("version", "description", "defaults", "offline", "masking", "rules", "detections")
 DEFAULTS_KEYS = (*_DEFAULT_KEYS, "review")
 OFFLINE_KEYS = ("cache_ttl", "max_staleness", "offline_reads")
-REVIEW_KEYS = ("approvers", "channels", "expiry", "wait", "require_justification")
+REVIEW_KEYS = ("approvers", "channels", "expiry", "wait", "require_justification", "presence")
 RULE_KEYS = ("id", "description", "effect", "match", "reason", "review")
 MASKING_KEYS = ("service", "operation", "paths")
 
@@ -93,6 +93,17 @@ def _review(w: Walker, node: Any, base: dict[str, Any], what: str) -> dict[str, 
             spec["require_justification"] = value
         else:
             w.err(m["require_justification"][1], f"{what}.require_justification must be true or false")
+    if "presence" in m:
+        value = w.scalar(m["presence"][1], f"{what}.presence")
+        if value not in PRESENCE:
+            w.err(m["presence"][1], f"{what}.presence must be one of: {', '.join(PRESENCE)}")
+        elif value == "fresh":
+            spec.pop("presence", None)          # the default; kept out of the compiled form
+        else:
+            spec["presence"] = value
+            w.warn(m["presence"][1], f"{what}: presence: none lets the requester's stored login approve "
+                                     "their own request, so an agent running as the requester can approve "
+                                     "its own calls; it guards against mistakes, not against a hostile agent")
     if spec["approvers"] == ["self"] and spec["channels"] == ["slack"]:
         w.warn(node, f"{what}: self-approval only over Slack; the requester approves their own request")
     return spec
@@ -311,8 +322,13 @@ def _compile_node(w: Walker, root: Any) -> dict[str, Any] | None:
     _shadow_warnings(w, rules)
     for r in rules:
         del r["_node"]
-    return {"format": FORMAT, "defaults": defaults, "review": review_base, "offline": offline,
-            "masking": masking, "rules": rules}
+    compiled = {"format": FORMAT, "defaults": defaults, "review": review_base, "offline": offline,
+                "masking": masking, "rules": rules}
+    if "detections" in top:      # only when present: policies without it keep their compiled form
+        from hoopcli.policy.detections import compile_section
+
+        compiled["detections"] = compile_section(w, top["detections"][1], _match)
+    return compiled
 
 
 def _decode(data: str | bytes) -> tuple[str | None, list[Problem]]:

@@ -36,6 +36,7 @@ FORMAT = 1
 EFFECTS = ("allow", "review", "deny")
 EFFECT_RANK = {"allow": 0, "review": 1, "deny": 2}
 CHANNELS = ("terminal", "cli", "slack", "web")
+PRESENCE = ("fresh", "none")     # what a self-approval must prove (docs/approvals.md)
 LEVELS = (LIST, READ, TAGGING, WRITE, PERMISSIONS, UNKNOWN)
 # match keys whose values are globs against one context/call value
 MATCH_KEYS = ("actions", "services", "access_levels", "resources", "params", "connections",
@@ -98,26 +99,31 @@ class Context(_Value):
 
 
 class ReviewSpec(_Value):
-    __slots__ = ("approvers", "channels", "expiry", "wait", "require_justification")
+    __slots__ = ("approvers", "channels", "expiry", "wait", "require_justification", "presence")
     approvers: tuple[str, ...]
     channels: tuple[str, ...]
     expiry: int                  # seconds an approval stays valid once granted
     wait: int                    # seconds the shim waits for a decision
     require_justification: bool
+    presence: str                # self-approval needs: "fresh" (sign-in or passkey after the request) | "none"
 
     def __init__(self, approvers: tuple[str, ...] = ("self",), channels: tuple[str, ...] = CHANNELS,
-                 expiry: int = 1800, wait: int = 600, require_justification: bool = False) -> None:
+                 expiry: int = 1800, wait: int = 600, require_justification: bool = False,
+                 presence: str = "fresh") -> None:
         self._set(approvers=tuple(approvers), channels=tuple(channels), expiry=expiry, wait=wait,
-                  require_justification=require_justification)
+                  require_justification=require_justification, presence=presence)
 
     @property
     def self_approval(self) -> bool:
         return "self" in self.approvers
 
     def to_dict(self) -> dict[str, Any]:
-        return {"approvers": list(self.approvers), "channels": list(self.channels),
-                "expiry": self.expiry, "wait": self.wait,
-                "require_justification": self.require_justification}
+        out = {"approvers": list(self.approvers), "channels": list(self.channels),
+               "expiry": self.expiry, "wait": self.wait,
+               "require_justification": self.require_justification}
+        if self.presence != "fresh":      # the default is left out: older compiled forms stay equal
+            out["presence"] = self.presence
+        return out
 
     @classmethod
     def from_dict(cls, data: Any) -> ReviewSpec:
@@ -134,7 +140,10 @@ class ReviewSpec(_Value):
             raise PolicyFormatError("review approvers/channels are invalid")
         if not (_int(expiry) and _int(wait)) or not isinstance(just, bool):
             raise PolicyFormatError("review expiry/wait/require_justification are invalid")
-        return cls(approvers, channels, expiry, wait, just)
+        presence = data.get("presence", "fresh")
+        if presence not in PRESENCE:
+            raise PolicyFormatError("review presence is invalid")
+        return cls(approvers, channels, expiry, wait, just, presence)
 
 
 class Decision(_Value):
@@ -454,3 +463,9 @@ class Policy:
         return {"source": self.source, "version": self.version, "etag": self.etag,
                 "rules": len(self._raw), "checked_at": self.checked_at,
                 "offline_expired": self.offline_expired}
+
+
+def match_rule(match: dict[str, Any], rule_id: str = "match") -> _Rule:
+    """A match block alone, with deny semantics (any one action, resource or value may match):
+    how detection rules written in the policy's match language test a call (hoopcli.detect)."""
+    return _Rule({"id": rule_id, "effect": "deny", "match": match}, 0)

@@ -9,6 +9,8 @@ right status; never a stack trace or a library message with secrets in it).
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -37,6 +39,7 @@ def _routers() -> list[Any]:
     from hoopcli.server.approvals import router as approvals
     from hoopcli.server.approvals import slack_router
     from hoopcli.server.credentials import router as credentials
+    from hoopcli.server.detections import router as detections
     from hoopcli.server.identity import router as identity
     from hoopcli.server.idp import routes as idp
     from hoopcli.server.ledger import records_router
@@ -44,11 +47,20 @@ def _routers() -> list[Any]:
     from hoopcli.server.policy import router as policy
     from hoopcli.server.sessions import router as sessions
     from hoopcli.server.web import auth as web_auth
+    from hoopcli.server.web import findings_pages as web_findings
     from hoopcli.server.web import pages as web_pages
 
     return [identity.router, sessions.router, credentials.router, policy.router, approvals.router,
-            slack_router.router, records_router.router, ledger.router, idp.router, web_auth.router,
-            web_pages.router]
+            slack_router.router, records_router.router, ledger.router, detections.router, idp.router,
+            web_auth.router, web_pages.router, web_findings.router]
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    detector = getattr(app.state, "detector", None)
+    if detector is not None:
+        detector.stop()
 
 
 def create_app(
@@ -69,6 +81,7 @@ def create_app(
         db.migrate()
 
     app = FastAPI(
+        lifespan=_lifespan,
         title="hoop server",
         version=__version__,
         description="Policy, approvals, short-lived AWS credentials and a tamper-evident trail "
@@ -81,6 +94,11 @@ def create_app(
 
     for router in _routers():
         app.include_router(router)
+
+    # Detection (docs/detections.md): a thread that evaluates every record the ledger commits.
+    from hoopcli.server.detections.detector import start_detector
+
+    app.state.detector = start_detector(db, settings)
 
     install_error_handlers(app)
     # Outermost first in the request path: the access log sees the body cap's 413 too.

@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parents[2] / "hoopcli"
 # The `hoop server` commands and the demo start a server; nothing else on the client may import it.
 MAY_IMPORT_SERVER = ("hoopcli.server", "hoopcli.cli.server", "hoopcli.cli.server_users", "hoopcli.demo")
 STAGES = ("parse", "policy", "approval", "identity", "masking", "record", "transcript", "audit", "agents",
-          "cli", "server.approvals", "server.credentials", "server.identity", "server.ledger",
-          "server.policy", "server.sessions", "server.store", "server.idp", "server.web")
+          "cli", "detect", "server.approvals", "server.credentials", "server.identity", "server.ledger",
+          "server.policy", "server.sessions", "server.store", "server.idp", "server.web", "server.detections")
 
 
 def _name(path: Path) -> str:
@@ -113,7 +113,7 @@ ROUTERS = sorted(n for n in MODULES if n.startswith("hoopcli.server.") and n.rsp
 
 def test_every_domain_has_its_router() -> None:
     assert {n.rsplit(".", 2)[1] for n in ROUTERS} >= {"approvals", "credentials", "identity", "ledger",
-                                                      "policy", "sessions"}
+                                                      "policy", "sessions", "detections"}
 
 
 @pytest.mark.parametrize("router", ROUTERS)

@@ -168,6 +168,8 @@ def test_the_api_has_no_route_that_changes_or_deletes_the_log(sqlite_ledger) -> 
     # appends (records), sealing a checkpoint, and server-core's open/close of an agent session
     # (agent_sessions, not the log) and its gateway credentials: nothing updates or deletes a
     # record, node or checkpoint
+    # (and detections' release of a held session: detection_holds, not the log)
     assert writes == {("POST", "/api/v1/records"), ("POST", "/api/v1/checkpoints"),
                       ("POST", "/api/v1/sessions"), ("POST", "/api/v1/sessions/{session_id}/close"),
-                      ("POST", "/api/v1/sessions/{session_id}/credentials")}
+                      ("POST", "/api/v1/sessions/{session_id}/credentials"),
+                      ("POST", "/api/v1/sessions/{session_id}/release")}

@@ -16,6 +16,7 @@ import secrets
 import shlex
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,7 +29,9 @@ from hoopcli.server.store.approvals import ApprovalEvent, ApprovalRow
 
 Approval = ApprovalRow
 USE_WINDOW_SECONDS = 600          # an approved request must be used within this many seconds
-DECIDER_CHANNELS = ("cli", "terminal", "web", "slack")
+DECIDER_CHANNELS = ("cli", "web", "slack")   # set by the route a decision came through, never by its body
+STEP_UP_WINDOW = 900.0    # a fresh sign-in or passkey counts for this long (and only after the request)
+PRESENCE_METHODS = ("sign-in", "passkey")
 NOTIFY_CHANNEL = "hoop_approvals"
 SECRET_FLAG = re.compile(r"secret|password|passwd|token|private|credential|key-material|passphrase"
                          r"|auth|certificate-pem|--cli-input", re.IGNORECASE)
@@ -54,6 +57,16 @@ class ApprovalConflict(ApprovalError):
 
 class JustificationRequired(ApprovalForbidden):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """Proof that the person was there: a fresh interactive sign-in at the identity provider
+    (`at` = the ID token's auth_time) or a passkey assertion (`at` = when it was verified).
+    Only the console establishes one; a bearer token (stored or refreshed) never does."""
+
+    method: str
+    at: float
 
 
 # --------------------------------------------------------------------------- helpers
@@ -128,7 +141,7 @@ def to_json(row: ApprovalRow, public_url: str = "") -> dict[str, Any]:
         "actions": list(row.actions or []), "resources": list(row.resources or []),
         "call_hash": row.call_hash, "justification": row.justification, "rule": row.rule,
         "approvers": list(row.approvers or []), "channels": list(row.channels or []),
-        "requested_at": iso(row.requested_at), "expires_at": iso(row.expires_at),
+        "presence": row.presence or "fresh", "requested_at": iso(row.requested_at), "expires_at": iso(row.expires_at),
         "decided_at": iso(row.decided_at), "approver": row.decided_by_email or row.decided_by,
         "channel": row.decision_channel, "reason": row.decision_reason,
         "consumed_at": iso(row.consumed_at),
@@ -172,6 +185,9 @@ def create(db: Any, settings: Any, principal: Any, *, invocation: Any, decision:
                 ApprovalRow.org == principal.org, ApprovalRow.requester == principal.subject,
                 ApprovalRow.call_hash == digest, ApprovalRow.status == "pending",
                 ApprovalRow.expires_at > now,
+                # the same call under another rule (a detection's hold) needs its own request
+                ApprovalRow.rule.is_(None) if getattr(decision, "rule", None) is None
+                else ApprovalRow.rule == getattr(decision, "rule", None),
             ).limit(1)
         ).scalar_one_or_none()
         if existing is not None:        # the same call asked again: resume, do not duplicate
@@ -187,6 +203,7 @@ def create(db: Any, settings: Any, principal: Any, *, invocation: Any, decision:
             call_hash=digest, justification=reason, rule=getattr(decision, "rule", None),
             approvers=_strings(_review(decision, "approvers")),
             channels=_strings(_review(decision, "channels")),
+            presence="none" if _review(decision, "presence", "fresh") == "none" else None,
             requested_at=now, expires_at=now + float(expiry),
         )
         session.add(row)
@@ -286,27 +303,69 @@ def refusal(row: ApprovalRow, principal: Any) -> str | None:
     return None
 
 
+def needs_presence(row: ApprovalRow, principal: Any) -> bool:
+    """Must `principal` prove presence to approve `row`? The requester must, unless the rule says
+    `presence: none` (a confirmation against mistakes, not against a hostile agent)."""
+    return principal.subject == row.requester and (row.presence or "fresh") != "none"
+
+
+def presence_refusal(row: ApprovalRow, presence: Presence | None, now: float | None = None) -> str | None:
+    """Why `presence` does not let the requester approve `row` (None: it does)."""
+    now = time.time() if now is None else now
+    if presence is None or presence.method not in PRESENCE_METHODS:
+        return ("approving your own request needs proof that you are there, which a stored or refreshed "
+                f"login cannot give: open {row.id} in the hoop console and sign in again (or use a passkey)")
+    if presence.at <= row.requested_at:
+        return ("your sign-in is older than this request; sign in again (or use a passkey) to approve "
+                "your own request")
+    if now - presence.at > STEP_UP_WINDOW:
+        return (f"your sign-in is more than {STEP_UP_WINDOW / 60:.0f} minutes old; sign in again "
+                "(or use a passkey) to approve your own request")
+    return None
+
+
+def channel_refusal(row: ApprovalRow, principal: Any, channel: str) -> str | None:
+    """Why the rule's `channels:` refuses a decision through `channel` (None: accepted).
+
+    `terminal` names the requester's own decision from where the terminal sends them: the
+    console's step-up (or, with `presence: none`, the prompt's answer through the API)."""
+    if not row.channels or channel in row.channels:
+        return None
+    if "terminal" in row.channels and principal.subject == row.requester and channel in ("web", "cli"):
+        return None
+    return f"this rule takes decisions only via {', '.join(row.channels)}"
+
+
 def decide(db: Any, principal: Any, approval_id: str, *, approve: bool, reason: str | None = None,
-           call_hash: str | None = None, channel: str = "cli",
+           call_hash: str | None = None, channel: str = "cli", presence: Presence | None = None,
            notify: Callable[[str], None] | None = None) -> ApprovalRow:
-    """Record a decision. Exactly one decision ever wins; later ones get ApprovalConflict."""
+    """Record a decision. Exactly one decision ever wins; later ones get ApprovalConflict.
+
+    `channel` is the route the decision came through (cli: the API, web: the console, slack);
+    `presence` is what the console established (a fresh sign-in or a passkey). The requester
+    approving their own request needs it (needs_presence); denying one's own request does not.
+    """
     if channel not in DECIDER_CHANNELS:
         raise ApprovalError(f"unknown channel {channel!r}")
     reason = (reason or "").strip()[:2000] or None
     row = get(db, principal.org, approval_id)
     actor = _actor(principal)
     problem: ApprovalError | None = None
-    why = refusal(row, principal)
+    why = refusal(row, principal) or channel_refusal(row, principal, channel)
     if why:
         problem = ApprovalForbidden(why)
-    elif row.channels and channel not in row.channels:
-        problem = ApprovalForbidden(f"this rule takes decisions only via {', '.join(row.channels)}")
     elif call_hash is not None and call_hash != row.call_hash:
         problem = ApprovalConflict("the call hash does not match this approval's call; refusing to "
                                    "approve a different command")
     elif row.status != "pending":
         problem = ApprovalConflict(f"approval {row.id} is already {row.status}"
                                    + (f" (by {row.decided_by_email or row.decided_by})" if row.decided_by else ""))
+    elif approve and needs_presence(row, principal):
+        why = presence_refusal(row, presence)
+        problem = ApprovalForbidden(why) if why else None
+    detail = reason
+    if presence is not None and principal.subject == row.requester:   # the trail says how they proved it
+        detail = f"{reason + ' ' if reason else ''}[presence: {presence.method} at {iso(presence.at)}]"
     now = time.time()
     with db.session() as session:
         if problem is None:
@@ -322,7 +381,7 @@ def decide(db: Any, principal: Any, approval_id: str, *, approve: bool, reason: 
                 )
             )
             if result.rowcount == 1:
-                _event(session, row, "approved" if approve else "rejected", actor, channel, reason)
+                _event(session, row, "approved" if approve else "rejected", actor, channel, detail)
                 _pg_notify(session, row.id)
             else:
                 problem = ApprovalConflict(f"approval {row.id} was decided or expired before this decision")
@@ -335,9 +394,11 @@ def decide(db: Any, principal: Any, approval_id: str, *, approve: bool, reason: 
     return get(db, principal.org, row.id)
 
 
-def consume(db: Any, approval_id: str, principal: Any, call_hash: str) -> ApprovalRow:
+def consume(db: Any, approval_id: str, principal: Any, call_hash: str, *, rule: str | None = None) -> ApprovalRow:
     """Use an approval once, for exactly the call it names. For the credential broker.
 
+    `rule`: the approval must have been asked under this rule (a session a detection holds is
+    released call by call only by approvals of the hold, never by one granted before it).
     Raises ApprovalNotFound (unknown, or another organisation's), ApprovalForbidden (not the
     requester's), ApprovalConflict (not approved, already used, expired, or a different call).
     """
@@ -346,6 +407,9 @@ def consume(db: Any, approval_id: str, principal: Any, call_hash: str) -> Approv
     problem: ApprovalError | None = None
     if row.requester != principal.subject:
         problem = ApprovalForbidden("this approval was requested by someone else")
+    elif rule is not None and row.rule != rule:
+        problem = ApprovalConflict(f"approval {row.id} was asked under rule {row.rule}; this call needs one "
+                                   f"under {rule}")
     elif row.call_hash != call_hash:
         problem = ApprovalConflict("this approval is for a different command (call hash mismatch)")
     elif row.status != "approved":
@@ -381,21 +445,22 @@ def set_slack_message(db: Any, approval_id: str, channel: str, ts: str) -> None:
                         .values(slack_channel=channel[:64], slack_ts=ts[:64]))
 
 
-def consume_matching(db: Any, principal: Any, call_hash: str) -> ApprovalRow | None:
+def consume_matching(db: Any, principal: Any, call_hash: str, *, rule: str | None = None) -> ApprovalRow | None:
     """For the gateway: use the requester's approved, unused, unexpired approval of exactly this
-    call, if there is one (the same request sent again after approval goes through once)."""
+    call, if there is one (the same request sent again after approval goes through once).
+    `rule`: only an approval asked under this rule counts (see consume)."""
     now = time.time()
     with db.session() as session:
-        ids = session.execute(
-            select(ApprovalRow.id).where(
-                ApprovalRow.org == principal.org, ApprovalRow.requester == principal.subject,
-                ApprovalRow.call_hash == call_hash, ApprovalRow.status == "approved",
-                ApprovalRow.consumed_at.is_(None), ApprovalRow.expires_at > now,
-            ).order_by(ApprovalRow.decided_at).limit(1)
-        ).scalars().all()
+        stmt = select(ApprovalRow.id).where(
+            ApprovalRow.org == principal.org, ApprovalRow.requester == principal.subject,
+            ApprovalRow.call_hash == call_hash, ApprovalRow.status == "approved",
+            ApprovalRow.consumed_at.is_(None), ApprovalRow.expires_at > now)
+        if rule is not None:
+            stmt = stmt.where(ApprovalRow.rule == rule)
+        ids = session.execute(stmt.order_by(ApprovalRow.decided_at).limit(1)).scalars().all()
     for approval_id in ids:
         try:
-            return consume(db, approval_id, principal, call_hash)
+            return consume(db, approval_id, principal, call_hash, rule=rule)
         except ApprovalConflict:   # a concurrent retry used it first
             return None
     return None

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hoopcli.errors import UsageError
+from hoopcli.server.detections.service import session_findings
 from hoopcli.server.errors import BadRequest, NotFound
 from hoopcli.server.ledger import log as ledger_log
 from hoopcli.server.ledger import query as ledger_query
@@ -53,16 +54,24 @@ def list_sessions(db: Database, org: str, owner: str | None, f: Filters, limit: 
 def show_session(db: Database, org: str, owner: str | None, session_id: str, after: int,
                  limit: int) -> dict[str, Any]:
     """A session with its commands (start and result joined) and its gateway calls (one
-    api.call each, placed by time), from record `after` on (see query.timeline)."""
+    api.call each, placed by time), from record `after` on (see query.timeline), and the
+    findings detections raised in it (each names the record that met its threshold)."""
     if len(session_id) > 128:
         raise NotFound("no such session")
     with db.session() as s:
         row = ledger_query.get_session(s, org, owner, session_id)
-        if row is None:
+        # A session whose client uploaded nothing is still shown, with what the server observed.
+        summary = ledger_query.session_dict(row) if row is not None else \
+            ledger_query.observed_session(s, org, owner, session_id)
+        if summary is None:
             raise NotFound("no such session")
-        entries = ledger_query.session_records(s, org, session_id, after, limit)
-        out: dict[str, Any] = {"session": ledger_query.session_dict(row)}
+        entries = ledger_query.session_records(s, org, session_id, after, limit) if row is not None else []
+        out: dict[str, Any] = {"session": summary}
+        # Server-observed events outside the log (session start/end, credentials issued, STS
+        # grants in vend mode, approvals and decisions): see query.observed.
+        out["observed"] = ledger_query.observed(s, org, session_id) if after < 0 else []
     out["commands"] = ledger_query.timeline(entries)
+    out["findings"] = session_findings(db, org, session_id)      # detections raised in this session
     out["records"] = len(entries)
     out["next"] = entries[-1]["index"] if len(entries) == limit else None
     return out
@@ -86,7 +95,10 @@ def console_session(db: Database, org: str, owner: str | None, session_id: str,
     with db.session() as s:
         row = ledger_query.get_session(s, org, owner, session_id)
         if row is None:
-            return None
+            # opened or vended for by the server, nothing in the log yet: still shown
+            observed = ledger_query.observed_session(s, org, owner, session_id)
+            return None if observed is None else (
+                observed, [], {"state": "pending", "text": "no record of this session is in the log yet"})
         session = ledger_query.session_dict(row)
         commands = ledger_query.timeline(ledger_query.session_records(s, org, session_id))
         try:

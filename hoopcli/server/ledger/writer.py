@@ -11,9 +11,11 @@ correct because the database lock still serializes their writers.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import queue
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -25,6 +27,20 @@ from hoopcli.server.ledger.checkpoints import SigningKey
 MAX_GROUP_RECORDS = 5000
 _writers: dict[int, Writer] = {}
 _writers_lock = threading.Lock()
+# After-commit hooks per database: hook(org, log size). The detector's is one (docs/detections.md).
+_hooks: dict[int, tuple[Any, list[Callable[[str, int], None]]]] = {}
+log = logging.getLogger("hoopcli.server.ledger")
+
+
+def on_commit(db: Any, hook: Callable[[str, int], None]) -> None:
+    """Call `hook(org, log size)` after each commit of `db`'s writer, once the waiting requests
+    have their answers. It runs in the writer thread: it must return at once (set a flag, wake a
+    thread); an exception it raises is logged and ignored, never a record's problem."""
+    with _writers_lock:
+        entry = _hooks.get(id(db))
+        if entry is None or entry[0] is not db:
+            entry = _hooks[id(db)] = (db, [])
+        entry[1].append(hook)
 
 
 class Writer:
@@ -82,6 +98,13 @@ class Writer:
             return
         for (*_, fut), res in zip(items, results, strict=True):
             fut.set_result(res)
+        entry = _hooks.get(id(self.db))
+        if entry is not None and entry[0] is self.db and results and any(r.accepted for r in results):
+            for hook in entry[1]:
+                try:
+                    hook(org, results[-1].size)
+                except Exception as exc:  # a hook never costs a record anything
+                    log.error("ledger commit hook failed: %s", type(exc).__name__)
 
 
 def writer_for(db: Any, key: SigningKey) -> Writer:
