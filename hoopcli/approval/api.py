@@ -28,6 +28,7 @@ class Approval:
     reason: str | None = None                # the approver's reason
     justification: str | None = None         # the agent's reason (HOOP_REASON)
     approvers: list[str] = field(default_factory=list)
+    presence: str = "fresh"                  # what the requester's own approval must prove (fresh | none)
     requested_at: str | None = None
     decided_at: str | None = None
     expires_at: str | None = None
@@ -40,6 +41,7 @@ class Approval:
             call_hash=data.get("call_hash"), url=data.get("url"), requester=data.get("requester"),
             approver=data.get("approver"), channel=data.get("channel"), reason=data.get("reason"),
             justification=data.get("justification"), approvers=list(data.get("approvers") or []),
+            presence=str(data.get("presence") or "fresh"),
             requested_at=data.get("requested_at"), decided_at=data.get("decided_at"),
             expires_at=data.get("expires_at"), consumed=bool(data.get("consumed_at")),
         )
@@ -74,8 +76,7 @@ def _fetch(client: Any, approval_id: str, wait: float = 0.0) -> Approval | None:
 
 
 def _decide(client: Any, approval: Approval, approve: bool, reason: str) -> Approval:
-    body = {"decision": "approve" if approve else "deny", "reason": reason,
-            "call_hash": approval.call_hash, "channel": "terminal"}
+    body = {"decision": "approve" if approve else "deny", "reason": reason, "call_hash": approval.call_hash}
     response = client.post(f"{API}/{approval.id}/decision", json=body, expect=(409,))
     if response.status == 200:
         return Approval.from_json(response.json() or {})

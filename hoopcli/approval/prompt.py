@@ -1,9 +1,14 @@
 """Self-approval on the controlling terminal (`/dev/tty`), never on the agent's pipes.
 
 The prompt is offered only when the rule says `approvers: self` and a terminal can be opened. It
-shows the command, actions and resources; the default answer is No; it times out; while it waits,
-a background long-poll watches the server, so a decision made on another channel (CLI, Slack,
-web) ends the prompt at once. Stdlib only.
+shows the command, actions and resources; while it waits, a background long-poll watches the
+server, so a decision made on another channel (CLI, Slack, web) ends the prompt at once.
+
+By default (`presence: fresh`) it is a step-up, like the device flow: it shows the request and
+the URL to approve it at, where the person signs in again (or uses a passkey). A y/N answer
+typed here could as well have been typed by the agent, which runs as the same user with the same
+stored login; so here one can only deny. With `presence: none` it is the old y/N question (the
+default answer is No), a guard against mistakes, not against a hostile agent. Stdlib only.
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ def open_terminal(path: str) -> int | None:
     return fd
 
 
+def step_up(approval: Approval) -> bool:
+    """Does approving this request need the browser (a fresh sign-in or a passkey)?"""
+    return approval.presence != "none"
+
+
 def prompt_text(approval: Approval, invocation: Any, timeout: float) -> str:
     argv = " ".join(shlex.quote(a) for a in ("aws", *invocation.argv))
     lines = [
@@ -47,6 +57,14 @@ def prompt_text(approval: Approval, invocation: Any, timeout: float) -> str:
     ]
     if approval.justification:
         lines.append(f"  reason:    {_printable(approval.justification)}")
+    if step_up(approval):
+        lines += [
+            f"  to approve, open {approval.url or 'the hoop console'} and sign in again there",
+            "  (or use your passkey); your stored login cannot approve it, since an agent running",
+            "  as you holds it too",
+            f"Type n and Enter to deny it here (waiting {timeout:.0f}s here, then for other approvers): ",
+        ]
+        return "\r\n".join(lines)
     if approval.url:
         lines.append(f"  also decidable at {approval.url}")
     lines.append(f"Approve? [y/N] (no answer in {timeout:.0f}s leaves it to other approvers): ")
@@ -110,7 +128,12 @@ def prompt_with_waiter(client: Any, approval: Approval, invocation: Any, deadlin
         except (ImportError, OSError):
             pass
         _write(fd, prompt_text(approval, invocation, timeout))
-        answer = _read_answer(fd, min(deadline, time.monotonic() + timeout), done)
+        until = min(deadline, time.monotonic() + timeout)
+        answer = _read_answer(fd, until, done)
+        while answer is not None and step_up(approval) and answer.strip().lower() not in ("n", "no"):
+            _write(fd, f"hoop: approving needs the browser: {approval.url or 'the hoop console'} "
+                       "(type n and Enter to deny): ")
+            answer = _read_answer(fd, until, done)
         if answer is None:
             if done.is_set() and "a" in result and result["a"].status != "pending":
                 _write(fd, f"\r\nhoop: decided elsewhere: {result['a'].status}\r\n")

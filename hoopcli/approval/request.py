@@ -35,12 +35,12 @@ DEFAULT_PROMPT_TIMEOUT = 120.0
 
 # --------------------------------------------------------------------------- the approval record
 
-def who_can_approve(approvers: list[str]) -> str:
+def who_can_approve(approvers: list[str], presence: str = "fresh") -> str:
     groups = [a for a in approvers if a != "self" and not a.startswith("role:")]
     roles = [a[5:] for a in approvers if a.startswith("role:")]
     parts = []
     if "self" in approvers:
-        parts.append("you (self-approval)")
+        parts.append("you (self-approval" + (": open the URL and sign in again)" if presence != "none" else ")"))
     if roles:
         parts.append("users with the " + " or ".join(roles) + " role")
     if groups:
@@ -53,7 +53,7 @@ def who_can_approve(approvers: list[str]) -> str:
 def _pending_error(approval: Approval, waited: float) -> ApprovalPending:
     return ApprovalPending(
         f"approval {approval.id} is still pending after {waited:.0f}s; "
-        f"it can be approved by {who_can_approve(approval.approvers)} "
+        f"it can be approved by {who_can_approve(approval.approvers, approval.presence)} "
         f"(`hoop approvals approve {approval.id}`{', or ' + approval.url if approval.url else ''}); "
         f"rerun the same command to resume waiting on the same request")
 
@@ -226,7 +226,7 @@ def request_and_wait(client: Any, invocation: Any, decision: Any, ctx: Any = Non
         if approval.status == "pending":
             where = f" at {approval.url}" if approval.url else ""
             progress.state(f"approval {approval.id} pending; waiting up to {wait_seconds:.0f}s for "
-                           f"{who_can_approve(approval.approvers)}{where}")
+                           f"{who_can_approve(approval.approvers, approval.presence)}{where}")
             approval = wait_for(client, approval, deadline,
                                 on_state=lambda a: progress.state(f"approval {a.id} {a.status}"))
 

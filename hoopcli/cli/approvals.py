@@ -93,13 +93,20 @@ def _safe_id(approval_id: str) -> str:
 
 
 def _decide(approval_id: str, approve: bool, reason: str | None) -> None:
+    from hoopcli.client import Forbidden
+
     client = _client()
     path = f"/api/v1/approvals/{_safe_id(approval_id)}"
     current = client.get(path).json() or {}
     # Bind the decision to the call we just showed: a different call can never slip through.
-    body = {"decision": "approve" if approve else "deny", "reason": reason,
-            "call_hash": current.get("call_hash"), "channel": "cli"}
-    item = client.post(path + "/decision", json=body).json() or {}
+    # The server records the channel (cli) from the route; the body never names it.
+    body = {"decision": "approve" if approve else "deny", "reason": reason, "call_hash": current.get("call_hash")}
+    try:
+        item = client.post(path + "/decision", json=body).json() or {}
+    except Forbidden as exc:
+        if approve and current.get("url") and "sign in again" in exc.message:
+            exc.hint = f"open {current['url']} in a browser"
+        raise
     verb = "approved" if approve else "denied"
     click.echo(f"{verb} {item.get('id')}: {printable_or_dash(item.get('command'), 500)}")
 

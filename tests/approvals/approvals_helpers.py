@@ -29,10 +29,10 @@ def make_invocation(bucket: str = "a", region: str | None = None, op: str = "rb"
 
 
 def review(approvers: tuple[str, ...] = ("self",), channels: tuple[str, ...] = ("terminal", "cli", "slack", "web"),
-           justification: bool = False, expiry: int = 1800) -> Decision:
+           justification: bool = False, expiry: int = 1800, presence: str = "fresh") -> Decision:
     return Decision("review", "review-writes", "changes are reviewed",
                     ReviewSpec(approvers=approvers, channels=channels, expiry=expiry, wait=600,
-                               require_justification=justification))
+                               require_justification=justification, presence=presence))
 
 
 def principal(sub: str, groups: tuple[str, ...] = (), org: str = "default") -> Principal:
@@ -59,7 +59,9 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HOOP_", "AWS_"))}
         env.update({"HOOP_HOME": str(home), "HOOP_SERVER_PUBLIC_URL": public_url,
-                    "HOOP_SERVER_LOG_LEVEL": "warning"})
+                    "HOOP_SERVER_LOG_LEVEL": "warning",
+                    # each process's SigV4 gateway on a port of its own (the default is 8010)
+                    "HOOP_SERVER_GATEWAY_LISTEN": f"127.0.0.1:{free_port()}"})
         self.log = log.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hoopcli", "server", "--config", str(config), "--host", "127.0.0.1",
@@ -97,7 +99,7 @@ def start_cluster(tmp: Path, database_url: str, count: int = 2, slack: dict[str,
 
     home = tmp / "cluster-home"
     config = tmp / "server.yaml"
-    data: dict[str, Any] = {"connections": {"default": {"role_arn": ROLE, "region": "us-east-1"}}}
+    data: dict[str, Any] = {"connections": {"default": {"credentials": "vend", "role_arn": ROLE, "region": "us-east-1"}}}
     if slack:
         data["slack"] = slack
     config.write_text(yaml.safe_dump(data))
@@ -130,3 +132,72 @@ def fresh_pg_database(admin_url: str = "postgresql://postgres@127.0.0.1:5432/pos
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     return admin_url.rsplit("/", 1)[0] + "/" + name, drop
+
+
+# -- the person at the console: a step-up sign-in over plain HTTP (the browser tests are tests/web) --
+
+PASSWORDS = {"alice": "alice-signs-in-again", "bob": "bob-approves-things", "dave": "dave-develops"}
+
+
+def local_users(groups: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """The server config's `users:` (the dev IdP's accounts) for these names, passwords above."""
+    from hoopcli.server.idp.users import config_entry
+
+    users: dict[str, Any] = {}
+    for name, member_of in groups.items():
+        users.update(config_entry(name, PASSWORDS[name], member_of, f"{name}@example.com"))
+    return users
+
+
+def _field(html: str, name: str) -> str:
+    import re
+
+    found = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert found, f"no {name} in the page: {html[:500]}"
+    return found.group(1)
+
+
+class ConsoleSession:
+    """A console session signed in at the dev IdP by filling its form, as a person would."""
+
+    def __init__(self, url: str, user: str, next_path: str = "/approvals", fresh: bool = False) -> None:
+        import httpx
+
+        self.url, self.user = url.rstrip("/"), user
+        self.http = httpx.Client(follow_redirects=False, timeout=15)
+        self.sign_in(next_path, fresh)
+
+    def sign_in(self, next_path: str, fresh: bool) -> None:
+        params = {"next": next_path, **({"fresh": "1"} if fresh else {})}
+        r = self.http.get(self.url + "/auth/login", params=params)
+        assert r.status_code == 302, r.text
+        authorize = r.headers["location"]
+        if fresh:
+            assert "prompt=login" in authorize and "max_age=0" in authorize
+        page = self.http.get(authorize)
+        assert page.status_code == 200, page.text
+        r = self.http.post(authorize, data={"csrf_token": _field(page.text, "csrf_token"),
+                                            "username": self.user, "password": PASSWORDS[self.user]})
+        assert r.status_code == 302, r.text
+        r = self.http.get(r.headers["location"])          # the console's /auth/callback
+        assert r.status_code == 303 and r.headers["location"] == next_path, (r.status_code, r.text[:300])
+
+    def page(self, approval_id: str) -> str:
+        r = self.http.get(f"{self.url}/approvals/{approval_id}")
+        assert r.status_code == 200, r.text
+        return r.text
+
+    def decide(self, approval_id: str, approve: bool = True, reason: str = "") -> Any:
+        """POST the approval page's form; the answer (303 back to the page, or the refusal page)."""
+        html = self.page(approval_id)
+        return self.http.post(f"{self.url}/approvals/{approval_id}/decision", headers={"Origin": self.url},
+                              data={"csrf_token": _field(html, "csrf_token"), "call_hash": _field(html, "call_hash"),
+                                    "decision": "approve" if approve else "deny", "reason": reason})
+
+
+def approve_with_fresh_sign_in(url: str, user: str, approval_id: str) -> None:
+    """The requester opens the approval's URL, signs in again (step-up) and approves."""
+    time.sleep(1.05 - time.time() % 1.0)    # auth_time counts whole seconds: sign in after the request's
+    session = ConsoleSession(url, user, f"/approvals/{approval_id}", fresh=True)
+    r = session.decide(approval_id)
+    assert r.status_code == 303, r.text

@@ -24,7 +24,7 @@ from hoopcli.policy.model import Decision
 
 @pytest.fixture
 def srv(make_server: Any) -> Any:
-    return make_server(connections={"default": {"role_arn": ROLE, "region": "us-east-1"}})
+    return make_server(connections={"default": {"credentials": "vend", "role_arn": ROLE, "region": "us-east-1"}})
 
 
 def alice(srv: Any) -> Client:
@@ -97,7 +97,13 @@ def test_pending_then_resume_the_same_request(srv: Any, tmp_path: Path) -> None:
     with pytest.raises(ApprovalPending) as second:
         request_and_wait(alice(srv), inv, review(), None, **kw)
     assert second.value.message.split()[1] == approval_id
-    alice(srv).post(f"/api/v1/approvals/{approval_id}/decision", json={"decision": "approve"})
+    # alice approves in the console after signing in again (the console's step-up, at the service)
+    from approvals_helpers import principal
+
+    from hoopcli.server.approvals import service as svc
+
+    svc.decide(srv.db, principal("alice"), approval_id, approve=True, channel="web",
+               presence=svc.Presence("sign-in", time.time()))
     approved = request_and_wait(alice(srv), inv, review(), None, **kw)
     assert (approved.id, approved.status) == (approval_id, "approved")
     assert approved.to_dict()["approver"] == "alice@example.com"

@@ -23,6 +23,9 @@ from hoopcli.paths import Layout
 from hoopcli.shim import Environment
 from hoopcli.shim import main as shim_main
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from approvals_helpers import approve_with_fresh_sign_in, local_users
+
 ROLE = "arn:aws:iam::123456789012:role/hoop-agent"
 
 
@@ -78,8 +81,9 @@ class World:
 
 @pytest.fixture
 def world(make_server: Any, moto_endpoint: str, tmp_path: Path) -> World:
-    server = make_server(connections={"default": {"role_arn": ROLE, "region": "us-east-1",
-                                                  "endpoint_url": moto_endpoint}})
+    server = make_server(connections={"default": {"credentials": "vend", "role_arn": ROLE, "region": "us-east-1",
+                                                  "endpoint_url": moto_endpoint}},
+                         users=local_users({"alice": ("developers",), "bob": ("approvers",)}))
     w = World(server, moto_endpoint, tmp_path)
     w.login("alice", ("developers",))
     w.login("bob", ("approvers",))
@@ -98,23 +102,33 @@ def s3(world: World) -> Any:
                         aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
-def test_write_is_held_until_approved_on_the_cli_then_runs(world: World, monkeypatch: Any, capsys: Any) -> None:
+def test_write_is_held_until_the_requester_signs_in_again_then_runs(world: World, monkeypatch: Any,
+                                                                    capsys: Any) -> None:
+    """Attack 1 (issue 14): the agent, running as alice with her stored login, runs `hoop approvals
+    approve` on its own request. Refused (the request stays pending); alice approves it in the
+    console after signing in again, and the held command runs."""
     thread, box = in_thread(world.aws, "s3", "mb", "s3://appr-e2e-ok", env={"HOOP_APPROVAL_WAIT": "60"})
     item = world.pending()
     assert item["command"] == "aws s3 mb s3://appr-e2e-ok" and "self" in item["approvers"]
+    assert item["presence"] == "fresh"
     code, out, _ = world.hoop(monkeypatch, capsys, "alice", "approvals", "list", "--json")
     listed = json.loads(out)
     assert code == 0 and [(i["id"], i["status"]) for i in listed] == [(item["id"], "pending")]
     code, out, err = world.hoop(monkeypatch, capsys, "alice", "approvals", "approve", item["id"], "--reason", "ok")
-    assert code == 0, err
-    assert out.strip() == f"approved {item['id']}: aws s3 mb s3://appr-e2e-ok"
+    assert (code, out) == (1, "")
+    assert err.startswith("hoop: approving your own request needs proof that you are there") and \
+        f"open {world.server.url}/approvals/{item['id']} in a browser" in err
+    assert world.client("alice").get(f"/api/v1/approvals/{item['id']}").json()["status"] == "pending"
+    approve_with_fresh_sign_in(world.server.url, "alice", item["id"])
     thread.join(60)
     code, _, err = box["r"]
     assert code == 0, err
-    assert f"approval {item['id']} approved by alice@example.com via cli" in err
+    assert f"approval {item['id']} approved by alice@example.com via web" in err
     assert "appr-e2e-ok" in [b["Name"] for b in s3(world).list_buckets()["Buckets"]]
     shown = world.client("alice").get(f"/api/v1/approvals/{item['id']}").json()
-    assert shown["consumed_at"] and [e["event"] for e in shown["events"]] == ["requested", "approved", "consumed"]
+    assert shown["consumed_at"] and [e["event"] for e in shown["events"]] == [
+        "requested", "refused", "approved", "consumed"]
+    assert "[presence: sign-in at " in shown["events"][2]["detail"]
 
 
 def test_denied_on_the_cli_exits_76_with_who_and_why(world: World, monkeypatch: Any, capsys: Any) -> None:
@@ -136,12 +150,12 @@ def test_wait_ends_with_75_and_a_rerun_resumes_the_same_request(world: World, mo
     assert code == 75
     line = err.strip().splitlines()[-1]
     approval_id = re.search(r"approval (apr_[0-9a-f]{16}) is still pending", line).group(1)
-    assert "you (self-approval)" in line and "rerun the same command to resume" in line
-    assert f"hoop approvals approve {approval_id}" in line
+    assert "you (self-approval: open the URL and sign in again)" in line and "rerun the same command to resume" in line
+    assert f"{world.server.url}/approvals/{approval_id}" in line
     code, _, err = world.aws("s3", "mb", "s3://appr-e2e-later", env={"HOOP_APPROVAL_WAIT": "1"})
     assert code == 75 and approval_id in err.strip().splitlines()[-1]
     assert len(world.client("alice").get("/api/v1/approvals").json()) == 1     # no duplicate request
-    world.hoop(monkeypatch, capsys, "alice", "approvals", "approve", approval_id)
+    approve_with_fresh_sign_in(world.server.url, "alice", approval_id)
     code, _, err = world.aws("s3", "mb", "s3://appr-e2e-later", env={"HOOP_APPROVAL_WAIT": "5"})
     assert code == 0, err
     assert "appr-e2e-later" in [b["Name"] for b in s3(world).list_buckets()["Buckets"]]
@@ -179,7 +193,7 @@ def test_approver_role_decides_permission_changes_requester_cannot(world: World,
 def test_an_approval_never_covers_a_different_call(world: World, monkeypatch: Any, capsys: Any) -> None:
     alice = world.client("alice")
     item = alice.post("/api/v1/approvals", json={"argv": ["s3", "rb", "s3://bucket-a"], "connection": "default"}).json()
-    world.hoop(monkeypatch, capsys, "alice", "approvals", "approve", item["id"])
+    approve_with_fresh_sign_in(world.server.url, "alice", item["id"])
     r = alice.post("/api/v1/credentials", expect=(409,), json={
         "connection": "default", "session_id": "s" * 32, "argv": ["s3", "rb", "s3://bucket-b"],
         "approval_id": item["id"]})
@@ -235,7 +249,7 @@ def test_long_poll_returns_when_decided(world: World) -> None:
     thread, box = in_thread(lambda: alice.get(f"/api/v1/approvals/{item['id']}", params={"wait": 30},
                                               timeout=45).json())
     time.sleep(0.3)
-    alice.post(f"/api/v1/approvals/{item['id']}/decision", json={"decision": "approve", "channel": "cli"})
+    approve_with_fresh_sign_in(world.server.url, "alice", item["id"])
     thread.join(45)
     assert box["r"]["status"] == "approved"
     timed = alice.get(f"/api/v1/approvals/{item['id']}", params={"wait": 1}).json()

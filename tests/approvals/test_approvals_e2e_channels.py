@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from approvals_helpers import approve_with_fresh_sign_in, local_users
 from fakes.slack import FakeSlack, interaction_payload, signed_interaction
 from test_approvals_e2e import ROLE, World, in_thread, s3
 
@@ -30,8 +31,9 @@ def slack() -> Any:
 @pytest.fixture
 def world(make_server: Any, moto_endpoint: str, tmp_path: Path, slack: FakeSlack) -> World:
     server = make_server(
-        connections={"default": {"role_arn": ROLE, "region": "us-east-1", "endpoint_url": moto_endpoint}},
-        slack={"bot_token": "xoxb-e2e", "signing_secret": SECRET, "channel": "C0E2E", "api_url": slack.api_url})
+        connections={"default": {"credentials": "vend", "role_arn": ROLE, "region": "us-east-1", "endpoint_url": moto_endpoint}},
+        slack={"bot_token": "xoxb-e2e", "signing_secret": SECRET, "channel": "C0E2E", "api_url": slack.api_url},
+        users=local_users({"alice": ("developers",)}))
     w = World(server, moto_endpoint, tmp_path)
     w.login("alice", ("developers",))
     w.login("bob", ("approvers",))
@@ -91,19 +93,27 @@ def test_terminal_prompt_on_the_controlling_terminal_not_the_pipes(world: World,
     seen = b""
     try:
         deadline = time.monotonic() + 60
-        while b"Approve? [y/N]" not in seen and time.monotonic() < deadline and proc.poll() is None:
+        while b"Type n and Enter" not in seen and time.monotonic() < deadline and proc.poll() is None:
             ready, _, _ = select.select([master], [], [], 0.2)
             if ready:
                 try:
                     seen += os.read(master, 4096)
                 except OSError:
                     break
-        if b"Approve? [y/N]" not in seen:
+        if b"Type n and Enter" not in seen:
             proc.kill()
             o, e = proc.communicate()
             raise AssertionError((seen, proc.returncode, o[-2000:], e[-3000:]))
         assert b"aws s3 mb s3://tty-e2e" in seen and b"s3:CreateBucket" in seen
-        os.write(master, b"y\n")
+        url = f"{world.server.url}/approvals/{world.pending()['id']}"
+        assert f"to approve, open {url} and sign in again there".encode() in seen
+        os.write(master, b"y\n")            # typed at the terminal: not an approval (an agent could type it)
+        deadline = time.monotonic() + 30
+        while b"approving needs the browser" not in seen and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.2)[0]:
+                seen += os.read(master, 4096)
+        assert b"approving needs the browser" in seen and world.pending()["status"] == "pending"
+        approve_with_fresh_sign_in(world.server.url, "alice", world.pending()["id"])
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -112,6 +122,6 @@ def test_terminal_prompt_on_the_controlling_terminal_not_the_pipes(world: World,
         os.close(master)
         os.close(slave)
     assert proc.returncode == 0, err.decode(errors="replace")
-    assert b"Approve?" not in out + err                       # never on the agent's pipes
-    assert b"via terminal" in err
+    assert b"Type n and Enter" not in out + err               # never on the agent's pipes
+    assert b"via web" in err
     assert "tty-e2e" in [b["Name"] for b in s3(world).list_buckets()["Buckets"]]

@@ -4,6 +4,7 @@ two independent Notifiers (each with its own engine and LISTEN connection, as tw
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -63,7 +64,8 @@ def test_notify_crosses_engines_on_postgresql(pg_url: str, tmp_path: Any) -> Non
         await asyncio.sleep(0.2)
         # "server A" decides; no in-process publish reaches B, only pg_notify at commit
         await loop.run_in_executor(
-            None, lambda: svc.decide(a, principal("alice"), row.id, approve=True, channel="cli"))
+            None, lambda: svc.decide(a, principal("alice"), row.id, approve=True, channel="web",
+                                     presence=svc.Presence("sign-in", time.time())))
         return await waiter, await other
 
     try:

@@ -11,6 +11,7 @@ from approvals_helpers import make_invocation, principal, review
 from sqlalchemy import update
 
 from hoopcli.approval.canonical import hash_invocation
+from hoopcli.policy.model import Decision, ReviewSpec
 from hoopcli.server.approvals import service as svc
 from hoopcli.server.store.approvals import ApprovalRow
 
@@ -75,10 +76,15 @@ def test_client_hash_must_match_the_servers(db: Any, settings: Any) -> None:
                    connection="default", client_hash=hash_invocation(make_invocation("b"), "default"))
 
 
+def fresh() -> svc.Presence:
+    """What the console establishes after the person signed in again (auth_time: now)."""
+    return svc.Presence("sign-in", time.time())
+
+
 def test_self_approval_only_when_the_rule_says_self(db: Any, settings: Any) -> None:
     mine = open_request(db, settings, approvers=("self",))
-    decided = svc.decide(db, ALICE, mine.id, approve=True, channel="terminal")
-    assert (decided.status, decided.decided_by, decided.decision_channel) == ("approved", "alice", "terminal")
+    decided = svc.decide(db, ALICE, mine.id, approve=True, channel="web", presence=fresh())
+    assert (decided.status, decided.decided_by, decided.decision_channel) == ("approved", "alice", "web")
 
     theirs = open_request(db, settings, bucket="b", approvers=("role:approver",))
     with pytest.raises(svc.ApprovalForbidden, match="cannot approve their own"):
@@ -183,7 +189,7 @@ def test_consume_is_single_use_and_bound_to_the_call(db: Any, settings: Any) -> 
     row = open_request(db, settings)
     with pytest.raises(svc.ApprovalConflict, match="pending, not approved"):
         svc.consume(db, row.id, ALICE, row.call_hash)
-    svc.decide(db, ALICE, row.id, approve=True, channel="terminal")
+    svc.decide(db, ALICE, row.id, approve=True, channel="web", presence=fresh())
     with pytest.raises(svc.ApprovalConflict, match="different command"):
         svc.consume(db, row.id, ALICE, hash_invocation(make_invocation("b"), "default"))
     with pytest.raises(svc.ApprovalForbidden, match="someone else"):
@@ -215,3 +221,50 @@ def test_display_command_masks_secret_flags() -> None:
     assert "hunter2" not in shown and "abc" not in shown
     assert "--secret-string [masked]" in shown and "--client-token=[masked]" in shown
     assert "--secret-id x" in shown
+
+
+# -- presence: the agent is not its user (issue 14) ----------------------------------------------
+
+def test_a_self_approval_without_presence_is_refused_on_every_channel(db: Any, settings: Any) -> None:
+    """The requester's stored or refreshed token proves nothing: through the API (cli) or Slack,
+    with no presence, the requester cannot approve their own request; the refusal is recorded."""
+    row = open_request(db, settings, approvers=("self", "role:approver"))
+    for channel in ("cli", "web", "slack"):
+        with pytest.raises(svc.ApprovalForbidden, match="needs proof that you are there"):
+            svc.decide(db, ALICE, row.id, approve=True, channel=channel)
+    assert svc.get(db, "default", row.id).status == "pending"
+    assert events(db, row) == ["requested", "refused", "refused", "refused"]
+    # another approver needs no step-up; the requester may always deny their own request
+    assert svc.decide(db, BOB, row.id, approve=True, channel="cli").status == "approved"
+    other = open_request(db, settings, bucket="b")
+    assert svc.decide(db, ALICE, other.id, approve=False, channel="cli").status == "rejected"
+
+
+def test_presence_must_come_after_the_request_and_be_recent(db: Any, settings: Any) -> None:
+    row = open_request(db, settings)
+    with pytest.raises(svc.ApprovalForbidden, match="older than this request"):
+        svc.decide(db, ALICE, row.id, approve=True, channel="web",
+                   presence=svc.Presence("sign-in", row.requested_at - 1))
+    with pytest.raises(svc.ApprovalForbidden, match="needs proof"):
+        svc.decide(db, ALICE, row.id, approve=True, channel="web", presence=svc.Presence("password", time.time()))
+    assert svc.presence_refusal(row, svc.Presence("passkey", time.time() - svc.STEP_UP_WINDOW - 5)) is not None
+    decided = svc.decide(db, ALICE, row.id, approve=True, channel="web", presence=svc.Presence("passkey", time.time()))
+    assert decided.status == "approved"
+    assert "[presence: passkey at " in svc.events(db, "default", row.id)[-1]["detail"]
+
+
+def test_presence_none_is_a_confirmation_only(db: Any, settings: Any) -> None:
+    """`presence: none` (on purpose, never by default): the requester's API decision counts."""
+    row, _ = svc.create(db, settings, ALICE, invocation=make_invocation("c"), connection="default",
+                        decision=Decision("review", "r", None, ReviewSpec(presence="none")))
+    assert row is not None and svc.to_json(row)["presence"] == "none"
+    assert svc.decide(db, ALICE, row.id, approve=True, channel="cli").status == "approved"
+
+
+def test_terminal_in_channels_admits_only_the_requesters_own_decision(db: Any, settings: Any) -> None:
+    row = open_request(db, settings, approvers=("self", "role:approver"), channels=("terminal",))
+    with pytest.raises(svc.ApprovalForbidden, match="only via terminal"):
+        svc.decide(db, BOB, row.id, approve=True, channel="web")
+    assert svc.decide(db, ALICE, row.id, approve=True, channel="web", presence=fresh()).status == "approved"
+    with pytest.raises(svc.ApprovalError, match="unknown channel"):
+        svc.decide(db, ALICE, row.id, approve=True, channel="terminal")

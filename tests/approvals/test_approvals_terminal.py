@@ -1,4 +1,7 @@
-"""Self-approval at the terminal: a real pty as the controlling terminal, a real server."""
+"""Self-approval at the terminal: a real pty as the controlling terminal, a real server.
+
+By default the prompt is a step-up (it shows the URL to approve at after signing in again; here one
+can only deny); with `presence: none` it is the y/N question."""
 
 from __future__ import annotations
 
@@ -18,11 +21,13 @@ from hoopcli.approval.api import Approval
 from hoopcli.approval.prompt import open_terminal, prompt_with_waiter
 from hoopcli.client import Client
 from hoopcli.server.approvals import service as svc
+from hoopcli.server.approvals.notify import get_notifier
 
 
-def _request(srv: Any, approvers: tuple[str, ...] = ("self",), bucket: str = "a") -> Approval:
+def _request(srv: Any, approvers: tuple[str, ...] = ("self",), bucket: str = "a", presence: str = "fresh") -> Approval:
     row, _ = svc.create(srv.db, srv.settings, principal("alice"), invocation=make_invocation(bucket),
-                        decision=review(approvers=approvers), connection="default", reason="tidy up")
+                        decision=review(approvers=approvers, presence=presence), connection="default",
+                        reason="tidy up")
     return Approval.from_json(svc.to_json(row, srv.url))
 
 
@@ -69,10 +74,10 @@ def run_prompt(srv: Any, approval: Approval, term: Pty, timeout: float = 30,
     (b"n\n", "rejected", "declined at the terminal"),
     (b"sure\n", "rejected", "declined at the terminal"),   # anything but y/yes is No
 ])
-def test_prompt_answers(server: Any, answer: bytes, status: str, reason: str) -> None:
+def test_prompt_answers_with_presence_none(server: Any, answer: bytes, status: str, reason: str) -> None:
     term = Pty()
     try:
-        approval = _request(server)
+        approval = _request(server, presence="none")
         thread, out = run_prompt(server, approval, term)
         screen = term.read_until(b"Approve? [y/N]")
         assert b"aws s3 rb s3://a" in screen and b"s3:DeleteBucket" in screen
@@ -81,7 +86,46 @@ def test_prompt_answers(server: Any, answer: bytes, status: str, reason: str) ->
         thread.join(30)
         assert out["a"].status == status
         row = svc.get(server.db, "default", approval.id)
-        assert (row.status, row.decision_channel, row.decision_reason) == (status, "terminal", reason)
+        # the prompt's answer goes through the API: the server records the route's channel
+        assert (row.status, row.decision_channel, row.decision_reason) == (status, "cli", reason)
+    finally:
+        term.close()
+
+
+def test_the_prompt_is_a_step_up_by_default(server: Any) -> None:
+    """A `y` at the terminal could have been typed by the agent (same user, same login): the prompt
+    shows where to approve after signing in again, refuses to take `y`, and takes only `n` here."""
+    term = Pty()
+    try:
+        approval = _request(server)
+        thread, out = run_prompt(server, approval, term)
+        screen = term.read_until(b"Type n and Enter to deny it here")
+        assert b"aws s3 rb s3://a" in screen and b"tidy up" in screen and b"Approve? [y/N]" not in screen
+        assert f"to approve, open {server.url}/approvals/{approval.id} and sign in again there".encode() in screen
+        os.write(term.master, b"y\n")
+        term.read_until(b"approving needs the browser")
+        assert svc.get(server.db, "default", approval.id).status == "pending"
+        # the person approves in the console after a fresh sign-in: the prompt ends by itself
+        svc.decide(server.db, principal("alice"), approval.id, approve=True, channel="web",
+                   presence=svc.Presence("sign-in", time.time()), notify=get_notifier(server.app).publish)
+        term.read_until(b"decided elsewhere: approved")
+        thread.join(30)
+        assert out["a"].status == "approved"
+    finally:
+        term.close()
+
+
+def test_the_step_up_prompt_can_deny(server: Any) -> None:
+    term = Pty()
+    try:
+        approval = _request(server)
+        thread, out = run_prompt(server, approval, term)
+        term.read_until(b"Type n and Enter to deny it here")
+        os.write(term.master, b"n\n")
+        thread.join(30)
+        assert out["a"].status == "rejected"
+        row = svc.get(server.db, "default", approval.id)
+        assert (row.status, row.decision_channel, row.decision_reason) == ("rejected", "cli", "declined at the terminal")
     finally:
         term.close()
 
@@ -89,7 +133,7 @@ def test_prompt_answers(server: Any, answer: bytes, status: str, reason: str) ->
 def test_typed_ahead_input_never_answers_the_prompt(server: Any) -> None:
     term = Pty()
     try:
-        approval = _request(server)
+        approval = _request(server, presence="none")
         os.write(term.master, b"y\n")           # sitting in the input queue before the prompt
         thread, out = run_prompt(server, approval, term, timeout=1.5, wait=4)
         term.read_until(b"no answer at the terminal")
@@ -105,10 +149,9 @@ def test_decision_elsewhere_ends_the_prompt(server: Any) -> None:
     try:
         approval = _request(server, approvers=("self", "role:approver"))
         thread, out = run_prompt(server, approval, term)
-        term.read_until(b"Approve? [y/N]")
+        term.read_until(b"Type n and Enter to deny it here")
         bob = Client(server.url, token=server.token("bob", email="bob@example.com", groups=["approvers"]))
-        bob.post(f"/api/v1/approvals/{approval.id}/decision",
-                 json={"decision": "deny", "reason": "use staging", "channel": "cli"})
+        bob.post(f"/api/v1/approvals/{approval.id}/decision", json={"decision": "deny", "reason": "use staging"})
         term.read_until(b"decided elsewhere: rejected")
         thread.join(30)
         assert out["a"].status == "rejected" and out["a"].reason == "use staging"

@@ -53,10 +53,10 @@ def test_decision_on_one_server_wakes_a_waiter_on_the_other(cluster: tuple[list[
         started.wait(5)
         time.sleep(0.5)                       # the waiter is parked in its long-poll
         assert "r" not in box
-        decider.post(f"/api/v1/approvals/{item['id']}/decision",
-                     json={"decision": "approve", "reason": "ok", "channel": "cli"})
+        # the requester's own denial (approving would need the console's fresh sign-in)
+        decider.post(f"/api/v1/approvals/{item['id']}/decision", json={"decision": "deny", "reason": "not now"})
         thread.join(60)
-        assert box["r"]["status"] == "approved" and box["r"]["channel"] == "cli"
+        assert box["r"]["status"] == "rejected" and box["r"]["channel"] == "cli"
 
 
 def test_racing_decisions_on_two_servers_exactly_one_wins(cluster: tuple[list[Any], Any]) -> None:

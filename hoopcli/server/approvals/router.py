@@ -3,7 +3,12 @@
     POST /api/v1/approvals                 {argv, connection, session_id?, reason?, agent?, call_hash?}
     GET  /api/v1/approvals[?status=&limit=]
     GET  /api/v1/approvals/{id}[?wait=S]   returns at once when decided, else after <= S seconds
-    POST /api/v1/approvals/{id}/decision   {decision: approve|deny, reason?, call_hash?, channel?}
+    POST /api/v1/approvals/{id}/decision   {decision: approve|deny, reason?, call_hash?}
+
+A decision through this route is recorded with channel "cli": the channel is the route's, never
+the body's (a `channel` field that older clients send is accepted and ignored). A requester cannot
+approve their own request here unless the rule says `presence: none`: that needs the console's
+fresh sign-in or passkey, which no stored or refreshed token can give.
 
 The server re-parses argv and re-evaluates the policy (workflow.request): the client's reading
 of the command is never trusted. Errors: 403 (policy denies, justification missing, not allowed
@@ -46,7 +51,8 @@ class DecisionIn(BaseModel):
     decision: Literal["approve", "deny"]
     reason: str | None = Field(default=None, max_length=2000)
     call_hash: str | None = Field(default=None, pattern=HASH)
-    channel: Literal["cli", "terminal", "web"] = "cli"
+    # older clients send their idea of the channel; it is accepted and ignored (the route decides)
+    channel: Literal["cli", "terminal", "web"] | None = None
 
 
 # -- routes ---------------------------------------------------------------------------------
@@ -83,4 +89,4 @@ def decide_approval(approval_id: str, body: DecisionIn, request: Request, backgr
                     settings: Settings = Depends(get_settings)) -> dict[str, Any]:
     return workflow.decide(db, settings, get_notifier(request.app), principal, background.add_task,
                            approval_id, approve=body.decision == "approve", reason=body.reason,
-                           call_hash=body.call_hash, channel=body.channel)
+                           call_hash=body.call_hash, channel="cli")

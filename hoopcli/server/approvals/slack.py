@@ -112,6 +112,14 @@ class SlackBridge:
             return None
         return str(data.get("channel") or self.channel), str(data["ts"])
 
+    def post_message(self, text: str, blocks: list[dict[str, Any]]) -> tuple[str, str] | None:
+        """Any other message to the approvals channel (a detection finding) -> (channel, ts)."""
+        data = self._call("chat.postMessage", self.client.chat_postMessage, channel=self.channel,
+                          text=text[:3000], blocks=blocks)
+        if not data or not data.get("ts"):
+            return None
+        return str(data.get("channel") or self.channel), str(data["ts"])
+
     def update(self, channel: str, ts: str, view: dict[str, Any]) -> bool:
         data = self._call("chat.update", self.client.chat_update, channel=channel, ts=ts,
                           text=fallback_text(view), blocks=build_blocks(view))

@@ -48,6 +48,7 @@ def request(db: Database, settings: Settings, principal: Principal, later: Later
             connection: str, session_id: str | None, reason: str | None, agent: str | None,
             call_hash: str | None) -> dict[str, Any]:
     from hoopcli.parse import parse
+    from hoopcli.server.detections.holds import held_decision
     from hoopcli.server.policy.service import decide
 
     check_connection(settings, connection)
@@ -58,6 +59,8 @@ def request(db: Database, settings: Settings, principal: Principal, later: Later
     except InvocationError as exc:
         raise Unprocessable(f"cannot read the command: {exc.message}") from None
     decision = decide(db, settings, principal, invocation, connection)
+    # a session a detection holds: every call is reviewed by an approver (docs/detections.md)
+    decision = held_decision(db, principal.org, session_id, decision)
     # the users row (groups from this token: Slack matching reads them)
     remember_user(db, principal)
     row, created = svc.create(db, settings, principal, invocation=invocation, decision=decision,
@@ -109,19 +112,21 @@ def decide(db: Database, settings: Settings, notifier: Notifier, principal: Prin
 
 def _decide(db: Database, settings: Settings, notifier: Notifier, principal: Principal, later: Later,
             approval_id: str, *, approve: bool, reason: str | None, call_hash: str | None,
-            channel: str) -> svc.Approval:
+            channel: str, presence: svc.Presence | None = None) -> svc.Approval:
     row = svc.decide(db, principal, approval_id, approve=approve, reason=reason, call_hash=call_hash,
-                     channel=channel, notify=notifier.publish)
+                     channel=channel, presence=presence, notify=notifier.publish)
     if row.slack_ts:
         later(slack_update, db, settings, row.id)
     return row
 
 
 def console_decide(db: Database, settings: Settings, notifier: Notifier, principal: Principal,
-                   approval_id: str, *, approve: bool, reason: str | None, call_hash: str | None) -> svc.Approval:
-    """A decision from the web console; the Slack message is updated before the page answers."""
+                   approval_id: str, *, approve: bool, reason: str | None, call_hash: str | None,
+                   presence: svc.Presence | None = None) -> svc.Approval:
+    """A decision from the web console (with the presence its session proved, if any); the Slack
+    message is updated before the page answers."""
     return _decide(db, settings, notifier, principal, _now, approval_id, approve=approve, reason=reason,
-                   call_hash=call_hash, channel="web")
+                   call_hash=call_hash, channel="web", presence=presence)
 
 
 def _now(function: Callable[..., Any], *args: Any) -> None:
@@ -135,16 +140,21 @@ def console_list(db: Database, settings: Settings, subject: str, roles: frozense
     return [svc.to_json(r, settings.public_url) for r in rows if visible(r, subject, roles)]
 
 
-def console_view(db: Database, settings: Settings, principal: Principal,
-                 approval_id: str) -> tuple[dict[str, Any], list[dict[str, Any]], str | None] | None:
-    """(approval, events, why this user may not decide it from the console) or None if unseen."""
+def console_view(db: Database, settings: Settings, principal: Principal, approval_id: str,
+                 presence: svc.Presence | None = None
+                 ) -> tuple[dict[str, Any], list[dict[str, Any]], str | None, str | None] | None:
+    """(approval, events, why this user may not decide it from the console, why they must prove
+    presence first before approving it (None: they need not, or this session already has)), or
+    None if unseen."""
     try:
         row = svc.get(db, principal.org, approval_id)
     except svc.ApprovalError:
         return None
     if not visible(row, principal.subject, principal.roles):
         return None
-    why_not = svc.refusal(row, principal) if row.status == "pending" else None
-    if row.status == "pending" and row.channels and "web" not in row.channels:
-        why_not = why_not or "this rule does not allow decisions from the web console"
-    return svc.to_json(row, settings.public_url), svc.events(db, principal.org, row.id), why_not
+    why_not = step_up = None
+    if row.status == "pending":
+        why_not = svc.refusal(row, principal) or svc.channel_refusal(row, principal, "web")
+        if why_not is None and svc.needs_presence(row, principal):
+            step_up = svc.presence_refusal(row, presence)
+    return svc.to_json(row, settings.public_url), svc.events(db, principal.org, row.id), why_not, step_up

@@ -119,8 +119,11 @@ class Provider:
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "scopes_supported": ["openid", "profile", "email", "groups", "offline_access"],
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "email", "name",
-                                 "groups", "nonce"],
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "auth_time", "email",
+                                 "name", "groups", "nonce"],
+            # there is no single sign-on session: every authorization is an interactive sign-in,
+            # so prompt=login and max_age (0 included) always hold
+            "prompt_values_supported": ["login"],
             "token_endpoint_auth_methods_supported": ["none"],
             "revocation_endpoint_auth_methods_supported": ["none"],
             "code_challenge_methods_supported": ["S256"],
@@ -138,18 +141,21 @@ class Provider:
         get = entry.get if isinstance(entry, dict) else (lambda k, d=None: getattr(entry, k, d))
         return str(get("email") or f"{name}@localhost"), [str(g) for g in (get("groups") or ())]
 
-    def mint(self, name: str, nonce: str | None = None) -> str:
+    def mint(self, name: str, nonce: str | None = None, auth_time: float | None = None) -> str:
         from hoopcli.server.idp.keys import mint_id_token
 
         email, groups = self._claims_of(name)
         extra: dict[str, Any] = {"name": name}
         if nonce:
             extra["nonce"] = nonce
+        if auth_time is not None:
+            extra["auth_time"] = int(auth_time)
         return str(mint_id_token(self.settings, name, email, groups, ttl=self.id_token_ttl, **extra))
 
     def _access_token(self, request: Any) -> str:
         # The ID token doubles as the access token: the hoop server accepts ID tokens as bearers.
-        token = self.mint(request.user, getattr(request, "hoop_nonce", None))
+        token = self.mint(request.user, getattr(request, "hoop_nonce", None),
+                          getattr(request, "hoop_auth_time", None))
         request.extra_credentials = {"id_token": token}
         return token
 
@@ -211,4 +217,5 @@ class Provider:
                 return False
             row.status = "authorized" if approve else "denied"
             row.subject = subject if approve else None
+            row.auth_time = time.time() if approve else None
             return True

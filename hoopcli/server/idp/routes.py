@@ -13,6 +13,7 @@ import json
 import re
 import secrets
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -334,7 +335,7 @@ async def authorize_submit(request: Request) -> Response:
         headers, _body_out, _status = await run_in_threadpool(
             provider.authorization_endpoint.create_authorization_response,
             f"{provider.url('/authorize')}?{query}", "GET", None, {}, None,
-            {"user": user.name, "nonce": nonce})
+            {"user": user.name, "nonce": nonce, "hoop_auth_time": time.time()})
     except (OAuth2Error, FatalClientError) as exc:
         return _authorize_error(request, provider, exc)
     return RedirectResponse(headers["Location"], status_code=302, headers=NO_STORE)

@@ -99,7 +99,8 @@ class Validator(RequestValidator):
                 code_challenge=request.code_challenge,
                 code_challenge_method=request.code_challenge_method,
                 scope=" ".join(request.scopes or []), nonce=request.nonce,
-                subject=request.user, created_at=now, expires_at=now + CODE_TTL))
+                subject=request.user, auth_time=getattr(request, "hoop_auth_time", None),
+                created_at=now, expires_at=now + CODE_TTL))
 
     def _code(self, code: str) -> IdpAuthCode | None:
         with self.db.session() as s:
@@ -125,6 +126,7 @@ class Validator(RequestValidator):
             request.user = row.subject
             request.scopes = row.scope.split()
             request.hoop_nonce = row.nonce
+            request.hoop_auth_time = row.auth_time
         return self.provider.user_exists(request.user)
 
     def get_code_challenge(self, code: str, request: Any) -> str | None:
@@ -171,6 +173,7 @@ class Validator(RequestValidator):
                 return None
             request.user = row.subject
             request.scopes = row.scope.split()
+            request.hoop_auth_time = row.auth_time
         if not self.provider.user_exists(request.user):
             return None
         return DeviceCodeGrant.DEVICE_CODE_AUTHORIZED
@@ -199,6 +202,7 @@ class Validator(RequestValidator):
             assert row is not None
             request.user = row.subject
             request.hoop_family = row.family
+            request.hoop_auth_time = row.auth_time     # a refresh is not a sign-in: keep the login's time
             request.hoop_original_scopes = row.scope.split()
         return self.provider.user_exists(request.user)
 
@@ -227,4 +231,5 @@ class Validator(RequestValidator):
             s.add(IdpRefreshToken(
                 token_hash=digest(refresh), client_id=request.client_id, subject=request.user,
                 family=getattr(request, "hoop_family", None) or secrets.token_hex(16),
-                scope=" ".join(request.scopes or []), created_at=now, expires_at=now + REFRESH_TTL))
+                scope=" ".join(request.scopes or []), auth_time=getattr(request, "hoop_auth_time", None),
+                created_at=now, expires_at=now + REFRESH_TTL))

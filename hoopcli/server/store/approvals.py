@@ -38,6 +38,7 @@ class ApprovalRow(Base):
     rule: Mapped[str | None] = mapped_column(String(255), nullable=True)
     approvers: Mapped[list[Any]] = mapped_column(JSON, default=list)  # "self" and/or group names
     channels: Mapped[list[Any]] = mapped_column(JSON, default=list)   # empty: every channel
+    presence: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None: "fresh" (default)
     requested_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
     decided_at: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -21,6 +21,7 @@ class IdpDeviceGrant(Base):
     scope: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|authorized|denied|consumed
     subject: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    auth_time: Mapped[float | None] = mapped_column(Float, nullable=True)   # when the person signed in
     poll_interval: Mapped[int] = mapped_column(Integer, default=5)
     last_poll_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
@@ -38,6 +39,7 @@ class IdpAuthCode(Base):
     scope: Mapped[str] = mapped_column(Text, default="")
     nonce: Mapped[str | None] = mapped_column(String(255), nullable=True)
     subject: Mapped[str] = mapped_column(String(255))
+    auth_time: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
     used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -51,6 +53,7 @@ class IdpRefreshToken(Base):
     subject: Mapped[str] = mapped_column(String(255), index=True)
     family: Mapped[str] = mapped_column(String(64), index=True)  # one login's chain of rotations
     scope: Mapped[str] = mapped_column(Text, default="")
+    auth_time: Mapped[float | None] = mapped_column(Float, nullable=True)   # of the login, kept on refresh
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
     used_at: Mapped[float | None] = mapped_column(Float, nullable=True)

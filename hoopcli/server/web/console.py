@@ -14,6 +14,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from hoopcli.server.approvals.service import Presence
 from hoopcli.server.errors import SignInFirst, Unauthenticated
 from hoopcli.server.identity.security import Principal
 from hoopcli.server.web.cookies import SESSION_COOKIE, ConsoleUser, load_key, unsign
@@ -53,6 +54,11 @@ def current_user(request: Request) -> ConsoleUser | None:
 def principal_of(user: ConsoleUser) -> Principal:
     return Principal(subject=user.subject, email=user.email, name=user.name, groups=user.groups,
                      roles=user.roles, org=user.org)
+
+
+def presence_of(user: ConsoleUser) -> Presence | None:
+    """What this console session proves about the person being here: its sign-in's auth_time."""
+    return Presence("sign-in", user.auth_time) if user.auth_time is not None else None
 
 
 def signed_in(request: Request) -> ConsoleUser:

@@ -96,6 +96,7 @@ class ConsoleUser:
     csrf: str
     exp: float
     extra: dict[str, Any] = field(default_factory=dict)
+    auth_time: float | None = None      # when the person signed in at the IdP (the ID token's auth_time)
 
     def display(self) -> str:
         return self.email or self.name or self.subject
@@ -105,14 +106,17 @@ class ConsoleUser:
 
     def to_cookie(self) -> dict[str, Any]:
         return {"sub": self.subject, "email": self.email, "name": self.name, "groups": list(self.groups),
-                "roles": sorted(self.roles), "org": self.org, "csrf": self.csrf, "exp": self.exp}
+                "roles": sorted(self.roles), "org": self.org, "csrf": self.csrf, "exp": self.exp,
+                "auth_time": self.auth_time}
 
     @classmethod
     def from_cookie(cls, value: dict[str, Any]) -> ConsoleUser | None:
         try:
+            auth_time = value.get("auth_time")
             return cls(str(value["sub"]), value.get("email"), value.get("name"),
                        tuple(str(g) for g in value.get("groups") or ()),
                        frozenset(str(r) for r in value.get("roles") or ()), str(value.get("org") or "default"),
-                       str(value["csrf"]), float(value["exp"]))
+                       str(value["csrf"]), float(value["exp"]),
+                       auth_time=float(auth_time) if isinstance(auth_time, (int, float)) else None)
         except (KeyError, TypeError, ValueError):
             return None

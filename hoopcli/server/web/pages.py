@@ -7,6 +7,8 @@ autoescapes everything; recorded output, arguments and justifications are data, 
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -15,16 +17,27 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from hoopcli.errors import UsageError
+from hoopcli.server.approvals import passkeys, workflow
 from hoopcli.server.approvals import service as svc
-from hoopcli.server.approvals import workflow
 from hoopcli.server.approvals.notify import get_notifier
+from hoopcli.server.detections.service import session_findings
 from hoopcli.server.errors import BadRequest
 from hoopcli.server.identity.security import public
 from hoopcli.server.ledger import query as ledger_query
 from hoopcli.server.ledger import service as ledger
 from hoopcli.server.ledger.common import signing_key
 from hoopcli.server.policy import service as policy
-from hoopcli.server.web.console import HERE, check_csrf, csrf_refused, message_page, principal_of, render, signed_in
+from hoopcli.server.web.console import (
+    HERE,
+    check_csrf,
+    console_key,
+    csrf_refused,
+    message_page,
+    presence_of,
+    principal_of,
+    render,
+    signed_in,
+)
 from hoopcli.server.web.cookies import ConsoleUser
 
 router = APIRouter(tags=["console"])
@@ -106,8 +119,10 @@ def session_page(request: Request, session_id: str) -> HTMLResponse:
         "stderr": ((c.get("result") or {}).get("stderr") or {}).get("text") or "",
         "exit_code": (c.get("result") or {}).get("exit_code"),
     } for c in commands]
+    findings = session_findings(request.app.state.db, user.org, session_id)
     return render(request, "session.html", user=user, session=session, commands=commands,
-                  playback=playback, verification=verification, title=f"Session {session_id[:12]}")
+                  playback=playback, verification=verification, findings=findings,
+                  title=f"Session {session_id[:12]}")
 
 
 def _gateway_playback(call: dict[str, Any]) -> dict[str, Any]:
@@ -147,12 +162,15 @@ def approvals_feed(request: Request) -> JSONResponse:
 def approval_page(request: Request, approval_id: str) -> HTMLResponse:
     user = signed_in(request)
     found = workflow.console_view(request.app.state.db, request.app.state.settings, principal_of(user),
-                                  approval_id[:64])
+                                  approval_id[:64], presence_of(user))
     if found is None:
         return message_page(request, "No such approval", "There is no approval with that id you may see.", 404)
-    approval, events, why_not = found
+    approval, events, why_not, step_up = found
+    here = f"/approvals/{quote(approval['id'])}"
+    has_passkey = bool(step_up) and bool(passkeys.listed(request.app.state.db, user.org, user.subject))
     return render(request, "approval.html", user=user, a=approval, events=events, why_not=why_not,
-                  title=f"Approval {approval['id']}")
+                  step_up=step_up, step_up_url="/auth/login?fresh=1&next=" + quote(here, safe=""),
+                  has_passkey=has_passkey, title=f"Approval {approval['id']}")
 
 
 @router.post("/approvals/{approval_id}/decision", dependencies=[PAGE])
@@ -170,11 +188,155 @@ async def approval_decide(request: Request, approval_id: str) -> Response:
         row = await run_in_threadpool(
             lambda: workflow.console_decide(app.state.db, app.state.settings, get_notifier(app), principal_of(user),
                                             approval_id[:64], approve=decision == "approve", reason=reason,
-                                            call_hash=form.get("call_hash") or None))
+                                            call_hash=form.get("call_hash") or None,
+                                            presence=presence_of(user)))
     except svc.ApprovalError as exc:
         return message_page(request, "Decision refused", exc.message, exc.status_code,
                             link=(f"/approvals/{quote(approval_id[:64])}", "Back to the request"))
     return RedirectResponse(f"/approvals/{quote(row.id)}", status_code=303)
+
+
+# -- passkeys: the other proof of presence (hoopcli/server/approvals/passkeys.py) -----------------
+
+PASSKEY_COOKIE = "hoop_webauthn"
+PASSKEY_TTL = 300
+
+
+def _json_refused(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"ok": False, "error": message}, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _json_csrf_ok(request: Request, user: ConsoleUser) -> bool:
+    """A script's POST: same origin (the header is required) and the session's CSRF token."""
+    import hmac
+
+    origin = request.headers.get("origin")
+    public_url = str(request.app.state.settings.public_url).rstrip("/")
+    token = request.headers.get("x-csrf-token") or ""
+    return origin is not None and origin.rstrip("/") == public_url and bool(token) and \
+        hmac.compare_digest(token.encode(), str(user.csrf).encode())
+
+
+def _challenge_cookie(request: Request, response: Response, kind: str, challenge: bytes, subject: str) -> None:
+    from hoopcli.server.web.auth import secure_cookies
+    from hoopcli.server.web.cookies import sign
+
+    value = sign(console_key(request), "webauthn", {"kind": kind, "challenge": challenge.hex(), "sub": subject,
+                                                     "exp": time.time() + PASSKEY_TTL})
+    response.set_cookie(PASSKEY_COOKIE, value, max_age=PASSKEY_TTL, httponly=True, samesite="strict",
+                        secure=secure_cookies(request), path="/")
+
+
+def _challenge_of(request: Request, kind: str, subject: str) -> bytes | None:
+    from hoopcli.server.web.cookies import unsign
+
+    value = unsign(console_key(request), "webauthn", request.cookies.get(PASSKEY_COOKIE))
+    if not value or value.get("kind") != kind or value.get("sub") != subject:
+        return None
+    try:
+        return bytes.fromhex(str(value.get("challenge")))
+    except ValueError:
+        return None
+
+
+async def _json_body(request: Request) -> dict[str, Any] | None:
+    try:
+        body = await request.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+@router.get("/passkeys", response_class=HTMLResponse, dependencies=[PAGE])
+def passkeys_page(request: Request) -> HTMLResponse:
+    user = signed_in(request)
+    settings = request.app.state.settings
+    mine = passkeys.listed(request.app.state.db, user.org, user.subject)
+    fresh = user.auth_time is not None and time.time() - user.auth_time <= svc.STEP_UP_WINDOW
+    return render(request, "passkeys.html", user=user, passkeys=mine, fresh=fresh,
+                  available=passkeys.relying_party(str(settings.public_url)) is not None,
+                  step_up_url="/auth/login?fresh=1&next=" + quote("/passkeys", safe=""), title="Passkeys")
+
+
+@router.post("/passkeys/options", dependencies=[PAGE])
+def passkey_registration_options(request: Request) -> Response:
+    user = signed_in(request)
+    if not _json_csrf_ok(request, user):
+        return _json_refused(403, "CSRF check failed; reload the page")
+    try:
+        options, challenge = passkeys.registration_options(request.app.state.db, request.app.state.settings,
+                                                           principal_of(user), user.auth_time)
+    except svc.ApprovalError as exc:
+        return _json_refused(exc.status_code, exc.message)
+    response = Response(options, media_type="application/json", headers={"Cache-Control": "no-store"})
+    _challenge_cookie(request, response, "register", challenge, user.subject)
+    return response
+
+
+@router.post("/passkeys", dependencies=[PAGE])
+async def passkey_register(request: Request) -> Response:
+    user = signed_in(request)
+    if not _json_csrf_ok(request, user):
+        return _json_refused(403, "CSRF check failed; reload the page")
+    body = await _json_body(request)
+    challenge = _challenge_of(request, "register", user.subject)
+    if body is None or challenge is None:
+        return _json_refused(400, "this passkey registration expired or did not start here; try again")
+    app = request.app
+    try:
+        await run_in_threadpool(passkeys.register, app.state.db,
+                                app.state.settings, principal_of(user), json.dumps(body), challenge)
+    except svc.ApprovalError as exc:
+        return _json_refused(exc.status_code, exc.message)
+    response = JSONResponse({"ok": True}, headers={"Cache-Control": "no-store"})
+    response.delete_cookie(PASSKEY_COOKIE, path="/")
+    return response
+
+
+@router.post("/approvals/{approval_id}/passkey/options", dependencies=[PAGE])
+def passkey_approval_options(request: Request, approval_id: str) -> Response:
+    user = signed_in(request)
+    if not _json_csrf_ok(request, user):
+        return _json_refused(403, "CSRF check failed; reload the page")
+    try:
+        options, challenge = passkeys.authentication_options(request.app.state.db, request.app.state.settings,
+                                                             principal_of(user))
+    except svc.ApprovalError as exc:
+        return _json_refused(exc.status_code, exc.message)
+    response = Response(options, media_type="application/json", headers={"Cache-Control": "no-store"})
+    _challenge_cookie(request, response, "approve:" + approval_id[:64], challenge, user.subject)
+    return response
+
+
+@router.post("/approvals/{approval_id}/passkey", dependencies=[PAGE])
+async def passkey_approve(request: Request, approval_id: str) -> Response:
+    """Approve one's own request with a passkey: verify the assertion, then decide with it as presence."""
+    user = signed_in(request)
+    if not _json_csrf_ok(request, user):
+        return _json_refused(403, "CSRF check failed; reload the page")
+    body = await _json_body(request)
+    challenge = _challenge_of(request, "approve:" + approval_id[:64], user.subject)
+    credential = body.get("credential") if body else None
+    if not isinstance(credential, dict) or challenge is None:
+        return _json_refused(400, "this passkey check expired or did not start here; try again")
+    reason = str((body or {}).get("reason") or "").strip()[:1000] or None
+    call_hash = (body or {}).get("call_hash")
+    app = request.app
+
+    def decide() -> svc.Approval:
+        presence = passkeys.verify(app.state.db, app.state.settings, principal_of(user), credential, challenge)
+        return workflow.console_decide(app.state.db, app.state.settings, get_notifier(app), principal_of(user),
+                                       approval_id[:64], approve=True, reason=reason,
+                                       call_hash=call_hash if isinstance(call_hash, str) else None,
+                                       presence=presence)
+
+    try:
+        row = await run_in_threadpool(decide)
+    except svc.ApprovalError as exc:
+        return _json_refused(exc.status_code, exc.message)
+    response = JSONResponse({"ok": True, "url": f"/approvals/{quote(row.id)}"}, headers={"Cache-Control": "no-store"})
+    response.delete_cookie(PASSKEY_COOKIE, path="/")
+    return response
 
 
 # -- policy -------------------------------------------------------------------------------------

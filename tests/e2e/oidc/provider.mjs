@@ -4,7 +4,10 @@
 // is generated per run, state is in memory, and the library's development login page signs in
 // any account below by name (it asks for a password but does not check it).
 //
-//   node provider.mjs PORT      -> prints "oidc-provider listening on http://127.0.0.1:PORT"
+//   node provider.mjs PORT [REDIRECT_URI]
+//        -> prints "oidc-provider listening on http://127.0.0.1:PORT"
+//   With REDIRECT_URI (the hoop console's {public_url}/auth/callback), the client may also use the
+//   authorization code flow with PKCE there (the console's sign-in and its step-up, prompt=login).
 import { generateKeyPair, exportJWK } from 'jose';
 import Provider from 'oidc-provider';
 
@@ -14,6 +17,7 @@ if (!Number.isInteger(port) || port <= 0 || port > 65535) {
   process.exit(2);
 }
 const issuer = `http://127.0.0.1:${port}`;
+const consoleRedirect = process.argv[3];
 
 const accounts = {
   alice: { email: 'alice@example.test', name: 'Alice', groups: ['admins', 'developers'] },
@@ -27,9 +31,10 @@ const provider = new Provider(issuer, {
   clients: [{
     client_id: 'hoop-cli',
     token_endpoint_auth_method: 'none',
-    grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
-    response_types: [],
-    redirect_uris: [],
+    grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token',
+      ...(consoleRedirect ? ['authorization_code'] : [])],
+    response_types: consoleRedirect ? ['code'] : [],
+    redirect_uris: consoleRedirect ? [consoleRedirect] : [],
   }],
   jwks: { keys: [jwk] },
   cookies: { keys: [`cookie-${Math.random()}`] },
