@@ -224,7 +224,8 @@ class GatewayService:
         url = f"{self.settings.public_url.rstrip('/')}/approvals/{row.id}"
         why = f"{call.decision.reason.removeprefix('hoop: ')}; " if held and call.decision.reason else ""
         raise ApprovalPending(f"hoop: {why}approval {row.id} pending ({row.rule or 'review'}); approvers: {who}; "
-                              f"approve with `hoop approvals approve {row.id}` or at {url}, "
+                              f"approve at {url} (your own request: a fresh sign-in or a passkey there) or "
+                              f"`hoop approvals approve {row.id}` (another approver), "
                               "then send the same request again")
 
     def _slack(self, row: Any) -> None:
