@@ -71,6 +71,9 @@ def main() -> None:
     parser.add_argument("--hold-uploads", action="store_true",
                         help="keep the background uploader (and so the server's ingest) off the two "
                              "cores while measuring: records wait in the spool until the end")
+    parser.add_argument("--connection", default="default",
+                        help="the demo stack's connection the shim uses: default (credentials: vend) or "
+                             "gateway (every call through hoop's gateway with a session credential)")
     args = parser.parse_args()
     if args.instructions and not shutil.which("valgrind"):
         raise SystemExit("--instructions needs valgrind (apt install valgrind)")
@@ -88,6 +91,7 @@ def main() -> None:
         shim_env = stack.client_env("dev")
         shim_env["PATH"] = os.pathsep.join([str(shim.parent), os.path.dirname(python), "/usr/bin", "/bin"])
         shim_env["HOOP_NO_PROMPT"] = "1"
+        shim_env["HOOP_CONNECTION"] = args.connection
         bare_env = {k: v for k, v in shim_env.items() if not k.startswith("HOOP_")}
         bare_env.update(SANDBOX_KEYS)
         aws_args = ["--endpoint-url", stack.moto_url, "s3api", "list-buckets"]

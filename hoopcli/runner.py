@@ -168,6 +168,96 @@ def clean_env(env: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in AMBIENT_AWS_VARS}
 
 
+# --- who chooses the runner, and the config the real CLI reads (issue 15, item 4) ---------------
+
+def runner_choice(env: Mapping[str, str], stored: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+    """("inprocess" | "subprocess", the environment to find the real CLI with).
+
+    HOOP_RUNNER and HOOP_REAL_AWS come from hoop's configuration (HOOP_HOME/config.json keys
+    `runner` and `real_aws`). Outside a hoop session the user's own environment may set them too;
+    under one (HOOP_SESSION_ID set, as `hoop run` does) the agent's environment is not asked: an
+    agent must not switch the per-call checks off by choosing the subprocess runner."""
+    runner = stored.get("runner") if isinstance(stored.get("runner"), str) else None
+    real = stored.get("real_aws") if isinstance(stored.get("real_aws"), str) else None
+    if not env.get("HOOP_SESSION_ID"):
+        runner = env.get("HOOP_RUNNER") or runner
+        real = env.get("HOOP_REAL_AWS") or real
+    found = {k: v for k, v in env.items() if k != "HOOP_REAL_AWS"}
+    if real:
+        found["HOOP_REAL_AWS"] = real
+    name = runner or ("subprocess" if real else "inprocess")
+    return ("subprocess" if name == "subprocess" else "inprocess"), found
+
+
+# Settings of the agent's AWS config file the real CLI may keep: output and transfer tuning. Not
+# kept: cli_history (it writes responses and the session token to ~/.aws/cli/history),
+# credential_process, role_arn/source_profile, sso_*, keys, endpoint_url and every other profile.
+CONFIG_KEPT = frozenset({"region", "output", "cli_binary_format", "cli_timestamp_format",
+                         "cli_follow_urlparam", "parameter_validation", "retry_mode",
+                         "max_attempts", "s3", "ca_bundle", "tcp_keepalive"})
+
+
+def hoop_config_text(source: str) -> str:
+    """The `[default]` section of an AWS config file reduced to CONFIG_KEPT (nested `s3 =` lines
+    follow their key). A line parser: configparser costs an import on every call."""
+    out = ["[default]"]
+    in_default = keep = False
+    for line in source.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", ";")):
+            continue
+        if stripped.startswith("["):
+            in_default, keep = stripped.replace(" ", "") == "[default]", False
+            continue
+        if not in_default:
+            continue
+        if line[:1] in (" ", "\t"):
+            if keep:
+                out.append("    " + stripped)
+            continue
+        key = stripped.partition("=")[0].strip().lower()
+        keep = key in CONFIG_KEPT
+        if keep:
+            out.append(stripped)
+    return "\n".join(out) + "\n"
+
+
+def hoop_config_file(env: Mapping[str, str]) -> str:
+    """A config file hoop writes for the real CLI (HOOP_HOME/run/aws-config, 0600), from the
+    agent's AWS_CONFIG_FILE or ~/.aws/config reduced by hoop_config_text."""
+    from hoopcli.paths import Layout, write_private
+
+    source = env.get("AWS_CONFIG_FILE") or os.path.join(
+        env.get("HOME") or os.path.expanduser("~"), ".aws", "config")
+    try:
+        with open(source, encoding="utf-8", errors="replace") as fh:
+            text = hoop_config_text(fh.read(1024 * 1024))
+    except OSError:
+        text = "[default]\n"
+    path = Layout.from_env(env).home / "run" / "aws-config"
+    try:
+        current = path.read_text(encoding="utf-8")
+    except OSError:
+        current = None
+    if current != text:
+        write_private(path, text.encode("utf-8"))
+    return str(path)
+
+
+def shadowing_alias(env: Mapping[str, str], args: list[str]) -> str | None:
+    """The name of an alias in ~/.aws/cli/alias that the real CLI would run instead of the
+    command hoop read (an alias may replace a service name), or None."""
+    from hoopcli.parse.aliases import alias_names
+
+    names = alias_names(env)
+    if not names:
+        return None
+    from hoopcli.parse.parser import command_words
+
+    words = command_words(args)
+    return words[0] if words and words[0] in names else None
+
+
 # --- in process --------------------------------------------------------------------------------
 
 class InProcessRunner:
@@ -192,10 +282,15 @@ class InProcessRunner:
         # No shared credentials/config file may supply keys: hoop's are the only ones.
         os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
         os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+        os.environ["AWS_CONFIG_FILE"] = hoop_config_file(req.env)
         old_out, old_err = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = stdout, stderr
         try:
             driver = create_clidriver()
+            from awscli.alias import AliasLoader
+
+            # hoop read argv as is: no alias file (a path that cannot exist)
+            driver.alias_loader = AliasLoader(alias_filename=os.path.join(os.devnull, "no-aliases"))
             session = driver.session
             if req.credentials is not None:
                 c = req.credentials
@@ -347,6 +442,12 @@ class SubprocessRunner:
         env[ACTIVE_ENV] = "1"
         env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
         env["AWS_EC2_METADATA_DISABLED"] = "true"
+        env["AWS_CONFIG_FILE"] = hoop_config_file(req.env)
+        alias = shadowing_alias(req.env, list(req.args))
+        if alias is not None:
+            return RunResult(exit_code=77, blocked=(
+                f"`{alias}` is an alias in ~/.aws/cli/alias that the real CLI would run instead "
+                f"of the command hoop checked; remove the alias or run the command it stands for"))
         if req.credentials is not None:
             env["AWS_ACCESS_KEY_ID"] = req.credentials.access_key_id
             env["AWS_SECRET_ACCESS_KEY"] = req.credentials.secret_access_key

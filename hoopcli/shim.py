@@ -188,6 +188,7 @@ class Shim:
 
         layout = Layout.from_env(self.environ)
         cfg = config.load(self.environ, layout)
+        self.stored_config = cfg.extra  # issue 15: the runner comes from hoop's config (runner_choice)
         inv = parse(args)
         self.timer.lap("parse")
         cli_args = strip_profile(args)
@@ -358,7 +359,13 @@ class Shim:
     def _execute(self, inv: Any, cli_args: list[str], vended: Any, masker: Any, whole_secret: bool,
                  pol: Any, ctx: Any) -> tuple[int, list[dict[str, Any]], dict[str, Any], dict[str, Any], str | None]:
         from hoopcli.masking.streams import Capture, MaskedBinary, MaskedTextStream, WholeSecret
-        from hoopcli.runner import InProcessRunner, RunRequest, SubprocessRunner, find_real_aws
+        from hoopcli.runner import (
+            InProcessRunner,
+            RunRequest,
+            SubprocessRunner,
+            find_real_aws,
+            runner_choice,
+        )
 
         args = list(cli_args)
         if vended is not None and vended.endpoint_url and not inv.globals.endpoint_url:
@@ -371,25 +378,24 @@ class Shim:
         err_sink = MaskedBinary(err_raw, err_cap, masker.stream(debug=inv.globals.debug))
         req = RunRequest(args=args, credentials=vended.credentials if vended else None, region=region,
                          env=self.environ)
-        runner_name = self.environ.get("HOOP_RUNNER") or ("subprocess" if self.environ.get("HOOP_REAL_AWS") else "inprocess")
+        runner_name, find_env = runner_choice(self.environ, getattr(self, "stored_config", {}))
         if runner_name == "subprocess":
-            exe = find_real_aws(self.environ, self.env.argv0)
+            exe = find_real_aws(find_env, self.env.argv0)
             passthrough = out_raw if _is_data_stream(inv) else None
             result = SubprocessRunner(exe).run(req, _binary(self.env.stdin), out_sink.write_masked,
                                                err_sink.write_masked, passthrough_stdout=passthrough)
         else:
-            approved_actions = set(inv.actions)
-
             def check_call(service: str, operation: str, params: dict[str, Any]) -> str | None:
                 from hoopcli.parse import call_for
 
-                call = call_for(service, operation, params)
+                call = call_for(service, operation, params, inv.globals.region)
                 d = pol.evaluate_call(call, inv, ctx)
                 if d.effect == "deny":
                     return deny_line_call(call, d)
-                if d.effect == "review" and not set(call.actions) <= approved_actions:
-                    return (f"{service}:{operation} was not part of the approved command; "
-                            f"run it as its own command so it can be reviewed")
+                if d.effect == "review":  # issue 15: actions, resources and params, as approved
+                    from hoopcli.parse.scope import outside_approval
+
+                    return outside_approval(call, inv)
                 return None
 
             req.check_call = check_call
@@ -408,11 +414,12 @@ class Shim:
 
     def _run_plain(self, cli_args: list[str]) -> int:
         """help / --version: no credentials, nothing secret; still the real CLI's own output."""
-        from hoopcli.runner import InProcessRunner, RunRequest, SubprocessRunner, find_real_aws
+        from hoopcli.runner import InProcessRunner, RunRequest, SubprocessRunner, find_real_aws, runner_choice
 
         req = RunRequest(args=cli_args, credentials=None, env=self.environ)
-        if self.environ.get("HOOP_RUNNER") == "subprocess" or self.environ.get("HOOP_REAL_AWS"):
-            exe = find_real_aws(self.environ, self.env.argv0)
+        runner_name, find_env = runner_choice(self.environ, getattr(self, "stored_config", {}))
+        if runner_name == "subprocess":
+            exe = find_real_aws(find_env, self.env.argv0)
             out, err = _binary(self.env.stdout), _binary(self.env.stderr)
             return SubprocessRunner(exe).run(req, _binary(self.env.stdin), _writer(out), _writer(err)).exit_code
         return InProcessRunner().run(req, self.env.stdout, self.env.stderr).exit_code

@@ -224,30 +224,69 @@ class Masker:
 
     def mask_argv(self, argv: Iterable[str]) -> list[str]:
         """A masked copy of an `aws` argv (the arguments after `aws`): values of secret-named
-        options (`--secret-string X`, `--password=X`, `--value X` with `--type SecureString`),
-        then the detectors on every argument. Masked values are remembered, so later output
-        (--debug echoes argv) is masked too."""
+        options in every spelling awscli accepts (`--secret-string X`, `--password=X`, `--passw X`,
+        `--value X` / `--val X` with `--type SecureString` / `--ty=SecureString`), secret members
+        of --cli-input-json / --cli-input-yaml documents (by the operation's input paths), then
+        the detectors on every argument. Masked values are remembered, so later output (--debug
+        echoes argv) is masked too."""
         args = [str(a) for a in argv]
-        secure = any(a.lower() in ("securestring", "--type=securestring") for a in args)
+        try:
+            from hoopcli.parse.parser import option_tokens
+
+            service, operation, names = option_tokens(args)
+        except Exception:  # masking never fails a command: fall back to raw names
+            service, operation, names = None, None, [None] * len(args)
+        secure = any(a.lower() in ("securestring", "--type=securestring") for a in args) or any(
+            n == "type" and a.lower().rpartition("=")[2] == "securestring" for a, n in zip(args, names, strict=True))
         out: list[str] = []
-        pending: str | None = None
-        for arg in args:
-            if pending is not None:
-                self.remember(arg, pending)
-                out.append(self.marker(pending, arg) if arg else arg)
-                pending = None
+        for arg, name in zip(args, names, strict=True):
+            if name is None:
+                out.append(arg)
                 continue
-            if arg.startswith("--"):
-                name, eq, value = arg[2:].partition("=")
+            is_option = arg.startswith("--") and not MARKER_RE.fullmatch(arg)
+            head, eq, value = arg.partition("=") if is_option else ("", "", arg)
+            if is_option and not eq:
+                out.append(arg)
+                continue
+            if name in ("cli-input-json", "cli-input-yaml"):
+                masked = self._mask_document(value, service, operation, name.endswith("yaml"))
+            else:
                 kind = _secret_option(name, secure)
-                if kind and eq:
+                if kind and value:
                     self.remember(value, kind)
-                    out.append(f"--{name}={self.marker(kind, value)}" if value else arg)
-                    continue
-                if kind:
-                    pending = kind
-            out.append(arg)
+                    masked = self.marker(kind, value)
+                else:
+                    masked = value
+            out.append(f"{head}={masked}" if is_option else masked)
         return [self.mask_text(a) if not MARKER_RE.fullmatch(a) else a for a in out]
+
+    def _mask_document(self, text: str, service: str | None, operation: str | None, yaml_doc: bool) -> str:
+        """An inline --cli-input-json/yaml document with its secret members masked (a file://
+        document stays a path; the file is not recorded)."""
+        import json
+
+        if text.startswith(("file://", "fileb://")):
+            return text
+        try:
+            if yaml_doc:
+                import yaml
+
+                doc = yaml.safe_load(text)
+            else:
+                doc = json.loads(text)
+        except Exception:  # not a document: the detectors still scan it
+            return text
+        if not isinstance(doc, dict):
+            return text
+        secure = str(doc.get("Type", "")).lower() == "securestring"
+        masked = self.mask_params(service or "", operation or "", doc)
+        if secure and isinstance(masked.get("Value"), str):
+            masked["Value"] = self._mask_value(masked["Value"], "secret")
+        for key in list(masked):
+            kind = _secret_option(_cli_name(key), secure=False)
+            if kind:
+                masked[key] = self._mask_value(masked[key], kind)
+        return json.dumps(masked, separators=(",", ":")) if masked != doc else text
 
     def _mask_value(self, value: Any, kind: str) -> Any:
         if isinstance(value, str):
@@ -322,6 +361,16 @@ class Masker:
         for i, local in per.items():
             container, key = refs[i]
             container[key] = self._apply(strings[i], local)
+
+
+def _cli_name(member: str) -> str:
+    """SecretString -> secret-string (the option spelling of an API member, for _secret_option)."""
+    out = []
+    for i, ch in enumerate(member):
+        if ch.isupper() and i and not member[i - 1].isupper():
+            out.append("-")
+        out.append(ch.lower())
+    return "".join(out)
 
 
 def _secret_option(name: str, secure: bool) -> str | None:

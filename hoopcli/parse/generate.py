@@ -186,6 +186,50 @@ def _flags(cmd: Any) -> tuple[list[str], int]:
     return sorted(flags), pos
 
 
+def argspec(cmd: Any) -> dict[str, str]:
+    """{option: kind + API member} of a command, read from the argparse parser awscli builds
+    for it (so option names, value counts and boolean negations are awscli's own). Kinds:
+    ``1`` one value, ``?`` an optional value, ``*``/``+`` a list, ``a`` appends (repeatable),
+    ``T``/``F`` a switch setting its member to true/false, ``0`` another switch."""
+    from awscli.argparser import ArgTableArgParser
+
+    parser = ArgTableArgParser(cmd.arg_table)
+    out: dict[str, str] = {}
+    for action in parser._actions:
+        for opt in action.option_strings:
+            if not opt.startswith("--"):
+                continue
+            name = opt[2:]
+            arg = cmd.arg_table.get(name)
+            member = getattr(arg, "_serialized_name", None) or ""
+            if getattr(arg, "argument_model", None) is None or type(arg).__name__ == "PageArgument":
+                member = ""  # --max-items, --page-size, --starting-token: the paginator's, not sent
+            nargs, kind_name = action.nargs, type(action).__name__
+            if nargs == 0:
+                kind = "T" if "StoreTrue" in kind_name else "F" if "StoreFalse" in kind_name else "0"
+            elif "Append" in kind_name:
+                kind = "a"
+            elif nargs in ("?", "*", "+"):
+                kind = str(nargs)
+            else:
+                kind = "1" if nargs in (None, 1) else "+"
+            out[name] = kind + member
+    return out
+
+
+def _sync_strategies() -> dict[str, str]:
+    """`s3 sync`'s --delete, --exact-timestamps, --size-only: awscli adds them to the argument
+    table when the command runs (its sync strategies), so the static table lacks them."""
+    from awscli.customizations.s3.syncstrategy import delete, exacttimestamps, sizeonly
+
+    out = {}
+    for module in (delete, exacttimestamps, sizeonly):
+        for value in vars(module).values():
+            if isinstance(value, dict) and "name" in value and value.get("action") == "store_true":
+                out[value["name"]] = "T"
+    return out
+
+
 def _botocore_name(cmd: Any) -> str | None:
     """The botocore service of an awscli ServiceCommand, without loading its model."""
     return getattr(cmd, "_service_name", None) if cmd is not None else None
@@ -272,20 +316,23 @@ class Generator:
         if _botocore_name(cmd) is None:
             service = next((c[0] for calls in customs.values() for c in calls if c[0]), cli)
             out: dict[str, Any] = {"v": INDEX_VERSION, "cli": cli, "service": service,
-                                   "prefix": None, "ops": {}, "api": {}, "waiters": {}, "custom": {}, "pos": {}}
+                                   "prefix": None, "ops": {}, "api": {}, "waiters": {}, "custom": {}, "pos": {},
+                                   "args": {}, "wargs": {}}
             sub: dict[str, Any] = {}
         else:
             service = _botocore_name(cmd) or cli
             prefixes = self.prefixes(service)
             out = {"v": INDEX_VERSION, "cli": cli, "service": service,
                    "prefix": prefixes[0] if prefixes else None,
-                   "ops": {}, "api": {}, "waiters": {}, "custom": {}, "pos": {}}
+                   "ops": {}, "api": {}, "waiters": {}, "custom": {}, "pos": {}, "args": {},
+                   "wargs": {}}
             sub = cmd._get_command_table()
         for name, op_cmd in sorted(sub.items()):
             op_model = getattr(op_cmd, "_operation_model", None)
             if op_model is not None:
                 out["ops"][name] = op_model.name
                 out["api"][op_model.name] = self.api_full(service, op_model.name, op_cmd)
+                out["args"][name] = argspec(op_cmd)
                 flags, pos = _flags(op_cmd)
                 if pos:  # positional arguments (outfile): options must not swallow them
                     out["pos"][name] = {"n": pos, "flags": flags, "multi": _multi(op_cmd)}
@@ -293,16 +340,19 @@ class Generator:
                 for wname, wcmd in sorted(op_cmd.subcommand_table.items()):
                     wop = wcmd._operation_model.name
                     out["waiters"][wname] = wop
+                    out["wargs"][wname] = argspec(wcmd)
                     if wop not in out["api"]:
                         out["api"][wop] = self.api_full(service, wop, wcmd)
             elif (cli, name) in CUSTOM_CALLS:
                 flags, pos = _flags(op_cmd)
                 out["custom"][name] = {"calls": [self.custom_call(*c, op_cmd) for c in customs[name]],
-                                       "flags": flags, "pos": pos, "multi": _multi(op_cmd)}
+                                       "flags": flags, "pos": pos, "multi": _multi(op_cmd),
+                                       "args": argspec(op_cmd)}
             else:
                 flags, pos = _flags(op_cmd)
                 out["custom"][name] = {"calls": [[*LOCAL, [], "Unknown"]],
-                                       "flags": flags, "pos": pos, "multi": _multi(op_cmd)}
+                                       "flags": flags, "pos": pos, "multi": _multi(op_cmd),
+                                       "args": argspec(op_cmd)}
         for name, calls in customs.items():
             if name not in out["custom"]:  # awscli v2-only customizations
                 out["custom"][name] = {"calls": [self.custom_call(*c) for c in calls],
@@ -315,7 +365,8 @@ class Generator:
         return sorted(names - {"s3", "configure", "history"})
 
     def s3_flags(self) -> dict[str, Any]:
-        return {name: {"flags": _flags(cmd)[0], "multi": _multi(cmd)}
+        return {name: {"flags": _flags(cmd)[0], "multi": _multi(cmd),
+                       "args": dict(argspec(cmd), **(_sync_strategies() if name == "sync" else {}))}
                 for name, cmd in self.table["s3"].subcommand_table.items()}
 
 
@@ -325,14 +376,15 @@ def shard(cli: str, data: dict[str, Any]) -> dict[str, str]:
     if len(text) <= SHARD_BYTES:
         return {cli + ".json": text}
     count = -(-len(text) // SHARD_BYTES)
-    parts: list[dict[str, Any]] = [{"ops": {}, "api": {}} for _ in range(count)]
+    parts: list[dict[str, Any]] = [{"ops": {}, "api": {}, "args": {}} for _ in range(count)]
     for cli_op, api_op in data["ops"].items():
         parts[shard_of(cli_op, count)]["ops"][cli_op] = api_op
+        parts[shard_of(cli_op, count)]["args"][cli_op] = data["args"].get(cli_op, {})
     keep = set(data["waiters"].values())
     for api_op, entry in data["api"].items():
         if api_op not in keep:
             parts[shard_of(api_op, count)]["api"][api_op] = entry
-    main = dict(data, ops={}, api={k: v for k, v in data["api"].items() if k in keep},
+    main = dict(data, ops={}, args={}, api={k: v for k, v in data["api"].items() if k in keep},
                 shards=count)
     files = {cli + ".json": dump(main)}
     files.update({f"{cli}.{i}.json": dump(part) for i, part in enumerate(parts)})

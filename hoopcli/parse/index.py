@@ -13,8 +13,14 @@ File format (``data/<cli-service>.json``)::
                                    {"bucket": "Bucket"}], ...},     # CLI option -> API member
                                                      # [, [actions, level] with a VersionId]
      "waiters": {"bucket-exists": "HeadBucket", ...},
+     "args":    {"list-objects-v2": {"bucket": "1Bucket", "no-paginate": ...}, ...},  # argspec
+     "wargs":   {"bucket-exists": {...}},                         # the same, per waiter
      "custom":  {"package": {"calls": [[service, operation, [actions], level], ...],
                              "flags": ["force-upload", ...], "pos": 0}, ...}}
+
+``args`` (and a custom command's or s3 command's ``"args"``) is awscli's own argument table of
+the command: option -> kind + API member (``generate.argspec``); the parser resolves abbreviated
+options (argparse prefix matching), ``--opt=value`` and ``--no-X`` booleans from it.
 
 Services whose file would pass SHARD_BYTES (ec2, sagemaker, ...) are split: the main file keeps
 everything but ``ops`` and ``api`` (waiter operations stay) and says ``"shards": N``;
@@ -132,6 +138,7 @@ def service(cli_name: str) -> dict[str, Any] | None:
         cache: dict[int, dict[str, Any]] = {}
         data["ops"] = _Sharded(cli_name, "ops", data["ops"], shards, cache)
         data["api"] = _Sharded(cli_name, "api", data["api"], shards, cache)
+        data["args"] = _Sharded(cli_name, "args", data.get("args", {}), shards, cache)
     _services[cli_name] = data
     return data
 

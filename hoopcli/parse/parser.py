@@ -21,6 +21,9 @@ GLOBAL_VALUES = {"profile", "region", "endpoint-url", "output", "query", "ca-bun
                  "cli-read-timeout", "cli-connect-timeout", "color", "cli-binary-format"}
 GLOBAL_FLAGS = {"debug", "no-verify-ssl", "no-paginate", "no-sign-request", "version",
                 "no-cli-pager", "cli-auto-prompt", "no-cli-auto-prompt", "v2-debug"}
+GLOBAL_CHOICES = {"color": ("on", "off", "auto"),
+                  "output": ("json", "text", "table", "yaml", "yaml-stream")}  # v1's, plus v2's yaml
+_GLOBALS = GLOBAL_VALUES | GLOBAL_FLAGS
 _GLOBAL_FIELDS = {f.replace("_", "-") for f in GlobalOptions.__slots__}
 CONFIGURE_OPS = ("list", "get", "set", "add-model", "import", "list-profiles",
                  "export-credentials", "sso", "sso-session")
@@ -42,30 +45,147 @@ def _suggest(word: str, choices: Any) -> str:
     return f"; did you mean {', '.join(close)}?" if close else ""
 
 
+def _looks_like_value(tok: str) -> bool:
+    """What argparse takes as a value rather than an option: anything not starting with `-`,
+    a lone `-`, a negative number, or (when it names no option) a string with a space."""
+    if not tok.startswith("-") or tok == "-":
+        return True
+    try:
+        float(tok)
+        return True
+    except ValueError:
+        return False
+
+
+def _match(tok: str, names: Any) -> tuple[str, str | None] | None:
+    """(option name, explicit value or None) that `tok` means among `names`, the way argparse
+    reads it (allow_abbrev, as awscli's parsers do): an exact `--name`, `--name=value`, or an
+    unambiguous prefix `--na` / `--na=value`. None when it names none of them; an
+    InvocationError when the prefix is ambiguous (awscli refuses it too)."""
+    if not tok.startswith("--") or len(tok) <= 2:
+        return None
+    body = tok[2:]
+    if body in names:
+        return body, None
+    head, eq, value = body.partition("=")
+    if eq and head in names:
+        return head, value
+    if not head:
+        return None
+    found = [n for n in names if n.startswith(head)]
+    if len(found) == 1:
+        return found[0], value if eq else None
+    if len(found) > 1:
+        raise InvocationError(f"ambiguous option: --{head[:64]} could match "
+                              f"{', '.join('--' + n for n in sorted(found))}")
+    return None
+
+
 def _split_globals(argv: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """Global options anywhere on the line, abbreviated or not, like awscli's main parser (which
+    reads the whole line before the service's parser sees what is left)."""
     found: dict[str, Any] = {}
     rest: list[str] = []
     i = 0
     while i < len(argv):
         tok = argv[i]
-        if tok.startswith("--"):
-            name, eq, value = tok[2:].partition("=")
-            if name in GLOBAL_VALUES:
-                if not eq:
-                    if i + 1 >= len(argv):
-                        raise InvocationError(f"--{name} needs a value")
-                    i += 1
-                    value = argv[i]
-                found[name] = value
-                i += 1
-                continue
-            if name in GLOBAL_FLAGS and not eq:
+        if tok == "--":  # argparse: everything after is positional
+            rest.extend(argv[i:])
+            break
+        hit = _match(tok, _GLOBALS)
+        if hit is not None:
+            name, value = hit
+            if name in GLOBAL_FLAGS:
+                if value is not None:
+                    raise InvocationError(f"--{name} takes no value")
                 found[name] = True
                 i += 1
                 continue
+            if value is None:
+                if i + 1 >= len(argv) or not _looks_like_value(argv[i + 1]):
+                    raise InvocationError(f"--{name} needs a value")
+                i += 1
+                value = argv[i]
+            if name in GLOBAL_CHOICES and value not in GLOBAL_CHOICES[name]:
+                raise InvocationError(f"--{name}: invalid choice {_show(value)} (choose from "
+                                      f"{', '.join(GLOBAL_CHOICES[name])})")
+            if name == "endpoint-url" and "://" not in value:  # awscli: "scheme is missing"
+                raise InvocationError(f"--endpoint-url: bad value {_show(value)}: scheme is missing; "
+                                      f"use a full URL such as https://host")
+            found[name] = value
+            i += 1
+            continue
         rest.append(tok)
         i += 1
     return found, rest
+
+
+def _argparse(tokens: list[str], spec: dict[str, str], positional: bool = False
+              ) -> tuple[dict[str, Any], list[str]]:
+    """`--name value...` pairs and bare positionals read with awscli's argument table of the
+    command (``generate.argspec``): abbreviations, `--name=value`, value counts and switches as
+    argparse reads them. Options the table lacks (a newer CLI's) keep the old reading: they take
+    the following values (one, when the command has positional arguments)."""
+    params: dict[str, Any] = {}
+    positionals: list[str] = []
+
+    def put(name: str, value: Any) -> None:
+        params.pop(name, None)  # the last one wins, and its place is its last use
+        params[name] = value
+
+    i, n = 0, len(tokens)
+    while i < n:
+        tok = tokens[i]
+        if tok == "--":
+            positionals.extend(tokens[i + 1:])
+            break
+        hit = _match(tok, spec)
+        if hit is None:
+            if _looks_like_value(tok) or " " in tok or not tok.startswith("--"):
+                positionals.append(tok)
+                i += 1
+                continue
+            name, eq, value = tok[2:].partition("=")
+            if eq:
+                put(name, value)
+            else:
+                values: list[str] = []
+                while i + 1 < n and _looks_like_value(tokens[i + 1]) and not (positional and values):
+                    i += 1
+                    values.append(tokens[i])
+                put(name, True if not values else values[0] if len(values) == 1 else values)
+            i += 1
+            continue
+        name, explicit = hit
+        kind = spec[name][:1]
+        i += 1
+        if kind in ("T", "F", "0"):
+            if explicit is not None:
+                raise InvocationError(f"--{name} takes no value (got {_show(explicit)})")
+            put(name, True)
+            continue
+        if explicit is not None:
+            values = [explicit]
+        elif kind in ("1", "a", "?"):
+            values = tokens[i:i + 1] if i < n and _looks_like_value(tokens[i]) else []
+            i += len(values)
+        else:
+            values = []
+            while i < n and _looks_like_value(tokens[i]):
+                values.append(tokens[i])
+                i += 1
+        if not values and kind in ("1", "a", "+"):
+            raise InvocationError(f"--{name} needs a value")
+        if kind == "a":
+            prev = params.get(name)
+            put(name, [*(prev if isinstance(prev, list) else []), values[0]])
+        elif kind == "?":
+            put(name, values[0] if values else True)
+        elif kind in ("*", "+"):
+            put(name, values)
+        else:
+            put(name, values[0])
+    return params, positionals
 
 
 def _options(tokens: list[str], flags: set[str] | frozenset[str] = frozenset(),
@@ -158,7 +278,13 @@ def _partition(region: str | None) -> str:
 
 
 def resources_for(hints: list[Any], params: dict[str, Any], region: str | None) -> tuple[str, ...]:
-    """Fill the resource hints of an API operation from its (API-named) parameters."""
+    """Fill the resource hints of an API operation from its (API-named) parameters. A member
+    given in a form hoop cannot name (a file:// value) leaves the resources unknown: filling a
+    narrower hint without it would name a wider resource than the call's."""
+    for _template, members in hints:
+        for m in members:
+            if m in params and not _names(params[m]):
+                return ()
     usable = [h for h in hints if all(_names(params.get(m)) for m in h[1])]
     if not usable:
         return ()
@@ -210,9 +336,25 @@ def call_for(service: str, operation: str, params: dict[str, Any], region: str |
     return _api_call(data, operation, dict(params), region)
 
 
-def _api_params(cli_map: dict[str, str], params: dict[str, Any], doc: dict[str, Any]
-                ) -> dict[str, Any]:
+def _api_params(cli_map: dict[str, str], params: dict[str, Any], doc: dict[str, Any],
+                spec: dict[str, str] | None = None) -> dict[str, Any]:
+    """The API parameters an invocation sends: the --cli-input-json/yaml document, then every
+    option awscli maps to a member (`spec`: its argument table; `--no-enable` is Enable=false),
+    in the order given. Without a table, the options `cli_map` names."""
     api = dict(doc)
+    if spec is not None:
+        for option, value in params.items():
+            code = spec.get(option)
+            if not code or len(code) < 2:
+                continue
+            kind, member = code[0], code[1:]
+            if kind == "T":
+                api[member] = True
+            elif kind == "F":
+                api[member] = False
+            elif value is not True:
+                api[member] = value
+        return api
     for option, member in cli_map.items():
         if option in params and params[option] is not True:
             api[member] = params[option]
@@ -230,6 +372,14 @@ def _custom_calls(spec: dict[str, Any], cli: str, op: str, params: dict[str, Any
             out.append(ApiCall(service, api_op, tuple(acts), level if acts else UNKNOWN,
                                resources_for(hints, api_params, region), api_params))
     return tuple(out)
+
+
+def command_words(argv: list[str] | tuple[str, ...]) -> list[str]:
+    """The words left once the global options are taken out (service, operation, ...)."""
+    try:
+        return _split_globals(list(argv))[1]
+    except InvocationError:
+        return []
 
 
 def parse(argv: list[str] | tuple[str, ...]) -> Invocation:
@@ -270,6 +420,12 @@ def parse(argv: list[str] | tuple[str, ...]) -> Invocation:
 
     data = actions.service(service)
     if data is None:
+        from hoopcli.parse.aliases import alias_names
+
+        if service in alias_names():
+            raise InvocationError(
+                f"{_show(service)} is an alias in ~/.aws/cli/alias; hoop does not expand aliases: "
+                f"run the command it stands for")
         names = [*actions.index()["services"], "s3", "configure", "history"]
         raise InvocationError(f"unknown service {_show(service)}{_suggest(service, names)}")
     if op is None or op.startswith("-"):
@@ -278,21 +434,26 @@ def parse(argv: list[str] | tuple[str, ...]) -> Invocation:
     if op == "wait":
         return _parse_wait(inv, data, rest[2:], region)
     if op in data["ops"]:
+        argspec = data.get("args", {}).get(op)
         spec = data.get("pos", {}).get(op)
-        params, pos = (_options(rest[2:], frozenset(spec["flags"]), frozenset(spec["multi"]))
-                       if spec else _options(rest[2:]))
+        if argspec:
+            params, pos = _argparse(rest[2:], argspec, spec is not None)
+        else:
+            params, pos = (_options(rest[2:], frozenset(spec["flags"]), frozenset(spec["multi"]))
+                           if spec else _options(rest[2:]))
         if pos[-1:] == ["help"]:
             return inv("help", service, op)
         api_op = data["ops"][op]
         doc = _cli_input(params)
-        api_params = _api_params(data["api"].get(api_op, [[], "", [], {}])[3], params, doc)
+        api_params = _api_params(data["api"].get(api_op, [[], "", [], {}])[3], params, doc, argspec)
         if pos:
             params["_positional"] = pos
         return inv("api", service, op, params, (_api_call(data, api_op, api_params, region),))
     if op in data["custom"]:
         spec = data["custom"][op]
-        params, pos = _options(rest[2:], frozenset(spec["flags"]),
-                               frozenset(spec.get("multi", ())) if spec["pos"] else None)
+        params, pos = (_argparse(rest[2:], spec["args"], bool(spec["pos"])) if spec.get("args") else
+                       _options(rest[2:], frozenset(spec["flags"]),
+                                frozenset(spec.get("multi", ())) if spec["pos"] else None))
         if pos[-1:] == ["help"]:
             return inv("help", service, op)
         _cli_input(params)
@@ -315,12 +476,13 @@ def _parse_wait(inv: Any, data: dict[str, Any], tokens: list[str], region: str |
     if name not in data["waiters"]:
         raise InvocationError(f"unknown waiter {_show(name)} for service {_show(service)}"
                               f"{_suggest(name, data['waiters'])}")
-    params, pos = _options(tokens[1:])
+    argspec = data.get("wargs", {}).get(name)
+    params, pos = _argparse(tokens[1:], argspec) if argspec else _options(tokens[1:])
     if pos[-1:] == ["help"]:
         return inv("help", service, "wait")
     api_op = data["waiters"][name]
     doc = _cli_input(params)
-    api_params = _api_params(data["api"].get(api_op, [[], "", [], {}])[3], params, doc)
+    api_params = _api_params(data["api"].get(api_op, [[], "", [], {}])[3], params, doc, argspec)
     return inv("wait", service, "wait", dict(params, waiter=name),
                (_api_call(data, api_op, api_params, region),))
 
@@ -334,7 +496,8 @@ def _parse_s3(inv: Any, op: str | None, tokens: list[str], region: str | None) -
                               f"{_suggest(op, s3cmd.COMMANDS)}; the API operations are under "
                               f"`aws s3api`")
     spec = actions.index()["s3"].get(op, {})
-    params, paths = _options(tokens, frozenset(spec.get("flags", ())), frozenset(spec.get("multi", ())))
+    params, paths = (_argparse(tokens, spec["args"], True) if spec.get("args") else
+                     _options(tokens, frozenset(spec.get("flags", ())), frozenset(spec.get("multi", ()))))
     if paths[-1:] == ["help"]:
         return inv("help", "s3", op)
     data = actions.service("s3api")
@@ -348,3 +511,59 @@ def _parse_s3(inv: Any, op: str | None, tokens: list[str], region: str | None) -
 
 
 __all__ = ["call_for", "parse", "resources_for", "strictest"]
+
+
+def option_tokens(argv: list[str] | tuple[str, ...]
+                  ) -> tuple[str | None, str | None, list[str | None]]:
+    """(botocore service, API operation, or None; for each token of argv: the full option name it spells or whose
+    value it is, else None), read with the same tables as parse(): the masker uses it to find
+    secret values in every spelling (`--val`, `--ty=SecureString`, `--secret-s=...`)."""
+    args = [str(a) for a in argv]
+    names: list[str | None] = [None] * len(args)
+    rest: list[int] = []
+    i = 0
+    while i < len(args):
+        try:
+            hit = _match(args[i], _GLOBALS)
+        except InvocationError:
+            hit = None
+        if hit is not None:
+            names[i] = hit[0]
+            if hit[0] in GLOBAL_VALUES and hit[1] is None and i + 1 < len(args):
+                i += 1
+                names[i] = hit[0]
+            i += 1
+            continue
+        rest.append(i)
+        i += 1
+    words = [args[j] for j in rest]
+    spec: dict[str, str] = {}
+    api_op = boto = None
+    data = actions.service(words[0]) if len(words) > 1 and words[0] != "s3" else None
+    if data is not None and len(words) > 1:
+        op = words[1]
+        if op in data["ops"]:
+            spec = data.get("args", {}).get(op) or {}
+            api_op, boto = data["ops"][op], data["service"]
+        elif op in data["custom"]:
+            spec = data["custom"][op].get("args") or {}
+        elif op == "wait" and len(words) > 2:
+            spec = data.get("wargs", {}).get(words[2]) or {}
+    elif words[:1] == ["s3"] and len(words) > 1:
+        spec = actions.index()["s3"].get(words[1], {}).get("args") or {}
+    current: str | None = None
+    for j in rest:
+        tok = args[j]
+        if tok.startswith("--") and len(tok) > 2 and not _looks_like_value(tok):
+            try:
+                hit = _match(tok, spec)
+            except InvocationError:
+                hit = None
+            name = hit[0] if hit else tok[2:].partition("=")[0]
+            names[j] = name
+            kind = spec.get(name, "1")[:1] if hit else "1"
+            current = None if kind in ("T", "F", "0") or "=" in tok else name
+            continue
+        if current is not None:
+            names[j] = current
+    return boto, api_op, names

@@ -31,6 +31,11 @@ class BrokerError(HoopError):
     """STS refused the request (role, trust policy, limits): the server's configuration is wrong."""
 
 
+class ScopeUnbounded(BrokerError):
+    """The session policy cannot be bounded to the command's resources: hoop refuses to widen it
+    to Resource "*" (a file:// value, a name that is not an ARN, or a policy past STS's limit)."""
+
+
 def sts_name(value: str, prefix: str = "", max_len: int = 64) -> str:
     """Squeeze `value` into STS's name charset ([\\w+=,.@-]) and length (2..max_len)."""
     cleaned = STS_NAME_RE.sub("-", value)
@@ -59,13 +64,66 @@ def _kms_via_s3(actions: set[str]) -> dict[str, Any] | None:
     }
 
 
+def _resource_scoped(call: Any) -> bool:
+    """Whether hoop's index knows resource ARNs for this call's operation (then a call without
+    them is one hoop could not bound, not one that has no resource)."""
+    from hoopcli.parse import index
+
+    cli = index.cli_name_for(call.service)
+    data = index.service(cli) if cli else None
+    entry = data["api"].get(call.operation) if data else None
+    return bool(entry and entry[2])
+
+
+def _as_arn(resource: str, region: str | None, service: str = "") -> str:
+    """Resource names some services use instead of ARNs, as their ARN: an SQS queue URL, an SSM
+    parameter name (account `*`: the role bounds it); anything else as is."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(resource, str) or resource.startswith("arn:"):
+        return resource
+    if service == "ssm" and resource and "*" not in resource and "?" not in resource:
+        where = region or "*"
+        partition = "aws-cn" if where.startswith("cn-") else "aws-us-gov" if where.startswith("us-gov-") else "aws"
+        return f"arn:{partition}:ssm:{where}:*:parameter/{resource.lstrip('/')}"
+    if not resource.startswith(("https://", "http://")):
+        return resource
+    url = urlsplit(resource)
+    parts = [p for p in url.path.split("/") if p]
+    if len(parts) != 2 or not parts[0].isdigit():
+        return resource
+    host = (url.hostname or "").split(".")
+    where = host[1] if len(host) > 3 and host[0] in ("sqs", "queue") else (region or "*")
+    if host[:1] != ["sqs"] and len(host) > 3 and host[1] == "queue":  # eu-west-1.queue.amazonaws.com
+        where = host[0]
+    partition = "aws-cn" if where.startswith("cn-") else "aws-us-gov" if where.startswith("us-gov-") else "aws"
+    return f"arn:{partition}:sqs:{where}:{parts[0]}:{parts[1]}"
+
+
 def session_policy(invocation: Invocation) -> dict[str, Any]:
-    """An IAM policy allowing exactly the invocation's actions, per API call, on its ARNs."""
+    """An IAM policy allowing exactly the invocation's actions, per API call, on its ARNs.
+
+    Never Resource "*" by accident (issue 15): "*" only for calls whose operation names no
+    resource (ListQueues, ListAllMyBuckets); a call hoop cannot bound to ARNs (a file:// value,
+    a bare name) or a policy past STS's size limit raises ScopeUnbounded instead of widening."""
     statements: list[dict[str, Any]] = []
     by_resources: dict[tuple[str, ...], list[str]] = {}
     for call in invocation.api_calls:
-        arns = tuple(r for r in call.resources if isinstance(r, str) and r.startswith("arn:"))
-        resources = arns if arns and len(arns) == len(call.resources) else ("*",)
+        if not call.actions:
+            continue
+        named = tuple(_as_arn(r, invocation.globals.region, call.service) for r in call.resources)
+        arns = tuple(r for r in named if r.startswith("arn:"))
+        if arns and len(arns) == len(call.resources):
+            resources = arns
+        elif not call.resources and not _resource_scoped(call):
+            resources = ("*",)
+        else:
+            shown = ", ".join(call.resources[:3]) or "none derived"
+            raise ScopeUnbounded(
+                f"cannot bound {', '.join(call.actions)} ({call.operation}) to resource ARNs "
+                f"({shown}); hoop does not widen a session policy to every resource",
+                hint="name the resource directly (not through file:// or a bare name), or use a "
+                     "connection with credentials: gateway, where the server decides each request")
         bucket = by_resources.setdefault(resources, [])
         for action in call.actions:
             if action not in bucket:
@@ -82,20 +140,14 @@ def session_policy(invocation: Invocation) -> dict[str, Any]:
     extra = [kms] if kms else []
     policy = {"Version": "2012-10-17", "Statement": statements + extra}
     if len(_compact(policy)) > MAX_PACKED_POLICY:
-        # Too many ARNs: keep the action list exact and let the role bound the resources.
-        policy = {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": sorted(all_actions), "Resource": "*"}, *extra]}
-    if len(_compact(policy)) > MAX_PACKED_POLICY:
-        # Still too long: per-service verb prefixes ("s3:Get*") keep the access level.
-        policy = {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": sorted({_prefix_form(a) for a in all_actions}), "Resource": "*"}, *extra]}
+        # Past STS's limit (many ARNs, or one crafted long name): fail closed. Widening to
+        # Resource "*" would let the command's actions reach every resource the role can.
+        raise ScopeUnbounded(
+            f"the session policy for this command ({len(_compact(policy))} bytes) is longer than "
+            f"STS allows ({MAX_PACKED_POLICY}); hoop does not widen it to every resource",
+            hint="split the command into smaller ones (fewer resources each), or use a connection "
+                 "with credentials: gateway")
     return policy
-
-
-def _prefix_form(action: str) -> str:
-    service, _, name = action.partition(":")
-    verb = re.match(r"[A-Z][a-z]+", name)
-    return f"{service}:{verb.group(0)}*" if verb else action
 
 
 def _compact(policy: dict[str, Any]) -> str:

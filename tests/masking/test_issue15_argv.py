@@ -1,0 +1,78 @@
+"""Issue 15, item 5: secrets typed in argv are masked before anything is recorded, in every
+spelling awscli accepts (abbreviations, `=` forms, --cli-input-json/yaml documents)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hoopcli.masking import Masker
+
+SECRET = "V3ry-Secret-Value-42"
+
+
+@pytest.fixture
+def masker() -> Masker:
+    return Masker(b"k" * 32)
+
+
+@pytest.mark.parametrize("argv", [
+    ["ssm", "put-parameter", "--name", "n", "--type", "SecureString", "--value", SECRET],
+    ["ssm", "put-parameter", "--na", "n", "--ty=SecureString", "--val", SECRET],
+    ["ssm", "put-parameter", "--na", "n", "--ty", "SecureString", f"--val={SECRET}"],
+    ["secretsmanager", "create-secret", "--name", "x", f"--secret-s={SECRET}"],
+    ["secretsmanager", "put-secret-value", "--secret-id", "x", "--secret-str", SECRET],
+    ["rds", "create-db-instance", "--db-instance-identifier", "x", "--master-user-passw", SECRET],
+    ["--region", "eu-west-1", "ssm", "put-parameter", "--ty=SecureString", "--na", "n", "--va", SECRET],
+])
+def test_secret_options_in_every_spelling(masker: Masker, argv: list[str]) -> None:
+    out = masker.mask_argv(argv)
+    assert SECRET not in " ".join(out)
+    assert len(out) == len(argv)
+
+
+@pytest.mark.parametrize("option", ["--cli-input-json", "--cli-input-js"])
+def test_cli_input_json_documents(masker: Masker, option: str) -> None:
+    doc = {"Name": "n", "Type": "SecureString", "Value": SECRET}
+    out = masker.mask_argv(["ssm", "put-parameter", option, json.dumps(doc)])
+    assert SECRET not in " ".join(out)
+    assert json.loads(out[3])["Name"] == "n"
+    doc2 = {"Name": "x", "SecretString": SECRET}
+    out = masker.mask_argv(["secretsmanager", "create-secret", option, json.dumps(doc2)])
+    assert SECRET not in " ".join(out)
+
+
+def test_cli_input_yaml_document(masker: Masker) -> None:
+    out = masker.mask_argv(["ssm", "put-parameter", "--cli-input-yaml",
+                            f"Name: n\nType: SecureString\nValue: {SECRET}\n"])
+    assert SECRET not in " ".join(out)
+
+
+def test_plain_values_stay(masker: Masker) -> None:
+    argv = ["ssm", "put-parameter", "--na", "n", "--ty=String", "--val", "hello"]
+    assert masker.mask_argv(argv) == argv
+
+
+@pytest.mark.parametrize(("service", "operation", "io", "doc", "path"), [
+    ("codebuild", "BatchGetProjects", "o",
+     {"projects": [{"environment": {"environmentVariables": [{"name": "DB", "value": SECRET}]}}]},
+     lambda d: d["projects"][0]["environment"]["environmentVariables"][0]),
+    ("codebuild", "StartBuild", "i", {"projectName": "p", "environmentVariablesOverride": [
+        {"name": "DB", "value": SECRET}]}, lambda d: d["environmentVariablesOverride"][0]),
+    ("codebuild", "BatchGetBuilds", "o",
+     {"builds": [{"environment": {"environmentVariables": [{"name": "DB", "value": SECRET}]}}]},
+     lambda d: d["builds"][0]["environment"]["environmentVariables"][0]),
+    ("batch", "SubmitJob", "i", {"containerOverrides": {"environment": [{"name": "DB", "value": SECRET}]}},
+     lambda d: d["containerOverrides"]["environment"][0]),
+    ("batch", "DescribeJobDefinitions", "o", {"jobDefinitions": [
+        {"containerProperties": {"environment": [{"name": "DB", "value": SECRET}]}}]},
+     lambda d: d["jobDefinitions"][0]["containerProperties"]["environment"][0]),
+    ("batch", "DescribeJobs", "o", {"jobs": [{"container": {"environment": [{"name": "DB", "value": SECRET}]}}]},
+     lambda d: d["jobs"][0]["container"]["environment"][0]),
+])
+def test_codebuild_and_batch_environment_values(masker: Masker, service: str, operation: str, io: str,
+                                                doc: dict, path: object) -> None:
+    out = masker.mask_parsed(service, operation, doc) if io == "o" else masker.mask_params(service, operation, doc)
+    entry = path(out)  # type: ignore[operator]
+    assert entry["name"] == "DB" and entry["value"] != SECRET and entry["value"].startswith("[masked:")
