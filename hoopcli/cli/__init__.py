@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import importlib
 import sys
-
-import click
+from typing import TYPE_CHECKING, Any
 
 from hoopcli import __version__
+
+if TYPE_CHECKING:
+    import click
 
 # name -> "module:attribute" (relative to hoopcli.cli)
 COMMANDS: dict[str, str] = {
@@ -22,10 +24,13 @@ COMMANDS: dict[str, str] = {
     "shim": "shim:shim",
     "run": "run:run",
     "env": "env:env",
+    "mcp": "mcp:mcp",
+    "hook": "hook:hook",
     "explain": "explain:explain",
     "policy": "policy:policy",
     "approvals": "approvals:approvals",
     "sessions": "sessions:sessions",
+    "findings": "findings:findings",
     "server": "server:server",
     "sync": "sync:sync",
     "status": "sync:status",
@@ -34,34 +39,55 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+def __getattr__(name: str) -> Any:
+    """`cli` and `LazyGroup` are built on first use, so a path that needs no click (the hook
+    Claude Code runs before every Bash command) does not import it."""
+    if name not in ("cli", "LazyGroup"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import click
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
-            return None
-        module_name, attr = target.split(":")
-        module = importlib.import_module(f"{__name__}.{module_name}")
-        return getattr(module, attr)
+    class LazyGroup(click.Group):
+        def list_commands(self, ctx: click.Context) -> list[str]:
+            return sorted(COMMANDS)
 
+        def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+            target = COMMANDS.get(cmd_name)
+            if target is None:
+                return None
+            module_name, attr = target.split(":")
+            module = importlib.import_module(f"{__name__}.{module_name}")
+            return getattr(module, attr)
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="hoop")
-def cli() -> None:
-    """hoop: policy, approvals, short-lived credentials, masking and a tamper-evident
-    trail for AI agents that run the AWS CLI."""
+    @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(__version__, prog_name="hoop")
+    def cli() -> None:
+        """hoop: policy, approvals, short-lived credentials, masking and a tamper-evident
+        trail for AI agents that run the AWS CLI."""
+
+    globals().update(LazyGroup=LazyGroup, cli=cli)
+    return globals()[name]
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `hoop`."""
-    return run_command(cli, argv, "hoop")
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["hook", "claude-code"]:
+        # Claude Code runs this before every Bash command: no click, no subcommand lookup
+        # (`hoop hook claude-code --help` and any other arguments take the usual path).
+        try:
+            from hoopcli.agents.hook import run
+        except Exception as exc:   # fail closed: exit 2 blocks the call, a traceback's exit 1 would not
+            sys.stderr.write(f"hoop: internal error in the hook ({type(exc).__name__}); the tool call is blocked\n")
+            return 2
+        return run(sys.stdin.buffer, sys.stdout, sys.stderr)
+    return run_command(__getattr__("cli"), argv, "hoop")
 
 
 def run_command(command: click.Command, argv: list[str] | None, prog_name: str) -> int:
     """The one error funnel for hoop's own commands (also used by the server-side admin tools):
     HoopError -> its `hoop: ...` line and exit code, click errors as click shows them."""
+    import click
+
     from hoopcli.errors import INTERNAL_HINT, HoopError
     from hoopcli.exitcodes import ExitStatus
 
