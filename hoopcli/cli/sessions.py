@@ -182,9 +182,14 @@ def show_cmd(session_id: str, as_json: bool, full: bool) -> None:
     click.echo(f"started {s['started_at']}  last {s['last_at']}  {s['commands']} commands, "
                f"{s['failed']} failed, {s['incomplete']} incomplete, {s['denied']} denied"
                + (f"  ({gateway} gateway calls, server-observed)" if gateway else ""))
+    findings: dict[str, list[dict[str, Any]]] = {}
+    for f in data.get("findings") or []:
+        findings.setdefault(str(f.get("trigger_record") or ""), []).append(f)
     for c in data["commands"]:
+        ids = [str((c.get(k) or {}).get("id") or "").replace("-", "").lower() for k in ("call", "start", "result")]
         if c.get("kind") == "api.call":
             _show_call(c, full)
+            _show_findings(findings, ids)
             continue
         start, result = c.get("start") or {}, c.get("result") or {}
         click.echo("")
@@ -222,6 +227,17 @@ def show_cmd(session_id: str, as_json: bool, full: bool) -> None:
             if not full and len(lines) > 20:
                 click.echo(f"    … {len(lines) - 20} more lines (--full)")
         click.echo(f"  exit: {result.get('exit_code')}  ({c.get('status')})")
+        _show_findings(findings, ids)
+    _show_findings(findings, list(findings))
+
+
+def _show_findings(findings: dict[str, list[dict[str, Any]]], ids: list[str]) -> None:
+    """The findings a timeline entry raised (FINDING lines), each printed once."""
+    for rid in ids:
+        for f in findings.pop(rid, []):
+            held = ", held" if f.get("held") else ""
+            click.echo(f"  FINDING {printable(f.get('id'))} {printable(f.get('rule'))} ({printable(f.get('severity'))}, "
+                       f"{printable(f.get('outcome') or f.get('action'))}{held}): {printable(f.get('summary'), 300)}")
 
 
 def _ms(value: Any) -> str:
