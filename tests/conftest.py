@@ -190,7 +190,7 @@ def bound_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     return sock
 
 
-def _serve_in_thread(config: Any, sock: socket.socket) -> tuple[Any, threading.Thread]:
+def _serve_in_thread(config: Any, sock: socket.socket, what: str = "the server") -> tuple[Any, threading.Thread]:
     import uvicorn
 
     server = uvicorn.Server(config)
@@ -199,7 +199,7 @@ def _serve_in_thread(config: Any, sock: socket.socket) -> tuple[Any, threading.T
     deadline = time.monotonic() + 20
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the server did not start")
+            raise RuntimeError(f"{what} did not start")
         time.sleep(0.01)
     return server, thread
 
@@ -219,14 +219,7 @@ def start_server(settings: Any, aws_session: Any = None, sock: socket.socket | N
         gateway = _serve_in_thread(gw_config, gateway_sock)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=2)  # long-polls must not hold up teardown
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the hoop server did not start")
-        time.sleep(0.01)
+    server, thread = _serve_in_thread(config, sock, "the hoop server")
     return RunningServer(settings, app, server, thread, gateway)
 
 

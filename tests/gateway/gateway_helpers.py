@@ -3,6 +3,8 @@ policy that allows, reviews and denies, and session credentials issued through t
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +88,29 @@ def session_records(server: Any, session_id: str, sub: str = "alice") -> list[di
                   timeout=10)
     assert r.status_code == 200, r.text
     return [json.loads(line)["record"] for line in r.text.splitlines() if line.strip()]
+
+
+@contextlib.contextmanager
+def module_gateway_server(tmp: Path, aws_endpoint: str, region: str = "us-east-1") -> Iterator[Any]:
+    """What gateway_server builds, for a module-scoped fixture (make_server is per test): a hoop
+    server with its gateway in front of `aws_endpoint`, reviews held 1 s, models loaded."""
+    import boto3
+
+    from hoopcli.server.settings import load_settings
+    from tests.conftest import FAKE_AWS, bound_socket, start_server
+
+    policy = tmp / "gateway-policy.yaml"
+    policy.write_text(POLICY)
+    sock, gateway_sock = bound_socket(), bound_socket()
+    settings = load_settings(
+        env={}, listen=f"127.0.0.1:{sock.getsockname()[1]}", home=str(tmp / "home"),
+        gateway={"listen": f"127.0.0.1:{gateway_sock.getsockname()[1]}", "hold_seconds": 1},
+        policy_file=str(policy), roles={"approver": ["approvers"]},
+        connections={"default": {"role_arn": ROLE, "region": region, "endpoint_url": aws_endpoint,
+                                 "credentials": "gateway"}})
+    srv = start_server(settings, boto3.session.Session(**FAKE_AWS), sock, gateway_sock)
+    try:
+        srv.app.state.gateway.service.warm()      # botocore's models, before the first client call
+        yield srv
+    finally:
+        srv.stop()

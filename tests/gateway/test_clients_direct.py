@@ -59,7 +59,9 @@ from clients import (
     trap_server,
 )
 
-pytestmark = pytest.mark.e2e
+# The harness checked against moto directly: the gateway client tests use the same harness and
+# fail first if a client is missing, so this runs in `make soak` to keep `make test` short.
+pytestmark = [pytest.mark.e2e, pytest.mark.soak]
 
 BODY_SIZE = 5 * 1024 * 1024
 

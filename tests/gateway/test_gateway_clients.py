@@ -22,9 +22,16 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import FAKE_AWS, RunningServer, bound_socket, start_server
+from tests.conftest import FAKE_AWS, RunningServer
 from tests.gateway.clients import require_cli_v2, require_node, run_client
-from tests.gateway.gateway_helpers import POLICY, ROLE, agent_env, approve, credential, open_session, session_records
+from tests.gateway.gateway_helpers import (
+    agent_env,
+    approve,
+    credential,
+    module_gateway_server,
+    open_session,
+    session_records,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -34,28 +41,12 @@ BODY_SIZE = 5 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str) -> Iterator[RunningServer]:
-    """A hoop server with its gateway in front of moto, shared by the module (what make_server
-    builds, at module scope). Reviews are held for 1 s before HoopApprovalPending."""
+    """A hoop server with its gateway in front of moto, shared by the module. Reviews are held
+    for 1 s before HoopApprovalPending."""
     require_cli_v2()
     require_node()
-    from hoopcli.server.settings import load_settings
-
-    tmp = tmp_path_factory.mktemp("gw-clients")
-    policy = tmp / "gateway-policy.yaml"
-    policy.write_text(POLICY)
-    sock, gateway_sock = bound_socket(), bound_socket()
-    settings = load_settings(
-        env={}, listen=f"127.0.0.1:{sock.getsockname()[1]}", home=str(tmp / "home"),
-        gateway={"listen": f"127.0.0.1:{gateway_sock.getsockname()[1]}", "hold_seconds": 1},
-        policy_file=str(policy), roles={"approver": ["approvers"]},
-        connections={"default": {"role_arn": ROLE, "region": "us-east-1", "endpoint_url": moto_endpoint,
-                                 "credentials": "gateway"}})
-    srv = start_server(settings, boto3.session.Session(**FAKE_AWS), sock, gateway_sock)
-    try:
-        srv.app.state.gateway.service.warm()      # botocore's models, before the first client call
+    with module_gateway_server(tmp_path_factory.mktemp("gw-clients"), moto_endpoint) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")

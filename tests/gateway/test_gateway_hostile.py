@@ -40,9 +40,9 @@ from botocore.exceptions import ClientError
 from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
 
 from hoopcli.server.gateway.decode.safe import load_cbor
-from tests.conftest import FAKE_AWS, RunningServer, bound_socket, start_server
+from tests.conftest import FAKE_AWS, RunningServer
 from tests.gateway.clients import trap_server
-from tests.gateway.gateway_helpers import POLICY, ROLE, boto3_client, credential, open_session
+from tests.gateway.gateway_helpers import ROLE, boto3_client, credential, module_gateway_server, open_session
 
 pytestmark = pytest.mark.e2e
 
@@ -142,24 +142,8 @@ def relay(moto_endpoint: str) -> Iterator[Relay]:
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory, relay: Relay) -> Iterator[RunningServer]:
     """One hoop server (API + gateway) for the module; its connection's AWS is the relay."""
-    from hoopcli.server.settings import load_settings
-
-    tmp = tmp_path_factory.mktemp("gw-hostile")
-    policy = tmp / "gateway-policy.yaml"
-    policy.write_text(POLICY)
-    sock, gateway_sock = bound_socket(), bound_socket()
-    settings = load_settings(
-        env={}, listen=f"127.0.0.1:{sock.getsockname()[1]}", home=str(tmp / "home"),
-        gateway={"listen": f"127.0.0.1:{gateway_sock.getsockname()[1]}", "hold_seconds": 1},
-        policy_file=str(policy), roles={"approver": ["approvers"]},
-        connections={"default": {"role_arn": ROLE, "region": REGION, "endpoint_url": relay.url,
-                                 "credentials": "gateway"}})
-    srv = start_server(settings, boto3.session.Session(**FAKE_AWS), sock, gateway_sock)
-    try:
-        srv.app.state.gateway.service.warm()
+    with module_gateway_server(tmp_path_factory.mktemp("gw-hostile"), relay.url, REGION) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")
