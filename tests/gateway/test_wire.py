@@ -15,7 +15,7 @@ from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.parsers import create_parser
-from clients import node_ready, run_js
+from clients import require_node, run_js
 
 from hoopcli.server.gateway import errors, mask
 from hoopcli.server.gateway.decode.safe import load_cbor
@@ -198,8 +198,7 @@ def test_botocore_retries_none_of_ours(server: _Server, mode: str) -> None:
 
 
 def test_js_sdk_reads_and_does_not_retry(server: _Server) -> None:
-    if not node_ready():
-        pytest.skip("node and tests/gateway/js/node_modules are needed (make test installs them)")
+    require_node()    # fails (never skips) with what `make test` installs
     env = {"AWS_ENDPOINT_URL": server.url, "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret",
            "AWS_REGION": "us-east-1", "AWS_MAX_ATTEMPTS": "3"}
     calls = [("json", "secretsmanager", "GetSecretValue", {"SecretId": "db"}, False),
