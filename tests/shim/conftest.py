@@ -86,12 +86,17 @@ class ShimWorld:
 def shim_world(make_server, moto_endpoint, clean_env, tmp_path) -> ShimWorld:
     server = make_server(connections={"default": {"credentials": "vend", "role_arn": ROLE, "region": "us-east-1",
                                                   "endpoint_url": moto_endpoint}})
+    return make_world(server, moto_endpoint, tmp_path, HOOP_DEBUG="1")
+
+
+def make_world(server: Any, moto_endpoint: str, tmp_path: Path, **extra_env: str) -> ShimWorld:
+    """A logged-in user with the shim installed, in front of `server` (vend or gateway)."""
     home = tmp_path / "client-home"
     shim_path = install_shim(tmp_path / "shimbin", python=sys.executable)
     environ = {
         "HOOP_HOME": str(home), "HOOP_SERVER": server.url, "HOOP_NO_PROMPT": "1",
         "PATH": os.pathsep.join([str(shim_path.parent), os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
-        "HOME": str(tmp_path), "HOOP_DEBUG": "1",
+        "HOME": str(tmp_path), **extra_env,
     }
     world = ShimWorld(server, moto_endpoint, home, environ, shim_path)
     world.login()

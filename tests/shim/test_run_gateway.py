@@ -5,7 +5,6 @@ gateway, and every call lands in the session's ledger as a server-observed recor
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -14,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from hoopcli.agents.shimfile import install_shim
 from tests.gateway.gateway_helpers import gateway_server, session_records
-from tests.shim.conftest import ShimWorld
+from tests.shim.conftest import ShimWorld, make_world
 
 pytestmark = pytest.mark.e2e
 
@@ -35,16 +33,7 @@ SCRIPT = textwrap.dedent("""
 @pytest.fixture
 def gw_world(make_server: Any, moto_endpoint: str, clean_env: Path, tmp_path: Path) -> ShimWorld:
     server = gateway_server(make_server, tmp_path, moto_endpoint, gateway={"hold_seconds": 2})
-    home = tmp_path / "client-home"
-    shim_path = install_shim(tmp_path / "shimbin", python=sys.executable)
-    environ = {
-        "HOOP_HOME": str(home), "HOOP_SERVER": server.url, "HOOP_NO_PROMPT": "1",
-        "PATH": os.pathsep.join([str(shim_path.parent), os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
-        "HOME": str(tmp_path), "AWS_EC2_METADATA_DISABLED": "true",
-    }
-    world = ShimWorld(server, moto_endpoint, home, environ, shim_path)
-    world.login()
-    return world
+    return make_world(server, moto_endpoint, tmp_path, AWS_EC2_METADATA_DISABLED="true")
 
 
 def _hoop(world: ShimWorld, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
