@@ -6,8 +6,10 @@ Decision carries the invocation's actions and resources so the broker can narrow
 session policy to exactly what was allowed.
 
 Which policy: the newest pushed version in the database; else `settings.policy_file`; else the
-shipped default. Compiled policies are memoised by content hash, so a decision costs one small
-query plus the evaluation.
+shipped default. Compiled policies are memoised by content hash, and which version is newest is
+read from the database at most once per HEAD_TTL seconds per process (a push through this
+process is seen at once; one through another replica within HEAD_TTL), so a decision usually
+costs the evaluation alone.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from hoopcli.errors import ConfigError, Unavailable
@@ -30,6 +33,10 @@ _lock = threading.Lock()
 _memo: dict[str, Policy] = {}
 _file_memo: dict[str, tuple[float, int, Policy, str, str]] = {}
 _default: tuple[Policy, str, str] | None = None
+# (id(db), org) -> (monotonic time read, (version, sha) or None): the newest version, re-read
+# from the database after HEAD_TTL seconds (other replicas' pushes) or at once after a push here
+HEAD_TTL = 1.0
+_heads: dict[tuple[int, str], tuple[float, tuple[int, str] | None]] = {}
 log = logging.getLogger("hoopcli.server")
 log_policy = logging.getLogger("hoopcli.server.policy")   # pushes, as the policy API logged them
 
@@ -95,12 +102,31 @@ def baseline(settings: Any) -> tuple[Policy, str, str]:
     return _default
 
 
+def _latest_head(db: Any, org: str) -> tuple[int, str] | None:
+    from hoopcli.server.store import policy as store
+
+    key = (id(db), org)
+    now = time.monotonic()
+    hit = _heads.get(key)
+    if hit is not None and now - hit[0] < HEAD_TTL:
+        return hit[1]
+    with db.session() as session:
+        head = store.latest_sha(session, org)
+    _heads[key] = (now, head)
+    return head
+
+
+def forget_head(db: Any, org: str) -> None:
+    """A version was stored: the next decision reads the newest from the database."""
+    _heads.pop((id(db), org), None)
+
+
 def current_policy(db: Any, settings: Any, org: str = "default") -> Policy:
     """The policy in force: newest stored version, else the baseline."""
     from hoopcli.server.store import policy as store
 
-    with db.session() as session:
-        head = store.latest_sha(session, org)
+    for _attempt in range(2):
+        head = _latest_head(db, org)
         if head is None:
             return baseline(settings)[0]
         version, sha = head
@@ -108,15 +134,19 @@ def current_policy(db: Any, settings: Any, org: str = "default") -> Policy:
             cached = _memo.get(sha)
         if cached is not None and cached.version == version:
             return cached
-        row = store.get_version(session, version, org)
-        assert row is not None
-        policy = Policy(json.loads(row.compiled), source="server", etag=store.etag_of(sha),
-                        version=version)
-    with _lock:
-        if len(_memo) > 64:
-            _memo.clear()
-        _memo[sha] = policy
-    return policy
+        with db.session() as session:
+            row = store.get_version(session, version, org)
+            if row is None:        # the database changed under a cached head: read it again
+                forget_head(db, org)
+                continue
+            policy = Policy(json.loads(row.compiled), source="server", etag=store.etag_of(sha),
+                            version=version)
+        with _lock:
+            if len(_memo) > 64:
+                _memo.clear()
+            _memo[sha] = policy
+        return policy
+    raise Unavailable("the policy store changed while it was read; try again")
 
 
 def context_for(settings: Any, principal: Any, connection: str | None, agent: str | None = None) -> Context:
@@ -228,7 +258,9 @@ def _store(db: Database, settings: Any, principal: Any, source: str, compiled: d
                     session, source=source, compiled=compiled, created_by=principal.subject,
                     created_by_email=principal.email, comment=comment, warnings=warnings,
                     previous_source=prev_source, previous_name=prev_name, org=principal.org)
-                return row.summary(), created
+                summary = row.summary()
+            forget_head(db, principal.org)
+            return summary, created
         except IntegrityError:   # a concurrent push took this version number; number again
             continue
     raise Conflict("concurrent policy pushes; retry")
