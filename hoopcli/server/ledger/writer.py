@@ -49,6 +49,7 @@ class Writer:
         self.key = key
         self.queue: queue.Queue[tuple[str, ledger_log.Uploader, ledger_log.Batch,
                                       concurrent.futures.Future[ledger_log.AppendResult]]] = queue.Queue()
+        self.memo = ledger_log.Memo()
         self.thread = threading.Thread(target=self._run, name="hoop-ledger-writer", daemon=True)
         self.thread.start()
 
@@ -78,11 +79,19 @@ class Writer:
     def _commit(self, org: str, items: list[Any]) -> None:
         results: list[ledger_log.AppendResult] | None = None
         error: BaseException = Unavailable("cannot store the records now")
-        for _attempt in range(3):
+        for attempt in range(3):
             try:
                 with self.db.session() as s:
-                    results = ledger_log.append_many(s, org, [(u, r) for _, u, r, _ in items], key=self.key)
+                    got = ledger_log.append_many(s, org, [(u, r) for _, u, r, _ in items], key=self.key,
+                                                 memo=self.memo if attempt == 0 else None)
+                    pending = s.info.pop("ledger_memo", None)
+                results = got                       # the session's exit committed: now it is true
+                self.memo.remember(pending)
                 break
+            except ledger_log.StaleHead:    # another replica appended: again, reading the head
+                self.memo.forget(org)
+                error = Unavailable("the ledger moved while appending; try again")
+                continue
             except OperationalError as exc:  # SQLite busy past its timeout, PG deadlock
                 error = Unavailable(f"the ledger is busy: {type(exc.orig).__name__}")
                 error.__cause__ = exc
@@ -92,6 +101,9 @@ class Writer:
             except BaseException as exc:  # never let the writer thread die
                 error = exc
                 break
+            finally:
+                if results is None:
+                    self.memo.forget(org)
         if results is None:
             for *_, fut in items:
                 fut.set_exception(error)
