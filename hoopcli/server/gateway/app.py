@@ -88,6 +88,13 @@ class GatewayApp:
             call.json_version = content_type[len("application/x-amz-json-"):].split(";")[0].strip()
         if "transfer-encoding" in request.headers and "content-length" in request.headers:
             raise InvalidRequest("a request carries either Content-Length or Transfer-Encoding, not both")
+        if not _may_stream(request):
+            # the common case, one thread-pool hop: the (bounded) body first, then verify, decode
+            # and decide together
+            raw = await bodies.read_all(receive, svc.settings.gateway.max_body_bytes)
+            request, verified, decoded = await run_in_threadpool(self._prepare, replace(request, body=raw), call)
+            await self._decided(request, verified, decoded, call, receive, send, None)
+            return
         if needs_body(request):
             request = replace(request, body=await bodies.read_all(receive, svc.settings.gateway.max_body_bytes))
         verified = await run_in_threadpool(svc.verify, request, call)
@@ -116,12 +123,31 @@ class GatewayApp:
             decoded = await run_in_threadpool(svc.decode, request, verified, call)
         assert decoded is not None
         await run_in_threadpool(svc.decide, decoded, verified, call)
+        await self._decided(request, verified, decoded, call, receive, send, streamed_length)
+
+    def _prepare(self, request: GatewayRequest, call: Call) -> tuple[GatewayRequest, Any, Any]:
+        """verify, check the body, decode and decide: one worker thread, one hand-off."""
+        svc = self.service
+        verified = svc.verify(request, call)
+        call.protocol = wire.guess_protocol(request, verified.service)
+        if verified.payload is not PayloadMode.VERIFIED:
+            assert request.body is not None
+            request = replace(request, body=bodies.check_whole(verified, request.headers, request.body))
+        call.bytes_in = len(request.body or b"")
+        decoded = svc.decode(request, verified, call)
+        svc.decide(decoded, verified, call)
+        return request, verified, decoded
+
+    async def _decided(self, request: GatewayRequest, verified: Any, decoded: Any, call: Call, receive: Any,
+                       send: Any, streamed_length: int | None) -> None:
+        svc = self.service
         if call.decision_effect == "review":
             await svc.hold(call)
         counter = [0]
         content: Any = request.body if streamed_length is None else \
             bodies.stream(receive, verified, request.headers, streamed_length, counter)
         await svc.forward(request, decoded, verified, call, content, streamed_length, send, counter)
+
 
     async def _answer_error(self, send: Any, call: Call, exc: GatewayError) -> None:
         if call.response_started:
@@ -141,3 +167,18 @@ def create_gateway_app(api_app: Any) -> GatewayApp:
     """The gateway for a hoop server app: it shares the app's settings, database, approvals
     notifier and AWS session (create_app's `aws_session`)."""
     return GatewayApp(GatewayService(api_app))
+
+
+def _may_stream(request: GatewayRequest) -> bool:
+    """A body that might stream upstream (an S3 upload of STREAM_MIN_BYTES or more, or of a length
+    not known yet): verify first, then decide whether to read it whole or stream it."""
+    if request.method not in ("PUT", "POST"):
+        return False
+    headers = request.headers
+    if "transfer-encoding" in headers:
+        return True
+    for name in ("content-length", "x-amz-decoded-content-length"):
+        value = headers.get(name)
+        if value is not None and (not value.isdigit() or int(value) >= STREAM_MIN_BYTES):
+            return True
+    return False

@@ -12,7 +12,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 
@@ -22,6 +21,7 @@ from hoopcli.server.gateway.decode import Decoded, Decoder
 from hoopcli.server.gateway.errors import GatewayError, InvalidClientTokenId
 from hoopcli.server.gateway.request import GatewayRequest
 from hoopcli.server.gateway.sigv4 import SigV4Verifier, Verified
+from hoopcli.server.gateway.transport import Pipe, Transport, TransportError
 from hoopcli.server.gateway.upstream import RESPONSE_DROPPED, Upstream, UpstreamUnavailable
 from hoopcli.server.sessions.credentials import LiveCredential, Lookup
 
@@ -97,7 +97,7 @@ class GatewayService:
         self._decoder: Decoder | None = None
         self._decoder_lock = threading.Lock()
         self._masker: Any = None
-        self._http: dict[int, Any] = {}
+        self.transport = Transport()
 
     # -- verify --------------------------------------------------------------------------------
     def _secret(self, access_key_id: str) -> str | None:
@@ -237,29 +237,16 @@ class GatewayService:
                          name="hoop-gateway-slack").start()
 
     # -- forward -------------------------------------------------------------------------------
-    def _client(self) -> Any:
-        import httpx
-
-        loop = id(asyncio.get_running_loop())
-        client = self._http.get(loop)
-        if client is None:
-            client = httpx.AsyncClient(
-                trust_env=False, follow_redirects=False,
-                timeout=httpx.Timeout(connect=10.0, read=300.0, write=300.0, pool=30.0),
-                limits=httpx.Limits(max_connections=256, max_keepalive_connections=64))
-            self._http[loop] = client
-        return client
-
     async def forward(self, request: GatewayRequest, decoded: Decoded, verified: Verified, call: Call,
                       content: Any, streamed_length: int | None, send: Any, counter: list[int]) -> None:
-        import httpx
-
         credential = call.credential
         assert credential is not None
         connection = self.settings.connection(credential.connection)
         assert connection is not None
         user = credential.principal.email or credential.principal.subject
-        creds = await run_in_threadpool(self.upstream.credentials, connection, credential.session_id, user)
+        creds = self.upstream.cached_credentials(connection, credential.session_id)
+        if creds is None:
+            creds = await self.transport.run(self.upstream.credentials, connection, credential.session_id, user)
         path = request.path
         host_prefix = self.decoder._host_prefix(request)
         if host_prefix and decoded.service == "s3":       # virtual-host style: forward path style
@@ -268,53 +255,80 @@ class GatewayService:
                                       request.query)
         from hoopcli.server.gateway.mask import passes_through
 
-        masked_response = not passes_through(self.model(decoded.service).operation_model(decoded.operation))
+        model = self.model(decoded.service)
+        masked_response = not passes_through(model.operation_model(decoded.operation))
         headers = [(k, v) for k, v in request.headers.items()]
         if masked_response:
             headers = [(k, v) for k, v in headers if k != "accept-encoding"] + [("accept-encoding", "identity")]
         body = content if streamed_length is None else None
         signed = self.upstream.sign(target, request.method, headers, creds, body, streamed_length)
-        parts = urlsplit(target.url)
-        url = httpx.URL(scheme=parts.scheme, host=parts.hostname or "", port=parts.port,
-                        raw_path=(parts.path + ("?" + parts.query if parts.query else "")).encode("ascii"))
-        client = self._client()
-        upstream_request = client.build_request(request.method, url, headers=signed,
-                                                content=content if content is not None else b"")
+        if streamed_length is None:
+            answer = await self.transport.run(self._exchange, target.url, request.method, signed, content,
+                                              masked_response, decoded, call)
+        else:
+            answer = await self._upload(target.url, request.method, signed, content, masked_response, decoded, call)
+            call.bytes_in = counter[0]
         try:
-            response = await client.send(upstream_request, stream=True)
-        except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(f"hoop: AWS did not answer ({type(exc).__name__})") from None
-        call.forwarded = True
-        try:
-            if streamed_length is not None:
-                call.bytes_in = counter[0]
-            call.http_status = response.status_code
-            call.aws_request_id = response.headers.get("x-amz-request-id") or \
-                response.headers.get("x-amzn-requestid")
-            out_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
-                           if k.decode("latin-1").lower() not in RESPONSE_DROPPED]
-            if masked_response or response.status_code >= 300:
-                await self._send_masked(response, decoded, call, out_headers, send)
+            call.aws_request_id = answer.headers.get("x-amz-request-id") or answer.headers.get("x-amzn-requestid")
+            out_headers = [(k, v) for k, v in answer.raw_headers() if k.lower() not in RESPONSE_DROPPED]
+            if answer.body is not None and (masked_response or answer.status >= 300):
+                await self._send_masked(answer, decoded, call, out_headers, send)
             else:
-                await self._send_streamed(response, call, out_headers, send)
+                await self._send_streamed(answer, call, out_headers, send)
         finally:
-            await response.aclose()
+            answer.close()
 
-    async def _send_masked(self, response: Any, decoded: Decoded, call: Call, headers: list[tuple[str, str]],
+    def _exchange(self, url: str, method: str, headers: list[tuple[str, str]], body: bytes, masked: bool,
+                  decoded: Decoded, call: Call) -> Any:
+        """In a worker: send, read the answer, and mask it when it is masked (one hand-off)."""
+        try:
+            answer = self.transport.send(method, url, headers, body, masked, self.settings.gateway.max_response_bytes)
+        except TransportError as exc:
+            raise UpstreamUnavailable(f"hoop: {exc}") from None
+        except OverflowError:
+            raise GatewayError(f"hoop: the response is larger than the gateway masks "
+                               f"({self.settings.gateway.max_response_bytes} bytes)",
+                               code="InternalError", status=502) from None
+        return self._answered(answer, masked, decoded, call)
+
+    def _answered(self, answer: Any, masked: bool, decoded: Decoded, call: Call) -> Any:
+        """AWS answered: note it, and mask a body read whole that is masked (errors always)."""
+        call.forwarded = True
+        call.http_status = answer.status
+        if answer.body is not None and (masked or answer.status >= 300):
+            answer.masked = self.masker()[1].mask(self.model(decoded.service), decoded.operation, decoded.protocol,
+                                                  answer.status, answer.headers, answer.body)
+        return answer
+
+    async def _upload(self, url: str, method: str, headers: list[tuple[str, str]], content: Any, masked: bool,
+                      decoded: Decoded, call: Call) -> Any:
+        """A streamed upload: the loop feeds the verified body to the worker that sends it."""
+        pipe = Pipe()
+        feeding = asyncio.ensure_future(self.transport.feed(content, pipe))
+        answer = None
+        try:
+            answer = await self.transport.run(self.transport.send, method, url, headers, pipe.pieces(), True,
+                                              self.settings.gateway.max_response_bytes)
+        except (TransportError, OverflowError):
+            pass
+        finally:
+            pipe.close()
+        if not feeding.done():
+            feeding.cancel()
+        refused = feeding.exception() if feeding.done() and not feeding.cancelled() else None
+        if refused is not None:                 # the client's body failed its check: its error
+            if answer is not None:
+                answer.close()
+            raise refused
+        if answer is None:
+            raise UpstreamUnavailable("hoop: AWS did not take the upload")
+        return await self.transport.run(self._answered, answer, masked, decoded, call)
+
+    async def _send_masked(self, answer: Any, decoded: Decoded, call: Call, headers: list[tuple[str, str]],
                            send: Any) -> None:
-        cap = self.settings.gateway.max_response_bytes
-        parts: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_raw():
-            size += len(chunk)
-            if size > cap:
-                raise GatewayError(f"hoop: the response is larger than the gateway masks ({cap} bytes)",
-                                   code="InternalError", status=502)
-            parts.append(chunk)
-        raw = b"".join(parts)
-        model = self.model(decoded.service)
-        masked = await run_in_threadpool(self.masker()[1].mask, model, decoded.operation, decoded.protocol,
-                                         response.status_code, response.headers, raw)
+        raw = answer.body
+        masked = getattr(answer, "masked", None)
+        masked = raw if masked is None else masked
         if masked is not raw:
             from hoopcli.server.gateway.mask import masked_headers
 
@@ -322,23 +336,28 @@ class GatewayService:
         call.response_size = len(masked)
         call.bytes_out = len(masked)
         call.response_text = masked[:records.RESPONSE_CAP].decode("utf-8", "replace")
-        if response.status_code >= 300:
-            call.error_code = records.error_code(masked, response.headers)
+        if answer.status >= 300:
+            call.error_code = records.error_code(masked, answer.headers)
         await self.record(call)
         call.response_started = True
-        await send({"type": "http.response.start", "status": response.status_code,
+        await send({"type": "http.response.start", "status": answer.status,
                     "headers": _encode([*headers, ("content-length", str(len(masked)))])})
         await send({"type": "http.response.body", "body": masked})
 
-    async def _send_streamed(self, response: Any, call: Call, headers: list[tuple[str, str]], send: Any) -> None:
-        length = response.headers.get("content-length")
+    async def _send_streamed(self, answer: Any, call: Call, headers: list[tuple[str, str]], send: Any) -> None:
+        length = answer.headers.get("content-length")
         extra = [("content-length", length)] if length is not None else []
         call.response_started = True
-        await send({"type": "http.response.start", "status": response.status_code,
+        await send({"type": "http.response.start", "status": answer.status,
                     "headers": _encode(headers + extra)})
-        async for chunk in response.aiter_raw():
-            call.bytes_out += len(chunk)
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if answer.body is not None:
+            call.bytes_out = len(answer.body)
+            if answer.body:
+                await send({"type": "http.response.body", "body": answer.body, "more_body": True})
+        else:
+            async for piece in self.transport.pieces(answer):
+                call.bytes_out += len(piece)
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
         call.response_size = call.bytes_out
         await self.record(call)
         await send({"type": "http.response.body", "body": b""})
@@ -358,12 +377,8 @@ class GatewayService:
             raise UpstreamUnavailable("hoop: the gateway could not record this request; try again") from None
 
     async def close(self) -> None:
-        for client in list(self._http.values()):
-            try:
-                await client.aclose()
-            except Exception:
-                pass
-        self._http.clear()
+        self.transport.pool.clear()
+        self.transport.executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _encode(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:

@@ -130,6 +130,12 @@ class Upstream:
         return Target(url, signing_name, signing_region, signing_name in S3_NAMES)
 
     # -- credentials ---------------------------------------------------------------------------
+    def cached_credentials(self, connection: Connection, session_id: str) -> Credentials | None:
+        """The session's credentials when they are cached and good for 5 more minutes."""
+        with self._lock:
+            hit = self._creds.get((connection.name, session_id))
+        return hit[1] if hit is not None and hit[0] - 300 > time.time() else None
+
     def credentials(self, connection: Connection, session_id: str, user: str) -> Credentials:
         key = (connection.name, session_id)
         now = time.time()
