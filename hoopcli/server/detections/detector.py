@@ -16,6 +16,7 @@ and the records stay in the log (the detector retries from where it stopped).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from hoopcli.detect.engine import Engine
 from hoopcli.detect.events import events_of, parse_time
@@ -115,12 +116,19 @@ def _owner(record: dict[str, Any], receipt: dict[str, Any]) -> tuple[str, str]:
     return uploader, email if isinstance(email, str) and email else uploader
 
 
+_RECORDS = LedgerRecord.__table__.c
+_LEAVES = select(_RECORDS.leaf_index, _RECORDS.leaf).where(
+    _RECORDS.org == bindparam("org"), _RECORDS.leaf_index >= bindparam("next")).order_by(
+    _RECORDS.leaf_index).limit(BATCH)
+
+
 class Detector:
     def __init__(self, db: Database, settings: Settings, poll: float = 1.0) -> None:
         self.db, self.settings, self.poll = db, settings, poll
         self._cond = threading.Condition()
         self._dirty: set[str] = set()
         self._appended: dict[str, int] = {}     # org -> log size after this server's last commit
+        self._handed: dict[str, list[tuple[int, str]]] = {}   # org -> leaves the writer handed over
         self._done: dict[str, int] = {}         # org -> leaves evaluated
         self._orgs: dict[str, OrgState] = {}
         self._stopped = False
@@ -130,9 +138,15 @@ class Detector:
         self.thread.start()
 
     # -- the writer's side: never blocks -----------------------------------------------------------
-    def notify(self, org: str, size: int) -> None:
+    def notify(self, org: str, size: int, leaves: list[tuple[int, str]] | None = None) -> None:
+        """The writer committed `leaves` (index, text) to `org`'s log, now `size` long: they are
+        evaluated from memory; anything else (another replica's) is read from the database."""
         with self._cond:
             self._appended[org] = max(self._appended.get(org, 0), size)
+            if leaves:
+                handed = self._handed.setdefault(org, [])
+                if len(handed) < BATCH:
+                    handed.extend(leaves)
             self._dirty.add(org)
             self._cond.notify_all()
 
@@ -231,13 +245,19 @@ class Detector:
     def _process(self, org: str) -> None:
         state = self._state(org)
         while not self._stopped:
-            with self.db.session() as s:
-                rows = s.execute(select(LedgerRecord.leaf_index, LedgerRecord.leaf).where(
-                    LedgerRecord.org == org, LedgerRecord.leaf_index >= state.next)
-                    .order_by(LedgerRecord.leaf_index).limit(BATCH)).all()
+            with self._cond:
+                handed = self._handed.pop(org, [])
+            if handed and handed[0][0] == state.next and \
+                    all(b[0] == a[0] + 1 for a, b in itertools.pairwise(handed)):
+                rows: list[tuple[int, str | None]] = list(handed)      # contiguous: no read needed
+            else:
+                with self.db.session() as s:
+                    rows = [(int(i), leaf) for i, leaf in s.execute(_LEAVES, {"org": org, "next": state.next})]
             if not rows:
                 break
             for index, leaf in rows:
+                if index < state.next:
+                    continue
                 if leaf is not None:
                     self._evaluate(org, state, int(index), leaf)
                 state.next = int(index) + 1
@@ -245,6 +265,9 @@ class Detector:
             with self._cond:
                 self._done[org] = state.next
                 self._cond.notify_all()
+                caught_up = state.next >= self._appended.get(org, 0) and org not in self._handed
+            if caught_up and len(rows) < BATCH:
+                break
         with self._cond:
             self._done[org] = max(self._done.get(org, 0), state.next)
             self._cond.notify_all()

@@ -299,7 +299,8 @@ def append_many(session: Session, org: str, requests: Sequence[tuple[Uploader, B
         _summarize(session, org, new_sessions, appended, fresh=fast)
     for out in results:
         out.size = frontier.size
-    session.info["ledger_memo"] = {"org": org, "head": (frontier.size, new_front), "owners": owners}
+    session.info["ledger_memo"] = {"org": org, "head": (frontier.size, new_front), "owners": owners,
+                                   "leaves": [(r["leaf_index"], r["leaf"]) for r in rows]}
     if key is not None:
         _checkpoint_if_due(session, org, frontier, key, now, checkpoint_interval)
     return results

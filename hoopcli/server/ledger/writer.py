@@ -27,13 +27,15 @@ from hoopcli.server.ledger.checkpoints import SigningKey
 MAX_GROUP_RECORDS = 5000
 _writers: dict[int, Writer] = {}
 _writers_lock = threading.Lock()
-# After-commit hooks per database: hook(org, log size). The detector's is one (docs/detections.md).
-_hooks: dict[int, tuple[Any, list[Callable[[str, int], None]]]] = {}
+# After-commit hooks per database: hook(org, log size, leaves), `leaves` [(leaf index, leaf text)]
+# what that commit appended, in log order. The detector's is one (docs/detections.md).
+Hook = Callable[[str, int, list[tuple[int, str]]], None]
+_hooks: dict[int, tuple[Any, list[Hook]]] = {}
 log = logging.getLogger("hoopcli.server.ledger")
 
 
-def on_commit(db: Any, hook: Callable[[str, int], None]) -> None:
-    """Call `hook(org, log size)` after each commit of `db`'s writer, once the waiting requests
+def on_commit(db: Any, hook: Hook) -> None:
+    """Call `hook(org, log size, leaves)` after each commit of `db`'s writer, once the waiting requests
     have their answers. It runs in the writer thread: it must return at once (set a flag, wake a
     thread); an exception it raises is logged and ignored, never a record's problem."""
     with _writers_lock:
@@ -78,6 +80,7 @@ class Writer:
 
     def _commit(self, org: str, items: list[Any]) -> None:
         results: list[ledger_log.AppendResult] | None = None
+        leaves: list[tuple[int, str]] = []
         error: BaseException = Unavailable("cannot store the records now")
         for attempt in range(3):
             try:
@@ -87,6 +90,7 @@ class Writer:
                     pending = s.info.pop("ledger_memo", None)
                 results = got                       # the session's exit committed: now it is true
                 self.memo.remember(pending)
+                leaves = pending["leaves"] if pending else []
                 break
             except ledger_log.StaleHead:    # another replica appended: again, reading the head
                 self.memo.forget(org)
@@ -114,7 +118,7 @@ class Writer:
         if entry is not None and entry[0] is self.db and results and any(r.accepted for r in results):
             for hook in entry[1]:
                 try:
-                    hook(org, results[-1].size)
+                    hook(org, results[-1].size, leaves)
                 except Exception as exc:  # a hook never costs a record anything
                     log.error("ledger commit hook failed: %s", type(exc).__name__)
 
