@@ -22,8 +22,6 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from hoopcli.errors import HoopError, where
 from hoopcli.server.gateway import body as bodies
 from hoopcli.server.gateway import wire
@@ -92,12 +90,16 @@ class GatewayApp:
             # the common case, one thread-pool hop: the (bounded) body first, then verify, decode
             # and decide together
             raw = await bodies.read_all(receive, svc.settings.gateway.max_body_bytes)
-            request, verified, decoded = await run_in_threadpool(self._prepare, replace(request, body=raw), call)
-            await self._decided(request, verified, decoded, call, receive, send, None)
+            request, verified, decoded, answer = await svc.transport.run(self._prepare, replace(request, body=raw),
+                                                                         call)
+            if answer is None:                      # review: hold, then forward once approved
+                await svc.hold(call)
+                answer = await svc.transport.run(svc.forward_whole, request, decoded, verified, call)
+            await svc.deliver(answer, call, send)
             return
         if needs_body(request):
             request = replace(request, body=await bodies.read_all(receive, svc.settings.gateway.max_body_bytes))
-        verified = await run_in_threadpool(svc.verify, request, call)
+        verified = await svc.transport.run(svc.verify, request, call)
         call.protocol = wire.guess_protocol(request, verified.service)
 
         streamed_length: int | None = None
@@ -107,7 +109,7 @@ class GatewayApp:
             length = bodies.decoded_length(verified, request.headers)
             if length is not None and length >= STREAM_MIN_BYTES:
                 try:
-                    decoded = await run_in_threadpool(svc.decode, request, verified, call)
+                    decoded = await svc.transport.run(svc.decode, request, verified, call)
                 except SerializationError:
                     decoded = None    # the operation reads its body: read it whole below
                 if decoded is not None and decoded.streaming_member:
@@ -120,13 +122,14 @@ class GatewayApp:
                 payload = bodies.check_whole(verified, request.headers, raw)
                 request = replace(request, body=payload)
             call.bytes_in = len(request.body or b"")
-            decoded = await run_in_threadpool(svc.decode, request, verified, call)
+            decoded = await svc.transport.run(svc.decode, request, verified, call)
         assert decoded is not None
-        await run_in_threadpool(svc.decide, decoded, verified, call)
+        await svc.transport.run(svc.decide, decoded, verified, call)
         await self._decided(request, verified, decoded, call, receive, send, streamed_length)
 
-    def _prepare(self, request: GatewayRequest, call: Call) -> tuple[GatewayRequest, Any, Any]:
-        """verify, check the body, decode and decide: one worker thread, one hand-off."""
+    def _prepare(self, request: GatewayRequest, call: Call) -> tuple[GatewayRequest, Any, Any, Any]:
+        """In one worker, one hand-off: verify, check the body, decode, decide and, unless the
+        call is held for review, forward it -> (request, verified, decoded, AWS's answer or None)."""
         svc = self.service
         verified = svc.verify(request, call)
         call.protocol = wire.guess_protocol(request, verified.service)
@@ -136,7 +139,9 @@ class GatewayApp:
         call.bytes_in = len(request.body or b"")
         decoded = svc.decode(request, verified, call)
         svc.decide(decoded, verified, call)
-        return request, verified, decoded
+        if call.decision_effect == "review":
+            return request, verified, decoded, None
+        return request, verified, decoded, svc.forward_whole(request, decoded, verified, call)
 
     async def _decided(self, request: GatewayRequest, verified: Any, decoded: Any, call: Call, receive: Any,
                        send: Any, streamed_length: int | None) -> None:

@@ -7,6 +7,7 @@ Only the gateway writes `api.call` records; POST /api/v1/records refuses them fr
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import re
 import time
 import uuid
@@ -98,8 +99,9 @@ def build(call: Call) -> dict[str, Any]:
     }
 
 
-async def append(api_app: Any, call: Call) -> None:
-    """Append the call's record and wait until it is committed."""
+def submit(api_app: Any, call: Call) -> concurrent.futures.Future[Any]:
+    """Build and check the call's record and hand it to the ledger's writer (group commit):
+    a future of the AppendResult (`check_result` says whether it was stored)."""
     from hoopcli.server.ledger.checkpoints import SigningKey
 
     record = build(call)
@@ -110,8 +112,15 @@ async def append(api_app: Any, call: Call) -> None:
     key = getattr(state, "ledger_key", None)
     if key is None:
         key = state.ledger_key = SigningKey.load_or_create(state.settings.home)
-    future = writer_for(state.db, key).submit(call.credential.org if call.credential else "default",
-                                              GATEWAY_UPLOADER, good)
-    result = await asyncio.wrap_future(future)
+    return writer_for(state.db, key).submit(call.credential.org if call.credential else "default",
+                                            GATEWAY_UPLOADER, good)
+
+
+def check_result(result: Any) -> None:
     if result.rejected:
         raise ValueError(f"gateway record rejected by the log: {str(result.rejected[0].get('errors'))[:200]}")
+
+
+async def append(api_app: Any, call: Call) -> None:
+    """Append the call's record and wait until it is committed."""
+    check_result(await asyncio.wrap_future(submit(api_app, call)))

@@ -7,6 +7,7 @@ thread pool; hold, forward and record are async.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 import time
@@ -237,16 +238,16 @@ class GatewayService:
                          name="hoop-gateway-slack").start()
 
     # -- forward -------------------------------------------------------------------------------
-    async def forward(self, request: GatewayRequest, decoded: Decoded, verified: Verified, call: Call,
-                      content: Any, streamed_length: int | None, send: Any, counter: list[int]) -> None:
+    def _plan(self, request: GatewayRequest, decoded: Decoded, verified: Verified, call: Call, body: bytes | None,
+              streamed_length: int | None) -> tuple[str, list[tuple[str, str]], bool]:
+        """In a worker: the server's credentials (cached; AssumeRole when not), the target and the
+        re-signed headers -> (url, headers, whether the answer is masked)."""
         credential = call.credential
         assert credential is not None
         connection = self.settings.connection(credential.connection)
         assert connection is not None
-        user = credential.principal.email or credential.principal.subject
-        creds = self.upstream.cached_credentials(connection, credential.session_id)
-        if creds is None:
-            creds = await self.transport.run(self.upstream.credentials, connection, credential.session_id, user)
+        creds = self.upstream.cached_credentials(connection, credential.session_id) or self.upstream.credentials(
+            connection, credential.session_id, credential.principal.email or credential.principal.subject)
         path = request.path
         host_prefix = self.decoder._host_prefix(request)
         if host_prefix and decoded.service == "s3":       # virtual-host style: forward path style
@@ -255,28 +256,60 @@ class GatewayService:
                                       request.query)
         from hoopcli.server.gateway.mask import passes_through
 
-        model = self.model(decoded.service)
-        masked_response = not passes_through(model.operation_model(decoded.operation))
+        masked = not passes_through(self.model(decoded.service).operation_model(decoded.operation))
         headers = [(k, v) for k, v in request.headers.items()]
-        if masked_response:
+        if masked:
             headers = [(k, v) for k, v in headers if k != "accept-encoding"] + [("accept-encoding", "identity")]
-        body = content if streamed_length is None else None
-        signed = self.upstream.sign(target, request.method, headers, creds, body, streamed_length)
+        return target.url, self.upstream.sign(target, request.method, headers, creds, body, streamed_length), masked
+
+    def forward_whole(self, request: GatewayRequest, decoded: Decoded, verified: Verified, call: Call) -> Any:
+        """In a worker: forward a request whose body is read (plan, send, read, mask) and, when the
+        answer is read whole, hand its record to the ledger: one hand-off for the whole call."""
+        url, signed, masked = self._plan(request, decoded, verified, call, request.body or b"", None)
+        answer = self._exchange(url, request.method, signed, request.body or b"", masked, decoded, call)
+        if answer.masked is not None:
+            self._settle(answer, call)
+            call.extra["record"] = self.submit_record(call)
+        return answer
+
+    async def forward(self, request: GatewayRequest, decoded: Decoded, verified: Verified, call: Call,
+                      content: Any, streamed_length: int | None, send: Any, counter: list[int]) -> None:
         if streamed_length is None:
-            answer = await self.transport.run(self._exchange, target.url, request.method, signed, content,
-                                              masked_response, decoded, call)
+            answer = await self.transport.run(self.forward_whole, request, decoded, verified, call)
         else:
-            answer = await self._upload(target.url, request.method, signed, content, masked_response, decoded, call)
+            url, signed, masked = await self.transport.run(self._plan, request, decoded, verified, call, None,
+                                                           streamed_length)
+            answer = await self._upload(url, request.method, signed, content, masked, decoded, call)
             call.bytes_in = counter[0]
+            if answer.masked is not None:
+                self._settle(answer, call)
+        await self.deliver(answer, call, send)
+
+    async def deliver(self, answer: Any, call: Call, send: Any) -> None:
+        """Send AWS's answer to the client: masked and recorded first, or streamed then recorded."""
         try:
-            call.aws_request_id = answer.headers.get("x-amz-request-id") or answer.headers.get("x-amzn-requestid")
-            out_headers = [(k, v) for k, v in answer.raw_headers() if k.lower() not in RESPONSE_DROPPED]
-            if answer.body is not None and (masked_response or answer.status >= 300):
-                await self._send_masked(answer, decoded, call, out_headers, send)
+            if answer.masked is not None:
+                await self._send_masked(answer, call, send)
             else:
-                await self._send_streamed(answer, call, out_headers, send)
+                await self._send_streamed(answer, call, send)
         finally:
             answer.close()
+
+    def _settle(self, answer: Any, call: Call) -> None:
+        """A masked answer's headers and what its record says (sync: a worker may do it)."""
+        masked, raw = answer.masked, answer.body
+        call.aws_request_id = answer.headers.get("x-amz-request-id") or answer.headers.get("x-amzn-requestid")
+        headers = [(k, v) for k, v in answer.raw_headers() if k.lower() not in RESPONSE_DROPPED]
+        if masked is not raw:
+            from hoopcli.server.gateway.mask import masked_headers
+
+            headers = [(k, v) for k, v in masked_headers(dict(headers), masked) if k.lower() != "content-length"]
+        answer.out_headers = _encode([*headers, ("content-length", str(len(masked)))])
+        call.response_size = len(masked)
+        call.bytes_out = len(masked)
+        call.response_text = masked[:records.RESPONSE_CAP].decode("utf-8", "replace")
+        if answer.status >= 300:
+            call.error_code = records.error_code(masked, answer.headers)
 
     def _exchange(self, url: str, method: str, headers: list[tuple[str, str]], body: bytes, masked: bool,
                   decoded: Decoded, call: Call) -> Any:
@@ -324,32 +357,19 @@ class GatewayService:
             raise UpstreamUnavailable("hoop: AWS did not take the upload")
         return await self.transport.run(self._answered, answer, masked, decoded, call)
 
-    async def _send_masked(self, answer: Any, decoded: Decoded, call: Call, headers: list[tuple[str, str]],
-                           send: Any) -> None:
-        raw = answer.body
-        masked = getattr(answer, "masked", None)
-        masked = raw if masked is None else masked
-        if masked is not raw:
-            from hoopcli.server.gateway.mask import masked_headers
-
-            headers = [(k, v) for k, v in masked_headers(dict(headers), masked) if k.lower() != "content-length"]
-        call.response_size = len(masked)
-        call.bytes_out = len(masked)
-        call.response_text = masked[:records.RESPONSE_CAP].decode("utf-8", "replace")
-        if answer.status >= 300:
-            call.error_code = records.error_code(masked, answer.headers)
+    async def _send_masked(self, answer: Any, call: Call, send: Any) -> None:
         await self.record(call)
         call.response_started = True
-        await send({"type": "http.response.start", "status": answer.status,
-                    "headers": _encode([*headers, ("content-length", str(len(masked)))])})
-        await send({"type": "http.response.body", "body": masked})
+        await send({"type": "http.response.start", "status": answer.status, "headers": answer.out_headers})
+        await send({"type": "http.response.body", "body": answer.masked})
 
-    async def _send_streamed(self, answer: Any, call: Call, headers: list[tuple[str, str]], send: Any) -> None:
+    async def _send_streamed(self, answer: Any, call: Call, send: Any) -> None:
+        call.aws_request_id = answer.headers.get("x-amz-request-id") or answer.headers.get("x-amzn-requestid")
+        headers = [(k, v) for k, v in answer.raw_headers() if k.lower() not in RESPONSE_DROPPED]
         length = answer.headers.get("content-length")
         extra = [("content-length", length)] if length is not None else []
         call.response_started = True
-        await send({"type": "http.response.start", "status": answer.status,
-                    "headers": _encode(headers + extra)})
+        await send({"type": "http.response.start", "status": answer.status, "headers": _encode(headers + extra)})
         if answer.body is not None:
             call.bytes_out = len(answer.body)
             if answer.body:
@@ -359,16 +379,30 @@ class GatewayService:
                 call.bytes_out += len(piece)
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
         call.response_size = call.bytes_out
-        await self.record(call)
+        # the client has every byte already (no answer can be withheld any more): end the
+        # response first, so its next request on this connection does not wait for the commit
         await send({"type": "http.response.body", "body": b""})
+        await self.record(call)
 
     # -- record --------------------------------------------------------------------------------
+    def submit_record(self, call: Call) -> Any:
+        """Build the call's record and hand it to the ledger's writer -> a future of the append
+        (sync: a worker may do it; `record` waits for it)."""
+        try:
+            return records.submit(self.api_app, call)
+        except Exception as exc:
+            failed: concurrent.futures.Future[Any] = concurrent.futures.Future()
+            failed.set_exception(exc)
+            return failed
+
     async def record(self, call: Call) -> None:
+        """The call's record, committed (submitted here unless a worker did already)."""
         if call.recorded or call.credential is None:
             return
         call.recorded = True
+        future = call.extra.pop("record", None) or self.submit_record(call)
         try:
-            await records.append(self.api_app, call)
+            records.check_result(await asyncio.wrap_future(future))
         except Exception as exc:
             log.error("gateway record not stored: %s", type(exc).__name__)
             if call.forwarded:

@@ -56,6 +56,7 @@ class Answer:
         self.headers: Any = response.headers          # case-insensitive, multi-valued
         self.body = body
         self.masked: bytes | None = None        # the body as the client gets it, when masked
+        self.out_headers: list[tuple[bytes, bytes]] = []     # and its headers then
 
     def raw_headers(self) -> list[tuple[str, str]]:
         return list(self.headers.iteritems())
