@@ -103,9 +103,11 @@ class CallRecord:
 
 class RunRequest:
     """What to run: the arguments after `aws` as the real CLI gets them, the credentials, and the
-    in-process hooks (check_call -> refusal text or None; mask_parsed; mask_params)."""
+    in-process hooks (check_call -> refusal text or None; mask_parsed; mask_params) and the masker
+    whose debug masking every log record gets while awscli runs (hoopcli.masking.debuglog)."""
 
-    __slots__ = ("args", "credentials", "region", "env", "check_call", "mask_parsed", "mask_params")
+    __slots__ = ("args", "credentials", "region", "env", "check_call", "mask_parsed", "mask_params",
+                 "masker")
 
     def __init__(self, args: list[str], credentials: Credentials | None, region: str | None = None,
                  env: Mapping[str, str] | None = None,
@@ -119,6 +121,7 @@ class RunRequest:
         self.check_call = check_call
         self.mask_parsed = mask_parsed
         self.mask_params = mask_params
+        self.masker: Any = None
 
 
 class RunResult:
@@ -273,6 +276,8 @@ class InProcessRunner:
         pending: dict[int, CallRecord] = {}
 
         saved_env = dict(os.environ)
+        saved_logging = _logging_state()
+        debug_log: Any = None
         # awscli sets AWS_DATA_PATH to its own models when first imported; keep it set.
         data_path = os.environ.get("AWS_DATA_PATH") or _awscli_data_path()
         os.environ.clear()
@@ -298,11 +303,17 @@ class InProcessRunner:
             if req.region:
                 session.set_config_variable("region", req.region)
 
+            debug_log = _debug_log(req.masker, session)
+
             def on_params(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
                 service = model.service_model.service_name
                 shown = dict(params)
                 if req.mask_params is not None:
                     shown = req.mask_params(service, model.name, shown)
+                if debug_log is not None:
+                    from hoopcli.masking.debuglog import changed_members
+
+                    debug_log.note_call(context, service, model.name, shown, changed_members(params, shown))
                 record = CallRecord(service, model.name, _jsonable(shown), time.monotonic())
                 context["hoop_record"] = record
                 refusal = req.check_call(service, model.name, dict(params)) if req.check_call else None
@@ -344,6 +355,10 @@ class InProcessRunner:
             events.register("before-parameter-build", on_params)
             events.register_last("before-call", before_call)
             events.register_first("after-call", after_call)
+            if debug_log is not None:
+                events.register("before-parse", debug_log.expect_response_event)
+                events.register("building-argument-table", debug_log.expect_operation_event)
+                debug_log.install()
             previous = terminate_gracefully()
             resume_gc()
             try:
@@ -364,10 +379,54 @@ class InProcessRunner:
                 sys.stderr.flush()
             except (OSError, ValueError):
                 pass
+            if debug_log is not None:
+                debug_log.uninstall()
+            _restore_logging(saved_logging)
             sys.stdout, sys.stderr = old_out, old_err
             os.environ.clear()
             os.environ.update(saved_env)
         return result
+
+
+# awscli's --debug adds a stream handler (to the sys.stderr of the run) on each of these loggers
+# and sets them to DEBUG; they are put back after the run, so a later run in the same process
+# (hoop mcp, tests) neither logs to this run's streams nor at this run's level.
+DEBUG_LOGGERS = ("", "botocore", "awscli", "s3transfer", "urllib3")
+
+
+def _logging_state() -> dict[str, tuple[int, list[Any]]]:
+    import logging
+
+    return {name: (logging.getLogger(name).level, list(logging.getLogger(name).handlers))
+            for name in DEBUG_LOGGERS}
+
+
+def _restore_logging(saved: Mapping[str, tuple[int, list[Any]]]) -> None:
+    import logging
+
+    for name, (level, handlers) in saved.items():
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if handler not in handlers:
+                logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _debug_log(masker: Any, session: Any) -> Any:
+    """The --debug log masking for this run (hoopcli.masking.debuglog), or None without a masker.
+    Response bodies are parsed again, with the session's own parser settings, to be masked by
+    the operation's paths."""
+    if masker is None:
+        return None
+    from hoopcli.masking.debuglog import DebugLog
+
+    factory = session.get_component("response_parser_factory")
+
+    def parse_response(operation_model: Any, response_dict: Any) -> Any:
+        parser = factory.create_parser(operation_model.service_model.resolved_protocol)
+        return parser.parse(response_dict, operation_model.output_shape)
+
+    return DebugLog(masker, parse_response)
 
 
 def _awscli_data_path() -> str:

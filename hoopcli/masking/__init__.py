@@ -213,6 +213,10 @@ class Masker:
             return self.mask_text(text)
         return self.mask_text(after + "\n")
 
+    def param_paths(self, service: str, operation: str) -> tuple[paths.CompiledPath, ...]:
+        """The parameter paths mask_params applies for this operation."""
+        return paths.paths_for(service, operation, "i", pii=self.pii, extra=self._extra)
+
     def _apply_paths(self, service: str, operation: str, io: str, obj: Any) -> None:
         for path in paths.paths_for(service, operation, io, pii=self.pii, extra=self._extra):
             kind = kind_for_name(_leaf(path.steps))
@@ -250,6 +254,8 @@ class Masker:
                 continue
             if name in ("cli-input-json", "cli-input-yaml"):
                 masked = self._mask_document(value, service, operation, name.endswith("yaml"))
+            elif value and (by_path := self._mask_option_by_path(service, operation, name, value)) is not None:
+                masked = by_path
             else:
                 kind = _secret_option(name, secure)
                 if kind and value:
@@ -259,6 +265,34 @@ class Masker:
                     masked = value
             out.append(f"{head}={masked}" if is_option else masked)
         return [self.mask_text(a) if not MARKER_RE.fullmatch(a) else a for a in out]
+
+    def _mask_option_by_path(self, service: str | None, operation: str | None, name: str,
+                             value: str) -> str | None:
+        """An option value that fills a member the operation's parameter paths mask
+        (`apigateway create-api-key --value`, `ecs register-task-definition --container-definitions`
+        environment values, `codebuild start-build --environment-variables-override`): a JSON value
+        masked by those paths, anything else (shorthand, a scalar) masked whole. None when no path
+        starts at this member, or only one conditional on another option (SSM `Value?Type=`, see
+        _secret_option)."""
+        if not service or not operation or value.startswith(("file://", "fileb://")):
+            return None
+        wanted = name.replace("-", "").lower()
+        heads = [p for p in self.param_paths(service, operation)
+                 if p.steps[0].replace("_", "").lower() == wanted and p.when is None]
+        if not heads:
+            return None
+        member = heads[0].steps[0]
+        if all(len(p.steps) > 1 for p in heads) and value.lstrip().startswith(("{", "[")):
+            import json
+
+            try:
+                doc = json.loads(value)
+            except ValueError:
+                doc = None
+            if doc is not None:
+                masked = self.mask_params(service, operation, {member: doc})[member]
+                return value if masked == doc else json.dumps(masked, separators=(",", ":"))
+        return str(self._mask_value(value, "secret"))
 
     def _mask_document(self, text: str, service: str | None, operation: str | None, yaml_doc: bool) -> str:
         """An inline --cli-input-json/yaml document with its secret members masked (a file://

@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hoopcli.masking.review import environment_paths, model_dirs
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 # Member names too generic to mask by name alone in free text (they are masked by path in
@@ -118,10 +120,14 @@ def service_paths(model: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
             paths: list[str] = []
             _walk(shapes, ref["shape"], "", (), paths)
             cut = {_cut(p) for p in paths if p}
+            # environment variable values, flagged or not (names stay visible): review.py's rule
+            env = {_cut(p) for p in environment_paths(shapes, ref["shape"])}
+            cut |= {p for p in env if not any(p == q or p.startswith(q + ".") or p.startswith(q + "[")
+                                              for q in cut)}
             # a cut path covers every longer path below it
             cut = {p for p in cut if not any(p.startswith(q + ".") for q in cut if q != p)}
-            secret = sorted(p for p in cut if is_secret_path(p))
-            pii = sorted(p for p in cut if not is_secret_path(p))
+            secret = sorted(p for p in cut if is_secret_path(p) or p in env)
+            pii = sorted(p for p in cut if not (is_secret_path(p) or p in env))
             if secret:
                 entry[io] = secret
             if pii:
@@ -132,24 +138,10 @@ def service_paths(model: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
 
 
 def _loaders() -> list[Any]:
-    """One loader per model copy, by explicit directory (never ~/.aws/models or AWS_DATA_PATH,
-    so the output does not depend on who runs it): botocore's, plus awscli v1's vendored copy
-    when installed (the in-process runner uses that one; it may be older or newer)."""
-    from importlib import metadata
-
+    """One botocore loader per model copy (model_dirs)."""
     from botocore.loaders import Loader
 
-    # By distribution, not by module: once awscli.clidriver is imported, `import botocore`
-    # resolves to awscli's vendored copy.
-    dirs = []
-    for dist, sub in (("botocore", "botocore/data"), ("awscli", "awscli/botocore/data")):
-        try:
-            path = Path(str(metadata.distribution(dist).locate_file(sub))).resolve()
-        except metadata.PackageNotFoundError:
-            continue
-        if path.is_dir():
-            dirs.append(path)
-    return [Loader(extra_search_paths=[str(d)], include_default_search_paths=False) for d in dirs]
+    return [Loader(extra_search_paths=[str(d)], include_default_search_paths=False) for d in model_dirs()]
 
 
 def generate() -> dict[str, dict[str, dict[str, list[str]]]]:
@@ -197,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DATA_DIR)
     args = parser.parse_args(argv)
     files = render(generate())
-    existing = {p.name for p in args.out.glob("*.json")} if args.out.exists() else set()
+    # _review.json is the model review's kept list (hoopcli.masking.review), not generated here
+    existing = {p.name for p in args.out.glob("*.json") if p.name != "_review.json"} if args.out.exists() else set()
     if args.check:
         stale = sorted(
             name for name, text in files.items()

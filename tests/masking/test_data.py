@@ -21,7 +21,7 @@ def test_stored_data_matches_botocore_models() -> None:
     """Regenerate from the installed botocore (and awscli's copy) and compare byte for byte:
     `python -m hoopcli.masking.generate` after a botocore upgrade."""
     files = render(generate())
-    stored = {p.name: p.read_text() for p in Path(DATA_DIR).glob("*.json")}
+    stored = {p.name: p.read_text() for p in Path(DATA_DIR).glob("*.json") if p.name != "_review.json"}
     assert set(files) == set(stored)
     stale = [name for name, text in files.items() if stored[name] != text]
     assert stale == []

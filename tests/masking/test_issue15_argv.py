@@ -76,3 +76,36 @@ def test_codebuild_and_batch_environment_values(masker: Masker, service: str, op
     out = masker.mask_parsed(service, operation, doc) if io == "o" else masker.mask_params(service, operation, doc)
     entry = path(out)  # type: ignore[operator]
     assert entry["name"] == "DB" and entry["value"] != SECRET and entry["value"].startswith("[masked:")
+
+
+@pytest.mark.parametrize("argv", [
+    # generic member names that only the operation's parameter paths know as secret
+    ["apigateway", "create-api-key", "--name", "k", "--val", SECRET],
+    ["apigateway", "create-api-key", "--name", "k", f"--value={SECRET}"],
+    ["ecs", "register-task-definition", "--family", "f", "--container-definitions",
+     json.dumps([{"name": "app", "environment": [{"name": "UPSTREAM", "value": SECRET}]}])],
+    ["ecs", "register-task-definition", "--family", "f", "--container-definitions",
+     f"name=app,environment=[{{name=UPSTREAM,value={SECRET}}}]"],
+    ["codebuild", "start-build", "--project-name", "p", "--environment-variables-override",
+     f"name=UPSTREAM,value={SECRET},type=PLAINTEXT"],
+    ["amplify", "create-app", "--name", "a", "--environment-variables", f"UPSTREAM={SECRET}"],
+    ["sagemaker", "create-model", "--model-name", "m", "--execution-role-arn", "arn:aws:iam::1:role/r",
+     "--primary-container", json.dumps({"Image": "img", "Environment": {"UPSTREAM": SECRET}})],
+])
+def test_options_filling_masked_members(masker: Masker, argv: list[str]) -> None:
+    """Issue 15: option values are masked by the operation's parameter paths too (a JSON value
+    member by member, anything else whole); the other options stay readable."""
+    out = masker.mask_argv(argv)
+    assert SECRET not in " ".join(out)
+    assert len(out) == len(argv) and out[:4] == argv[:4]
+    if argv[-1].startswith("[{"):
+        shown = json.loads(out[-1])
+        assert shown[0]["name"] == "app" and shown[0]["environment"][0]["value"].startswith("[masked:")
+    if argv[-1].startswith('{"Image"'):
+        shown = json.loads(out[-1])
+        assert shown["Image"] == "img" and shown["Environment"]["UPSTREAM"].startswith("[masked:")
+
+
+def test_a_plain_parameter_value_stays(masker: Masker) -> None:
+    argv = ["ssm", "put-parameter", "--name", "/ami/latest", "--type", "String", "--value", "ami-0123456789abcdef0"]
+    assert masker.mask_argv(argv) == argv
