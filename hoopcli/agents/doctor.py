@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 
 from hoopcli.paths import Layout
 
@@ -54,24 +55,43 @@ def _current_launcher(path: str) -> bool:
         return False
 
 
-def check_real_cli(env: Mapping[str, str]) -> Finding:
-    runner = env.get("HOOP_RUNNER") or ("subprocess" if env.get("HOOP_REAL_AWS") else "inprocess")
+def check_real_cli(env: Mapping[str, str], stored: Mapping[str, Any] | None = None) -> Finding:
+    """The runner the shim would use, decided as the shim decides it (runner.runner_choice):
+    HOOP_HOME/config.json's `runner` / `real_aws`, and outside a hoop session (no
+    HOOP_SESSION_ID) the environment's HOOP_RUNNER / HOOP_REAL_AWS."""
+    from hoopcli.runner import runner_choice
+
+    runner, find_env = runner_choice(env, stored or {})
+    where = _runner_source(env, stored or {})
     if runner == "subprocess":
         from hoopcli.errors import HoopError
         from hoopcli.runner import find_real_aws
 
         try:
-            path = find_real_aws(env)
+            path = find_real_aws(find_env)
         except HoopError as exc:
-            return Finding("real AWS CLI", FAIL, exc.message, exc.hint or "")
-        return Finding("real AWS CLI", OK, f"subprocess runner uses {path}")
+            return Finding("real AWS CLI", FAIL, f"{exc.message} (subprocess runner, {where})",
+                           exc.hint or "")
+        return Finding("real AWS CLI", OK, f"subprocess runner ({where}) uses {path}")
     try:
         import awscli
 
-        return Finding("real AWS CLI", OK, f"in-process runner: awscli {awscli.__version__}")
+        return Finding("real AWS CLI", OK, f"in-process runner ({where}): awscli {awscli.__version__}")
     except ImportError:
         return Finding("real AWS CLI", FAIL, "awscli is not installed in hoop's environment",
-                       "reinstall hoopcli (awscli is a dependency) or set HOOP_REAL_AWS to an aws v2 binary")
+                       "reinstall hoopcli (awscli is a dependency) or set `real_aws` in "
+                       "HOOP_HOME/config.json to an aws v2 binary")
+
+
+def _runner_source(env: Mapping[str, str], stored: Mapping[str, Any]) -> str:
+    """Where runner_choice took the runner from, for the finding's detail."""
+    if not env.get("HOOP_SESSION_ID") and (env.get("HOOP_RUNNER") or env.get("HOOP_REAL_AWS")):
+        return "chosen by HOOP_RUNNER/HOOP_REAL_AWS in this environment"
+    if stored.get("runner") or stored.get("real_aws"):
+        return "chosen by HOOP_HOME/config.json"
+    ignored = env.get("HOOP_SESSION_ID") and (env.get("HOOP_RUNNER") or env.get("HOOP_REAL_AWS"))
+    return ("the default; HOOP_RUNNER/HOOP_REAL_AWS are ignored under a hoop session"
+            if ignored else "the default")
 
 
 CRED_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
@@ -152,6 +172,11 @@ def check_login(layout: Layout, env: Mapping[str, str]) -> Finding:
         auth.id_token(layout, cfg, env)
     except HoopError as exc:
         return Finding("login", FAIL, exc.message, "run `hoop login`")
+    missing = auth.stored_groups_warning(layout)
+    if missing:
+        return Finding("login", WARN, missing.removeprefix("hoop: warning: "),
+                       "fix the provider's groups claim mapping or scopes (or oidc.groups_claim), "
+                       "then run `hoop login` again")
     return Finding("login", OK, "a valid login is cached")
 
 
@@ -174,7 +199,7 @@ def run_checks(env: Mapping[str, str] | None = None) -> list[Finding]:
     env = dict(os.environ if env is None else env)
     layout = Layout.from_env(env)
     cfg = config.load(env, layout)
-    findings = [check_shim_first(env), check_real_cli(env), *check_static_credentials(env)]
+    findings = [check_shim_first(env), check_real_cli(env, cfg.extra), *check_static_credentials(env)]
     findings.extend(check_server(cfg.server))
     findings.append(check_login(layout, env))
     findings.append(check_spool(layout))

@@ -81,9 +81,19 @@ def _render(result: dict[str, Any]) -> None:
         for col in ("API call", "IAM actions", "access level", "resources"):
             table.add_column(col, overflow="fold")
         for call in result["api_calls"]:
-            table.add_row(escape(f"{call['service']}:{call['operation']}"),
+            name = f"{call['service']}:{call['operation']}"
+            if call.get("dependent_of"):  # a dependent action (docs/explain.md)
+                name = f"  + {call['actions'][0] if call['actions'] else name} (needed by {call['dependent_of']})"
+            table.add_row(escape(name),
                           "\n".join(escape(a) for a in call["actions"]) or "-", escape(call["access_level"]),
                           "\n".join(escape(r) for r in call["resources"]) or "-")
         console.print(table)
+        for call in result["api_calls"]:
+            if call.get("note"):
+                console.print(f"[yellow]note:[/yellow] {escape(', '.join(call['actions']))} for "
+                              f"{escape(str(call.get('dependent_of')))}: {escape(call['note'])}")
+        for item in result.get("may_need") or []:
+            console.print(f"AWS also lists for {escape(item['for'])} (with some parameters; not "
+                          f"granted): {escape(', '.join(item['actions']))}")
     else:
         console.print("no AWS API call")

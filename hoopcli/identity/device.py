@@ -100,11 +100,13 @@ class ProviderInfo:
     device_authorization_endpoint: str
     token_endpoint: str
     revocation_endpoint: str | None
+    groups_claim: str | None = None     # the server's oidc.groups_claim (its /config says)
 
     def meta(self) -> dict[str, Any]:
         return {"server": self.server, "issuer": self.issuer, "client_id": self.client_id,
                 "token_endpoint": self.token_endpoint,
-                "revocation_endpoint": self.revocation_endpoint}
+                "revocation_endpoint": self.revocation_endpoint,
+                "groups_claim": self.groups_claim, "scopes": list(self.scopes)}
 
 
 def discover(server: str, http: requests.Session | None = None) -> ProviderInfo:
@@ -118,6 +120,7 @@ def discover(server: str, http: requests.Session | None = None) -> ProviderInfo:
     scopes = config.get("scopes") or DEFAULT_SCOPES
     if isinstance(scopes, str):
         scopes = scopes.split()
+    groups_claim = config.get("groups_claim")
     doc = _get_json(http, f"{issuer}/.well-known/openid-configuration", "identity provider")
     if str(doc.get("issuer") or "").rstrip("/") != issuer:
         raise LoginFailed(f"the identity provider's discovery document names issuer "
@@ -132,7 +135,8 @@ def discover(server: str, http: requests.Session | None = None) -> ProviderInfo:
         device_authorization_endpoint=check_url(doc["device_authorization_endpoint"],
                                                 "device authorization"),
         token_endpoint=check_url(doc.get("token_endpoint"), "token endpoint"),
-        revocation_endpoint=check_url(revocation, "revocation endpoint") if revocation else None)
+        revocation_endpoint=check_url(revocation, "revocation endpoint") if revocation else None,
+        groups_claim=groups_claim if isinstance(groups_claim, str) and groups_claim else None)
 
 
 @dataclass

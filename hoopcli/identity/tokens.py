@@ -201,6 +201,7 @@ def store_tokens(layout: Layout, store: str, meta: Mapping[str, Any],
         "revocation_endpoint": meta.get("revocation_endpoint"),
         "store": store, "id_token": token, "expires_at": float(exp),
         "subject": claims.get("sub"), "email": claims.get("email"),
+        "groups_claim": meta.get("groups_claim"), "scopes": meta.get("scopes"),
     }
     refresh_token = tokens.get("refresh_token")
     if isinstance(refresh_token, str) and refresh_token:
@@ -285,10 +286,41 @@ def login(layout: Layout, cfg: Any, *, show: Any = None, open_url: Any = None,
     tokens = flow.poll(info, device, **({"sleep": sleep} if sleep is not None else {}))
     session = store_tokens(layout, store, info.meta(), tokens)
     save(layout, server=cfg.server)
+    missing = groups_warning(session)
+    if missing:
+        warnings.append(missing)
     for message in warnings:
         (warn or (lambda m: print(m, file=sys.stderr)))(message)
         mark_warned(layout)
     return session
+
+
+def groups_warning(session: Mapping[str, Any]) -> str | None:
+    """A warning when the stored ID token lacks the groups claim the server reads (issue 15,
+    item 7): the server then sees no groups, and no group maps to approver, auditor or admin.
+    Names the claim, the scopes hoop asked for and the provider; None when the claim is there
+    (an empty list is a user without groups, not a mapping problem) or nothing says which."""
+    claim = session.get("groups_claim")
+    token = session.get("id_token")
+    if not isinstance(claim, str) or not claim or not isinstance(token, str):
+        return None
+    claims = jwt_claims(token)
+    if not claims or claim in claims:
+        return None
+    scopes = " ".join(str(s) for s in session.get("scopes") or ()) or "(the provider's default)"
+    named = sorted(k for k in claims if any(w in k.lower() for w in ("group", "role")))
+    seen = f" (it has {', '.join(named)})" if named else ""
+    return (f"hoop: warning: the ID token from {session.get('issuer')} has no {claim!r} claim"
+            f"{seen}, the claim the hoop server reads groups from (oidc.groups_claim), so you have "
+            f"no groups and only the developer role: no approver, auditor or admin. Check that the "
+            f"provider releases groups in the ID token for client {session.get('client_id')!r} "
+            f"with the scopes hoop requested ({scopes}), e.g. a groups scope or claim mapping, or "
+            f"set oidc.groups_claim to the claim it uses; then `hoop login` again")
+
+
+def stored_groups_warning(layout: Layout) -> str | None:
+    """groups_warning for the login stored in HOOP_HOME (what `hoop doctor` reports)."""
+    return groups_warning(_read(session_file(layout)))
 
 
 def logout(layout: Layout, cfg: Any) -> bool:

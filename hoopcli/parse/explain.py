@@ -83,7 +83,27 @@ def explain(argv: Sequence[str], decide: Decide) -> dict[str, Any]:
     """The JSON object for one command line (raises InvocationError when it cannot be parsed)."""
     inv = parse(list(argv))
     out = inv.to_dict()
+    out["may_need"] = may_need(inv)
     out.update(decide(inv))
+    return out
+
+
+def may_need(inv: Invocation) -> list[dict[str, Any]]:
+    """The Service Authorization Reference's other dependent actions of each call: needed on
+    real AWS only with some parameters (a capacity provider, an SSM parameter as image id...);
+    shown, never granted. [{"for": API operation, "actions": [...]}]."""
+    from hoopcli.parse.dependent import sar_dependents
+
+    derived = {(c.dependent_of, a) for c in inv.api_calls if c.dependent_of for a in c.actions}
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for call in inv.api_calls:
+        if call.dependent_of is not None or call.operation in seen:
+            continue
+        seen.add(call.operation)
+        rest = [a for a in sar_dependents(call.actions) if (call.operation, a) not in derived]
+        if rest:
+            out.append({"for": call.operation, "actions": rest})
     return out
 
 

@@ -66,6 +66,18 @@ class Sar:
                 df[name] += 1
         self.df = dict(df)
 
+    def dependents(self) -> dict[str, list[str]]:
+        """{IAM action: its dependent actions} (the SAR's, over all its resource types): what
+        hoopcli.parse.dependent and `hoop explain` read (data/_dependent.json)."""
+        out = {}
+        for prefix, svc in self.prefixes.items():
+            for name, priv in svc["privileges"].items():
+                deps = sorted({d for rt in priv["resource_types"].values()
+                               for d in rt.get("dependent_actions") or ()})
+                if deps:
+                    out[f"{prefix}:{name}"] = deps
+        return out
+
     def level(self, action: str) -> str:
         prefix, _, name = action.partition(":")
         priv = self.prefixes.get(prefix, {}).get("privileges", {}).get(name)
@@ -410,6 +422,16 @@ def generate(only: list[str] | None = None) -> dict[str, str]:
             files.update(shard(cli, gen.service_file(cli)))
     files["_index.json"] = dump({"v": INDEX_VERSION, "services": services, "botocore": botocore_map,
                                  "s3": gen.s3_flags()})
+    dependents = gen.sar.dependents()
+    count = -(-len(dump(dependents)) // (SHARD_BYTES // 2))  # hashed by action: even shards
+    parts: list[dict[str, list[str]]] = [{} for _ in range(count)]
+    for action, deps in dependents.items():
+        parts[shard_of(action, count)][action] = deps
+    files["_dependent.json"] = dump({"v": INDEX_VERSION, "shards": count})
+    files.update({f"_dependent.{i}.json": dump({"v": INDEX_VERSION, "actions": part})
+                  for i, part in enumerate(parts)})
+    files["_passrole.json"] = dump({"v": INDEX_VERSION, "actions": sorted(
+        a for a, deps in dependents.items() if "iam:PassRole" in deps)})
     return files
 
 

@@ -127,34 +127,51 @@ class ApiCall(_Value):
     ("ListObjectsV2"); actions: IAM actions (("s3:ListBucket",)); access_level: one of the levels
     above; resources: ARNs or names derived from the parameters; params: the parameters (not part
     of equality or hash).
+
+    A *dependent action* (hoopcli.parse.dependent: iam:PassRole on the role a call passes,
+    ec2:CreateTags for tag specifications, KMS for an SSE-KMS key) is an ApiCall too, so policy,
+    `hoop explain` and the session policy see it like any call: `dependent_of` names the API
+    operation that needs it (None for a real call) and `note` says why its resource could not be
+    derived (its level is then Unknown: the default policy reviews it, a session policy refuses).
     """
 
-    __slots__ = ("service", "operation", "actions", "access_level", "resources", "params")
-    _key_fields = ("service", "operation", "actions", "access_level", "resources")
+    __slots__ = ("service", "operation", "actions", "access_level", "resources", "params",
+                 "dependent_of", "note")
+    _key_fields = ("service", "operation", "actions", "access_level", "resources", "dependent_of")
     service: str
     operation: str
     actions: tuple[str, ...]
     access_level: str
     resources: tuple[str, ...]
     params: dict[str, Any]
+    dependent_of: str | None
+    note: str | None
 
     def __init__(self, service: str, operation: str, actions: tuple[str, ...], access_level: str,
-                 resources: tuple[str, ...] = (), params: dict[str, Any] | None = None) -> None:
+                 resources: tuple[str, ...] = (), params: dict[str, Any] | None = None,
+                 dependent_of: str | None = None, note: str | None = None) -> None:
         _set(self, "service", service)
         _set(self, "operation", operation)
         _set(self, "actions", actions)
         _set(self, "access_level", access_level)
         _set(self, "resources", resources)
         _set(self, "params", {} if params is None else params)
+        _set(self, "dependent_of", dependent_of)
+        _set(self, "note", note)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "service": self.service,
             "operation": self.operation,
             "actions": list(self.actions),
             "access_level": self.access_level,
             "resources": list(self.resources),
         }
+        if self.dependent_of is not None:
+            out["dependent_of"] = self.dependent_of
+        if self.note:
+            out["note"] = self.note
+        return out
 
 
 _NO_GLOBALS = GlobalOptions()
@@ -191,7 +208,15 @@ class Invocation(_Value):
 
     @property
     def api_operations(self) -> list[str]:
-        return [c.operation for c in self.api_calls]
+        """The API operations the command calls (dependent actions are not calls)."""
+        return [c.operation for c in self.api_calls if c.dependent_of is None]
+
+    @property
+    def dependent_actions(self) -> list[dict[str, Any]]:
+        """What the calls need besides their own actions (hoopcli.parse.dependent)."""
+        return [{"action": a, "for": c.dependent_of, "resources": list(c.resources),
+                 **({"note": c.note} if c.note else {})}
+                for c in self.api_calls if c.dependent_of is not None for a in c.actions]
 
     @property
     def actions(self) -> list[str]:
@@ -234,4 +259,5 @@ class Invocation(_Value):
             "resources": self.resources,
             "globals": self.globals.to_dict(),
             "api_calls": [c.to_dict() for c in self.api_calls],
+            "dependent_actions": self.dependent_actions,
         }

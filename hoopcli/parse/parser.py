@@ -327,6 +327,34 @@ def _api_call(data: dict[str, Any], op: str, params: dict[str, Any], region: str
                    resources_for(hints, params, region), params)
 
 
+_CUSTOM_ROLES = {("cloudformation", "deploy")}   # dependent.CUSTOM_ROLE_OPTIONS, without the import
+_DEPENDENT_MEMBERS = ("TagSpecifications", "SSEKMSKeyId", "IamInstanceProfile")
+
+
+def _may_depend(call: ApiCall) -> bool:
+    """Whether a call has a parameter a dependent action can come from (a role, tag
+    specifications, a KMS key): only then is hoopcli.parse.dependent imported."""
+    if (call.service, call.operation) in _NESTED_ROLES:
+        return True
+    return any(m in _DEPENDENT_MEMBERS or m.lower().endswith(("role", "rolearn", "rolename"))
+               for m in call.params)
+
+
+# Operations whose role sits inside a structure (dependent.ROLE_PARAMS paths with a dot).
+_NESTED_ROLES = {("glue", "UpdateJob"), ("events", "PutTargets"), ("scheduler", "CreateSchedule"),
+                 ("scheduler", "UpdateSchedule"), ("batch", "RegisterJobDefinition"),
+                 ("codepipeline", "CreatePipeline"), ("codepipeline", "UpdatePipeline"),
+                 ("ec2", "RequestSpotInstances")}
+
+
+def _with_dependents(calls: tuple[ApiCall, ...], region: str | None) -> tuple[ApiCall, ...]:
+    if not any(c.params and _may_depend(c) for c in calls):
+        return calls
+    from hoopcli.parse.dependent import with_dependents
+
+    return with_dependents(calls, region)
+
+
 def call_for(service: str, operation: str, params: dict[str, Any], region: str | None = None
              ) -> ApiCall:
     cli = actions.cli_name_for(service)
@@ -448,7 +476,8 @@ def parse(argv: list[str] | tuple[str, ...]) -> Invocation:
         api_params = _api_params(data["api"].get(api_op, [[], "", [], {}])[3], params, doc, argspec)
         if pos:
             params["_positional"] = pos
-        return inv("api", service, op, params, (_api_call(data, api_op, api_params, region),))
+        call = _api_call(data, api_op, api_params, region)
+        return inv("api", service, op, params, _with_dependents((call,), region))
     if op in data["custom"]:
         spec = data["custom"][op]
         params, pos = (_argparse(rest[2:], spec["args"], bool(spec["pos"])) if spec.get("args") else
@@ -457,8 +486,12 @@ def parse(argv: list[str] | tuple[str, ...]) -> Invocation:
         if pos[-1:] == ["help"]:
             return inv("help", service, op)
         _cli_input(params)
-        return inv("custom", service, op, dict(params, _positional=pos) if pos else params,
-                   _custom_calls(spec, service, op, params, region))
+        calls = _custom_calls(spec, service, op, params, region)
+        if (service, op) in _CUSTOM_ROLES:
+            from hoopcli.parse.dependent import custom_dependents
+
+            calls = custom_dependents(service, op, params, calls, region)
+        return inv("custom", service, op, dict(params, _positional=pos) if pos else params, calls)
     choices = list(data["ops"]) + list(data["custom"]) + ["wait"]
     raise InvocationError(f"unknown operation {_show(op)} for service {_show(service)}{_suggest(op, choices)}")
 
@@ -484,7 +517,7 @@ def _parse_wait(inv: Any, data: dict[str, Any], tokens: list[str], region: str |
     doc = _cli_input(params)
     api_params = _api_params(data["api"].get(api_op, [[], "", [], {}])[3], params, doc, argspec)
     return inv("wait", service, "wait", dict(params, waiter=name),
-               (_api_call(data, api_op, api_params, region),))
+               _with_dependents((_api_call(data, api_op, api_params, region),), region))
 
 
 def _parse_s3(inv: Any, op: str | None, tokens: list[str], region: str | None) -> Invocation:
@@ -507,7 +540,12 @@ def _parse_s3(inv: Any, op: str | None, tokens: list[str], region: str | None) -
         entry = data["api"].get(api_op)
         acts, level = (tuple(entry[0]), entry[1]) if entry and entry[0] else ((), UNKNOWN)
         calls.append(ApiCall("s3", api_op, acts, level, res, {}))
-    return inv("s3", "s3", op, dict(params, _paths=paths) if paths else params, tuple(calls))
+    found = tuple(calls)
+    if "sse-kms-key-id" in params:
+        from hoopcli.parse.dependent import s3_dependents
+
+        found = s3_dependents(found, params, region)
+    return inv("s3", "s3", op, dict(params, _paths=paths) if paths else params, found)
 
 
 __all__ = ["call_for", "parse", "resources_for", "strictest"]

@@ -41,18 +41,21 @@ def _comparable(value: Any) -> bool:
 def outside_approval(call: ApiCall, inv: Invocation) -> str | None:
     """None when `call` is within the approved invocation `inv`; else the refusal (one line)."""
     name = f"{call.service}:{call.operation}"
-    approved_actions = set(inv.actions)
+    # Dependent actions (iam:PassRole, ec2:CreateTags, KMS) are what AWS checks inside the
+    # approved calls, never calls of their own: they approve no real call.
+    own = [c for c in inv.api_calls if c.dependent_of is None]
+    approved_actions = {a for c in own for a in c.actions}
     extra = [a for a in call.actions if a not in approved_actions]
     if extra or not call.actions:
         return (f"{name} ({', '.join(extra or ['unclassified'])}) was not part of the approved "
                 f"command; run it as its own command so it can be reviewed")
-    approved_resources = inv.resources
+    approved_resources = list(dict.fromkeys(r for c in own for r in c.resources))
     for resource in call.resources:
         if not _covered(resource, approved_resources):
             return (f"{name} on {resource} is outside what was approved "
                     f"({', '.join(approved_resources[:3]) or 'no resource'}); "
                     f"run it as its own command so it can be reviewed")
-    for shown in inv.api_calls:
+    for shown in own:
         if shown.operation != call.operation or not shown.params:
             continue
         for member, value in shown.params.items():

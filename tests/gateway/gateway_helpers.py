@@ -21,6 +21,10 @@ rules:
     effect: deny
     match: {actions: [iam:CreateAccessKey]}
     reason: Long-lived IAM access keys outlive the session.
+  - id: deny-pass-admin-roles
+    effect: deny
+    match: {actions: [iam:PassRole], resources: ["arn:aws:iam::*:role/admin-*"]}
+    reason: Agents never hand an admin role to a service.
   - id: review-deletes
     effect: review
     match: {actions: [s3:DeleteObject, s3:DeleteBucket]}

@@ -183,3 +183,15 @@ def test_vend_connections_get_no_session_credential_and_gateway_ones_no_sts_keys
     r = httpx.post(f"{srv.url}/api/v1/credentials", headers=srv.headers("alice"), json={
         "connection": "default", "session_id": open_session(srv), "argv": ["s3api", "list-buckets"]})
     assert r.status_code == 403 and "gateway" in r.text
+
+
+def test_a_role_the_call_passes_is_decided_as_iam_passrole(gw: Any) -> None:
+    """Lambda CreateFunction also needs iam:PassRole on its role (hoopcli.parse.dependent): a
+    deny rule on passing admin roles refuses it at the gateway, before AWS sees it."""
+    lam = boto3_client("lambda", credential(gw, open_session(gw)))
+    with pytest.raises(ClientError) as exc:
+        lam.create_function(FunctionName="gw-pass-admin", Runtime="python3.12", Handler="h.h",
+                            Role="arn:aws:iam::123456789012:role/admin-everything", Code={"ZipFile": b"PK"})
+    code, message, status = _error(exc)
+    assert (code, status) == ("AccessDenied", 403)
+    assert message.startswith("hoop: denied by policy rule deny-pass-admin-roles")

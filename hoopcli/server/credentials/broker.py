@@ -43,8 +43,10 @@ def sts_name(value: str, prefix: str = "", max_len: int = 64) -> str:
     return name if len(name) >= 2 else (name + "--")[:2]
 
 
-# KMS calls S3 makes on the caller's behalf for SSE-KMS objects: without them a narrowed policy
-# breaks reads and writes of encrypted objects. Allowed only through S3 (kms:ViaService).
+# KMS calls S3 makes on the caller's behalf for SSE-KMS objects whose key the command does not
+# name (reads; writes under the bucket's default key): without them a narrowed policy breaks
+# them. Allowed only through S3 (kms:ViaService), for the objects the S3 statements allow. A key
+# the command names (--sse-kms-key-id) is a dependent action on that key instead.
 S3_KMS_DEPENDENCIES = {
     "s3:GetObject": ("kms:Decrypt",),
     "s3:GetObjectVersion": ("kms:Decrypt",),
@@ -100,16 +102,57 @@ def _as_arn(resource: str, region: str | None, service: str = "") -> str:
     return f"arn:{partition}:sqs:{where}:{parts[0]}:{parts[1]}"
 
 
+def _dependent_statements(invocation: Invocation) -> tuple[list[dict[str, Any]], set[str]]:
+    """Statements for the dependent actions (hoopcli.parse.dependent), each on its exact
+    resources, and the S3 actions whose KMS key is named (no generic KMS statement for them).
+    A dependent action hoop could not bound (an instance profile, a KMS alias) raises
+    ScopeUnbounded with the parser's reason: never Resource "*"."""
+    grouped: dict[tuple[str, str], dict[str, Any]] = {}
+    keyed: set[str] = set()
+    for call in invocation.api_calls:
+        if call.dependent_of is None:
+            continue
+        action = call.actions[0] if call.actions else ""
+        if not call.resources or not all(r.startswith("arn:") for r in call.resources):
+            raise ScopeUnbounded(
+                f"cannot bound {action} (needed by {call.dependent_of}) to resource ARNs: "
+                f"{call.note or 'no resource derived'}; hoop does not widen a session policy to "
+                f"every resource",
+                hint="name the resource directly on the command line, or use a connection with "
+                     "credentials: gateway, where the server decides each request")
+        condition: dict[str, Any] | None = None
+        if action == "ec2:CreateTags":  # only while the call itself creates the resources
+            condition = {"StringEquals": {"ec2:CreateAction": call.dependent_of}}
+        elif action.startswith("kms:") and call.dependent_of in S3_KMS_OPERATIONS:
+            condition = {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}}
+            keyed.add("s3:PutObject")
+        key = (json.dumps(sorted(call.resources)), json.dumps(condition, sort_keys=True))
+        statement = grouped.setdefault(key, {"Effect": "Allow", "Action": [],
+                                             "Resource": sorted(call.resources)})
+        if condition is not None:
+            statement["Condition"] = condition
+        if action not in statement["Action"]:
+            statement["Action"].append(action)
+    for statement in grouped.values():
+        statement["Action"].sort()
+    return list(grouped.values()), keyed
+
+
+S3_KMS_OPERATIONS = frozenset({"PutObject", "CopyObject", "CreateMultipartUpload"})
+
+
 def session_policy(invocation: Invocation) -> dict[str, Any]:
     """An IAM policy allowing exactly the invocation's actions, per API call, on its ARNs.
 
     Never Resource "*" by accident (issue 15): "*" only for calls whose operation names no
     resource (ListQueues, ListAllMyBuckets); a call hoop cannot bound to ARNs (a file:// value,
-    a bare name) or a policy past STS's size limit raises ScopeUnbounded instead of widening."""
+    a bare name) or a policy past STS's size limit raises ScopeUnbounded instead of widening.
+    Dependent actions (iam:PassRole, ec2:CreateTags, KMS for an SSE-KMS key) get statements of
+    their own, on their exact resources (see _dependent_statements)."""
     statements: list[dict[str, Any]] = []
     by_resources: dict[tuple[str, ...], list[str]] = {}
     for call in invocation.api_calls:
-        if not call.actions:
+        if not call.actions or call.dependent_of is not None:
             continue
         named = tuple(_as_arn(r, invocation.globals.region, call.service) for r in call.resources)
         arns = tuple(r for r in named if r.startswith("arn:"))
@@ -135,10 +178,12 @@ def session_policy(invocation: Invocation) -> dict[str, Any]:
                 "Action": sorted(actions),
                 "Resource": list(resources) if resources != ("*",) else "*",
             })
-    all_actions = {a for call in invocation.api_calls for a in call.actions}
+    dependent, keyed = _dependent_statements(invocation)
+    all_actions = {a for call in invocation.api_calls if call.dependent_of is None
+                   for a in call.actions} - keyed
     kms = _kms_via_s3(all_actions)
     extra = [kms] if kms else []
-    policy = {"Version": "2012-10-17", "Statement": statements + extra}
+    policy = {"Version": "2012-10-17", "Statement": statements + dependent + extra}
     if len(_compact(policy)) > MAX_PACKED_POLICY:
         # Past STS's limit (many ARNs, or one crafted long name): fail closed. Widening to
         # Resource "*" would let the command's actions reach every resource the role can.

@@ -19,6 +19,7 @@ from botocore.model import ServiceModel
 
 from hoopcli.approval.canonical import hash_invocation
 from hoopcli.parse import call_for
+from hoopcli.parse.dependent import with_dependents
 from hoopcli.parse.index import cli_name_for
 from hoopcli.parse.invocation import GlobalOptions, Invocation
 from hoopcli.server.gateway.decode import Decoded
@@ -56,8 +57,10 @@ def invocation_for(model: ServiceModel, decoded: Decoded, region: str,
     cli_operation = xform_name(decoded.operation, "-")
     params = binding_params(model, decoded)
     call = call_for(decoded.service, decoded.operation, params, region)
+    # with the actions AWS also checks for it (iam:PassRole on a role it passes, ...): a rule on
+    # those decides here as in the shim (hoopcli.parse.dependent)
     return Invocation(display_argv(cli_service, cli_operation, masked_params), "sdk", cli_service, cli_operation,
-                      GlobalOptions(region=region), params, (call,))
+                      GlobalOptions(region=region), params, with_dependents((call,), region))
 
 
 def call_hash(invocation: Invocation, connection: str) -> str:

@@ -21,6 +21,7 @@ in constant time. Their principal carries the session (`Principal.session`), no 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import urllib.error
@@ -300,6 +301,8 @@ class TokenVerifier:
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub or len(sub) > 255:
             raise InvalidToken("bad sub")
+        if self.groups_claim not in claims:
+            _missing_groups_claim(sub, self.groups_claim)
         raw = claims.get(self.groups_claim) or ()
         if isinstance(raw, str):
             raw = [raw]
@@ -315,6 +318,21 @@ class TokenVerifier:
             groups=groups,
             roles=roles_for(groups, self.roles),
         )
+
+
+_warned_subjects: set[str] = set()
+
+
+def _missing_groups_claim(subject: str, claim: str) -> None:
+    """Log once per subject (issue 15, item 7): a token without the groups claim gives no
+    groups, so no approver/auditor/admin role; `hoop login` and `hoop doctor` say so too."""
+    if subject in _warned_subjects or len(_warned_subjects) > 10_000:
+        return
+    _warned_subjects.add(subject)
+    logging.getLogger("hoopcli.server.identity").warning(
+        "ID token for subject %s has no %r claim (oidc.groups_claim): no groups, so no role mapped "
+        "from groups; check the identity provider's claim mapping and the scopes clients request",
+        subject[:64], claim)
 
 
 def _same_family(key_alg: str, token_alg: str) -> bool:
