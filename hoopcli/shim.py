@@ -194,6 +194,8 @@ class Shim:
         cli_args = strip_profile(args)
         if inv.kind in ("help", "version") or not args:
             return self._run_plain(cli_args)
+        if self.environ.get("HOOP_ISOLATED") == "1":
+            return self._run_token_free(inv, cli_args, layout)
 
         connection = inv.globals.profile or self.environ.get("AWS_PROFILE") or cfg.connection
         from hoopcli.identity import tokens as auth
@@ -291,15 +293,40 @@ class Shim:
         if blocked:
             _say(self.env, f"hoop: {blocked}")
             return int(ExitStatus.DENIED)
-        if gateway is not None and exit_code != 0:
-            # The gateway's own refusals keep the shim's exit codes (the message, from the
-            # server, is already on stderr in the real CLI's words).
-            codes = {c.get("error_code") for c in calls}
-            if "HoopApprovalPending" in codes:
-                return int(ExitStatus.PENDING)
-            if "AccessDenied" in codes and "hoop: " in str((err_cap or {}).get("text", "")):
-                return int(ExitStatus.DENIED)
+        if gateway is not None:
+            return _gateway_exit(exit_code, calls, err_cap)
         return exit_code
+
+    def _run_token_free(self, inv: Any, cli_args: list[str], layout: Layout) -> int:
+        """Inside `hoop run --isolate` (HOOP_ISOLATED=1) the user's HOOP_HOME, and their login with
+        it, is hidden, so there is no token to use. The agent's environment carries its session's
+        gateway credential: the call goes to the gateway with it, and the server decides (the
+        policy cannot be fetched without the user's token, so there is no local pre-check), holds a
+        reviewed call, masks and records it. The shim still masks what it prints and keeps hoop's
+        exit codes (77 denied, 75 pending). It writes no client records: nothing could upload
+        them, and the gateway's server-observed records are the session's trail."""
+        from hoopcli.credentials import Vended
+        from hoopcli.errors import NotLoggedIn
+        from hoopcli.masking import Masker, load_key, whole_output_secret
+        from hoopcli.runner import Credentials, Terminated
+
+        url = self.environ.get("HOOP_GATEWAY_URL") or ""
+        key = self.environ.get("AWS_ACCESS_KEY_ID") or ""
+        secret = self.environ.get("AWS_SECRET_ACCESS_KEY") or ""
+        if not (url and key.startswith("HOOP") and secret):
+            raise NotLoggedIn("inside `hoop run --isolate` your hoop login is hidden, and this environment has no "
+                              "gateway session credential (HOOP_GATEWAY_URL, AWS_ACCESS_KEY_ID=HOOP..., "
+                              "AWS_SECRET_ACCESS_KEY) to send the call with",
+                              hint="run the agent with `hoop run --isolate` on a connection with `credentials: gateway`")
+        region = self.environ.get("AWS_REGION") or self.environ.get("AWS_DEFAULT_REGION")
+        vended = Vended(Credentials(key, secret), time.time() + 3600, region, url, None, None, {"mode": "gateway"})
+        masker = Masker(load_key(layout))
+        try:
+            exit_code, calls, _out, err_cap, _blocked = self._execute(
+                inv, cli_args, vended, masker, whole_output_secret(inv), None, None)
+        except Terminated as exc:
+            return 128 + exc.signum
+        return _gateway_exit(exit_code, calls, err_cap)
 
     # -- stages ---------------------------------------------------------------------------------
     def _approve(self, client: Any, inv: Any, decision: Any, ctx: Any, connection: str,
@@ -398,12 +425,14 @@ class Shim:
                     return outside_approval(call, inv)
                 return None
 
-            req.check_call = check_call
+            if pol is not None:     # token-free (hoop run --isolate): the gateway checks each call
+                req.check_call = check_call
             # Customisations (ecr get-login-password, s3, eks ...) consume parsed responses
             # themselves: masking those would break them. Their output is masked as text, or
             # whole when it is a secret; API commands get their parsed responses masked.
             req.mask_parsed = masker.mask_parsed if inv.kind == "api" and not whole_secret else None
             req.mask_params = masker.mask_params
+            req.masker = masker    # --debug log records masked where they are made
             out_text = MaskedTextStream(out_sink, self.env.stdout)
             err_text = MaskedTextStream(err_sink, self.env.stderr)
             result = InProcessRunner().run(req, out_text, err_text)
@@ -423,6 +452,19 @@ class Shim:
             out, err = _binary(self.env.stdout), _binary(self.env.stderr)
             return SubprocessRunner(exe).run(req, _binary(self.env.stdin), _writer(out), _writer(err)).exit_code
         return InProcessRunner().run(req, self.env.stdout, self.env.stderr).exit_code
+
+
+def _gateway_exit(exit_code: int, calls: list[dict[str, Any]], err_cap: dict[str, Any] | None) -> int:
+    """The gateway's own refusals keep the shim's exit codes (the message, from the server, is
+    already on stderr in the real CLI's words)."""
+    if exit_code == 0:
+        return exit_code
+    codes = {c.get("error_code") for c in calls}
+    if "HoopApprovalPending" in codes:
+        return int(ExitStatus.PENDING)
+    if "AccessDenied" in codes and "hoop: " in str((err_cap or {}).get("text", "")):
+        return int(ExitStatus.DENIED)
+    return exit_code
 
 
 def _writer(raw: IO[bytes]) -> Any:

@@ -153,23 +153,15 @@ def probe(p: Plan) -> None:
             "or a container that forbids them). Run the agent as another OS user instead")
 
 
-def aws_launcher(folder: Path, environ: Mapping[str, str]) -> Path:
-    """The `aws` the isolated agent finds first on PATH: the AWS CLI itself, sending every call to
-    the gateway with the session credential (the server decides, masks and records each one; no
-    user token is needed, and there is none to find)."""
-    import shlex
+def aws_launcher(folder: Path) -> Path:
+    """The `aws` the isolated agent finds first on PATH: hoop's shim, written into `folder/bin`
+    (the namespace hides the user's HOOP_HOME and its bin). There it finds HOOP_ISOLATED=1 and no
+    login, and runs token-free: each call goes to the gateway with the session credential from
+    the environment, where the server decides, holds, masks and records it (shim.Shim
+    ._run_token_free). Returns the directory."""
+    from hoopcli.agents.shimfile import install_shim
 
-    from hoopcli.paths import ensure_dir, write_private
-
-    real = environ.get("HOOP_REAL_AWS")
-    target = shlex.quote(real) if real else f"{shlex.quote(sys.executable)} -m awscli"
-    text = ("#!/bin/sh\n# hoop run --isolate: the AWS CLI, straight to hoop's gateway.\n"
-            f'exec {target} "$@"\n')
-    bindir = ensure_dir(folder / "bin")
-    path = bindir / "aws"
-    write_private(path, text.encode())
-    os.chmod(path, 0o700)
-    return bindir
+    return install_shim(folder / "bin").parent
 
 
 def agent_environment(env: Mapping[str, str], *, agent_home: Path) -> dict[str, str]:

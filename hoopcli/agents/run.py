@@ -181,9 +181,10 @@ def _close(client: Any, session_id: str, code: int | None) -> None:
 
 def _run_isolated(run: RunInput, environ: Mapping[str, str], layout: Layout, client: Any, connection: str) -> int:
     """`hoop run --isolate`: the agent in its own mount namespace (agents/isolate.py) with the
-    session credential and a directory of its own (its HOOP_HOME, the AWS config, the `aws` it
-    runs), removed afterwards. Needs a gateway connection: with `credentials: vend` the shim
-    would need the user's token, which the namespace hides."""
+    session credential and a directory of its own (its HOOP_HOME, the AWS config, hoop's shim as
+    its `aws`, token-free there), removed afterwards. Needs a gateway connection: with
+    `credentials: vend` the shim would need the user's token to get STS keys, which the namespace
+    hides, so that is refused before anything starts."""
     import shutil
     import tempfile
 
@@ -200,7 +201,7 @@ def _run_isolated(run: RunInput, environ: Mapping[str, str], layout: Layout, cli
             _close(client, session_id, None)
             raise UsageError(f"--isolate needs a gateway connection; {connection!r} vends STS credentials "
                              "(credentials: vend), which needs the user's token the namespace hides")
-        bindir = isolate.aws_launcher(folder, environ)
+        bindir = isolate.aws_launcher(folder)
         env = agent_env(environ, bindir, session_id, run.agent, run.connection)
         env.update(gateway_vars(credential, write_aws_config_in(folder, credential)))
         env = isolate.agent_environment(env, agent_home=folder / "home")

@@ -169,8 +169,13 @@ def _by_time(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @click.option("--full", is_flag=True, help="Print whole outputs (default: the first 20 lines).")
 def show_cmd(session_id: str, as_json: bool, full: bool) -> None:
     """The timeline of a session: each command, its decision, approval, API calls and output,
-    and each AWS request the hoop gateway observed (GATEWAY lines)."""
+    each AWS request the hoop gateway observed (GATEWAY lines), and what the server observed
+    itself (SERVER lines: session start and end, credentials issued or vended, approvals)."""
+    from hoopcli.cli.sessions_view import LEGEND, is_observed, observed_lines, timeline
+
     data = _fetch_session(_client(), session_id)
+    # commands (client-reported), gateway calls and the events the server observed, by time
+    data["timeline"] = timeline(data.get("commands") or [], data.get("observed") or [])
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -182,10 +187,16 @@ def show_cmd(session_id: str, as_json: bool, full: bool) -> None:
     click.echo(f"started {s['started_at']}  last {s['last_at']}  {s['commands']} commands, "
                f"{s['failed']} failed, {s['incomplete']} incomplete, {s['denied']} denied"
                + (f"  ({gateway} gateway calls, server-observed)" if gateway else ""))
+    click.echo(LEGEND)
     findings: dict[str, list[dict[str, Any]]] = {}
     for f in data.get("findings") or []:
         findings.setdefault(str(f.get("trigger_record") or ""), []).append(f)
-    for c in data["commands"]:
+    for c in data["timeline"]:
+        if is_observed(c):
+            click.echo("")
+            for line in observed_lines(c):
+                click.echo(line)
+            continue
         ids = [str((c.get(k) or {}).get("id") or "").replace("-", "").lower() for k in ("call", "start", "result")]
         if c.get("kind") == "api.call":
             _show_call(c, full)

@@ -182,3 +182,24 @@ def test_only_a_whole_fresh_hoop_signature_counts(gw: Any) -> None:
     assert r.status_code == 401, r.text
     # and the good one goes through
     assert httpx.post(url, content=body, headers=signed("POST", url, cred, body)).status_code == 200
+
+
+def test_the_agent_can_neither_list_nor_remove_its_users_passkeys(gw: Any) -> None:
+    """A passkey is how its user shows presence for a self-approval: the agent must not learn of
+    it nor take it away (the matrix above covers the routes too; this names them)."""
+    import time
+
+    from hoopcli.server.approvals.passkeys import listed
+    from hoopcli.server.store.passkeys import Passkey
+
+    _sid, cred = agent_of(gw, "alice")
+    with gw.db.session() as s:
+        s.add(Passkey(credential_id="alices-passkey", org="default", subject="alice", public_key=b"k",
+                      sign_count=0, created_at=time.time()))
+    for method, path in [("GET", "/api/v1/passkeys"), ("DELETE", "/api/v1/passkeys/alices-passkey")]:
+        r = call(gw, method, path, cred)
+        assert r.status_code == 403 and "cannot call this endpoint" in r.text, (method, path, r.status_code, r.text)
+    assert [p.credential_id for p in listed(gw.db, "default", "alice")] == ["alices-passkey"]
+    # alice herself, with her own token, sees it
+    mine = httpx.get(f"{gw.url}/api/v1/passkeys", headers=gw.headers("alice"), timeout=30)
+    assert [p["id"] for p in mine.json()] == ["alices-passkey"]

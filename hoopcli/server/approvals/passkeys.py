@@ -6,6 +6,10 @@ approve their own request they then use it on the approval page: an assertion wi
 verification over a fresh challenge is a `Presence("passkey", now)`. The relying party is the
 console's host (`public_url`); an IP address cannot be one (WebAuthn needs a domain name such as
 `localhost` or `hoop.example.com`), so passkeys are unavailable there.
+
+A person lists and removes their own passkeys (console Passkeys page, `GET /api/v1/passkeys`,
+`DELETE /api/v1/passkeys/{id}`), never anyone else's. Removing one takes nothing but the
+ability to approve with it, so a user's token may do it; adding one needs a fresh sign-in.
 """
 
 from __future__ import annotations
@@ -16,12 +20,16 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
-from hoopcli.server.approvals.service import STEP_UP_WINDOW, ApprovalForbidden, Presence
+from hoopcli.server.approvals.service import STEP_UP_WINDOW, ApprovalForbidden, ApprovalNotFound, Presence
 from hoopcli.server.store.passkeys import Passkey
 
 MAX_PASSKEYS = 10
+
+
+class PasskeyNotFound(ApprovalNotFound):
+    """Not one of the caller's passkeys (404)."""
 
 
 def relying_party(public_url: str) -> tuple[str, str] | None:
@@ -50,6 +58,28 @@ def listed(db: Any, org: str, subject: str) -> list[Passkey]:
     with db.session() as session:
         return list(session.execute(select(Passkey).where(Passkey.org == org, Passkey.subject == subject)
                                     .order_by(Passkey.created_at)).scalars())
+
+
+def to_json(p: Passkey) -> dict[str, Any]:
+    """What the API and the console show of a passkey: its id (the WebAuthn credential id, not a
+    secret), name and times. The public key stays on the server."""
+    from datetime import datetime, timezone
+
+    def iso(value: float | None) -> str | None:
+        return None if value is None else datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    return {"id": p.credential_id, "name": p.name, "created_at": iso(p.created_at),
+            "last_used_at": iso(p.last_used_at)}
+
+
+def remove(db: Any, org: str, subject: str, credential_id: str) -> None:
+    """Remove one of the user's own passkeys; PasskeyNotFound for anyone else's (or none), with
+    the same answer either way so that ids cannot be probed."""
+    with db.session() as session:
+        gone = session.execute(delete(Passkey).where(
+            Passkey.credential_id == credential_id[:512], Passkey.org == org, Passkey.subject == subject))
+        if not getattr(gone, "rowcount", 0):
+            raise PasskeyNotFound("you have no passkey with that id")
 
 
 def registration_options(db: Any, settings: Any, principal: Any, signed_in_at: float | None) -> tuple[str, bytes]:

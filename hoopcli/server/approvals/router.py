@@ -4,6 +4,8 @@
     GET  /api/v1/approvals[?status=&limit=]
     GET  /api/v1/approvals/{id}[?wait=S]   returns at once when decided, else after <= S seconds
     POST /api/v1/approvals/{id}/decision   {decision: approve|deny, reason?, call_hash?}
+    GET  /api/v1/passkeys                  the caller's own passkeys (id, name, created, last used)
+    DELETE /api/v1/passkeys/{id}           remove one of the caller's own passkeys (404 otherwise)
 
 A decision through this route is recorded with channel "cli": the channel is the route's, never
 the body's (a `channel` field that older clients send is accepted and ignored). A requester cannot
@@ -20,10 +22,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from hoopcli.server.approvals import workflow
+from hoopcli.server.approvals import passkeys, workflow
 from hoopcli.server.approvals.notify import get_notifier
 from hoopcli.server.identity.security import Principal, get_db, get_settings, require
 from hoopcli.server.settings import Settings
@@ -90,3 +92,17 @@ def decide_approval(approval_id: str, body: DecisionIn, request: Request, backgr
     return workflow.decide(db, settings, get_notifier(request.app), principal, background.add_task,
                            approval_id, approve=body.decision == "approve", reason=body.reason,
                            call_hash=body.call_hash, channel="cli")
+
+
+# -- passkeys (registering one is the console's: it needs a browser and a fresh sign-in) ----------
+
+@router.get("/passkeys")
+def list_passkeys(principal: Principal = Depends(require()), db: Database = Depends(get_db)) -> list[dict[str, Any]]:
+    return [passkeys.to_json(p) for p in passkeys.listed(db, principal.org, principal.subject)]
+
+
+@router.delete("/passkeys/{credential_id}")
+def remove_passkey(credential_id: str = Path(max_length=512), principal: Principal = Depends(require()),
+                   db: Database = Depends(get_db)) -> dict[str, Any]:
+    passkeys.remove(db, principal.org, principal.subject, credential_id)
+    return {"removed": credential_id}

@@ -27,6 +27,7 @@ from hoopcli.server.ledger import query as ledger_query
 from hoopcli.server.ledger import service as ledger
 from hoopcli.server.ledger.common import signing_key
 from hoopcli.server.policy import service as policy
+from hoopcli.server.web import timeline
 from hoopcli.server.web.console import (
     HERE,
     check_csrf,
@@ -120,9 +121,10 @@ def session_page(request: Request, session_id: str) -> HTMLResponse:
         "exit_code": (c.get("result") or {}).get("exit_code"),
     } for c in commands]
     findings = session_findings(request.app.state.db, user.org, session_id)
+    events = timeline.observed(request.app.state.db, user.org, session_id)
     return render(request, "session.html", user=user, session=session, commands=commands,
-                  playback=playback, verification=verification, findings=findings,
-                  title=f"Session {session_id[:12]}")
+                  timeline=timeline.interleave(commands, events), playback=playback,
+                  verification=verification, findings=findings, title=f"Session {session_id[:12]}")
 
 
 def _gateway_playback(call: dict[str, Any]) -> dict[str, Any]:
@@ -254,8 +256,23 @@ def passkeys_page(request: Request) -> HTMLResponse:
     mine = passkeys.listed(request.app.state.db, user.org, user.subject)
     fresh = user.auth_time is not None and time.time() - user.auth_time <= svc.STEP_UP_WINDOW
     return render(request, "passkeys.html", user=user, passkeys=mine, fresh=fresh,
+                  removed=request.query_params.get("removed") == "1",
                   available=passkeys.relying_party(str(settings.public_url)) is not None,
                   step_up_url="/auth/login?fresh=1&next=" + quote("/passkeys", safe=""), title="Passkeys")
+
+
+@router.post("/passkeys/{credential_id}/remove", dependencies=[PAGE])
+async def passkey_remove(request: Request, credential_id: str) -> Response:
+    """Remove one of the signed-in user's own passkeys (a CSRF-checked form on the Passkeys page)."""
+    user = signed_in(request)
+    if await check_csrf(request, user) is None:
+        return csrf_refused(request)
+    try:
+        await run_in_threadpool(passkeys.remove, request.app.state.db, user.org, user.subject, credential_id)
+    except svc.ApprovalError as exc:
+        return message_page(request, "Passkey not removed", exc.message, exc.status_code,
+                            link=("/passkeys", "Back to your passkeys"))
+    return RedirectResponse("/passkeys?removed=1", status_code=303)
 
 
 @router.post("/passkeys/options", dependencies=[PAGE])
