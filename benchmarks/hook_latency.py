@@ -1,16 +1,22 @@
-"""Wall time of `hoop hook claude-code`, the PreToolUse hook Claude Code runs before every Bash
-command, as Claude Code runs it (a new process per call) and in process.
+"""Wall time of Claude Code's PreToolUse hook, as Claude Code runs it (a new process before every
+Bash command): the lean entry point `hoop-hook claude-code` (hoopcli.agents.hook_main) and the
+`hoop hook claude-code` subcommand side by side, then the hook's own time in process.
 
-    .venv/bin/python benchmarks/hook_latency.py [--runs 50]
+    .venv/bin/python benchmarks/hook_latency.py [--runs 50] [--no-regular] [--baseline DIR]
 
 HOOP_HOME is a temporary directory holding a cached server policy (the shipped default, as the
 shim caches it after its first call) and, after the first run, bashlex's parser tables. The
-interpreter may write bytecode (PYTHONDONTWRITEBYTECODE is removed) and one untimed run warms
-the caches. Every variant runs once per round, in turn, so load changes touch them alike.
-Printed: median, p95 and median CPU time (user + system) per payload for the `hoop` console
-script and `python -m hoopcli` (also without the editable install's site hook, as from a
-wheel), the bare interpreter and `hoop --version` for scale; then the in-process time of
-`hoopcli.agents.hook.run` (its first call in a fresh interpreter, imports included, and warm).
+interpreter may write bytecode (PYTHONDONTWRITEBYTECODE is removed) and one untimed run of each
+command warms the caches. Every variant runs once per round, in turn, so load changes touch them
+alike; the 1-minute load average is sampled each round. Two installs: the development virtualenv
+(an editable install: setuptools' import finder runs in every process's `site`), and, unless
+--no-regular, a regular install (a throwaway virtualenv whose .pth puts hoopcli's sources and the
+dependencies on sys.path, with console scripts written as pip writes them), as users get from a
+wheel. --baseline DIR adds `hoop hook claude-code` from another source tree (e.g. `git archive
+HEAD | tar -x -C DIR`), installed the same regular way, to compare against. Printed: median, p95
+and median CPU time (user + system) per payload and entry point, the bare interpreter and `hoop
+--version` for scale; then `hoopcli.agents.hook.run` in process (its first call in a fresh
+interpreter, imports included, and warm).
 """
 
 from __future__ import annotations
@@ -28,10 +34,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
-HOOP = str(Path(PYTHON).with_name("hoop"))
+BIN = Path(PYTHON).parent
 
 PAYLOADS = {
     "no aws (git, npm)": "git status --short && npm test -- --watch=false",
+    "no aws, shell syntax (for, $f)": "for f in src/*.py; do wc -l \"$f\"; done | sort -n",
     "aws allowed (pipeline)": "aws s3api list-buckets --query 'Buckets[].Name' --output text | tr '\\t' '\\n'",
     "aws review + deny": ("for k in $(aws s3 ls s3://logs/ | awk '{print $4}'); do aws s3 rm \"s3://logs/$k\"; "
                           "done && aws iam create-access-key --user-name ci"),
@@ -76,50 +83,90 @@ def summary(samples: list[float], cpu: list[float] | None = None) -> str:
     return text + (f"   CPU median {statistics.median(cpu):6.1f} ms" if cpu else "")
 
 
+CONSOLE_SCRIPT = """#!{python}
+import sys
+from {module} import {attr}
+if __name__ == '__main__':
+    sys.argv[0] = sys.argv[0].removesuffix('.exe')
+    sys.exit({attr}())
+"""
+
+
+def regular_install(where: Path, source: Path = ROOT) -> Path:
+    """A virtualenv that imports hoopcli as a regular (wheel) install would: its sources and this
+    virtualenv's dependencies on sys.path through a .pth file (no editable-install finder), and
+    the `hoop` and `hoop-hook` console scripts as pip writes them. Returns its bin directory."""
+    import sysconfig
+    import venv
+
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(where)
+    python = where / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    Path(purelib, "hoopcli-bench.pth").write_text(f"{source}\n{sysconfig.get_paths()['purelib']}\n",
+                                                  encoding="utf-8")
+    for name, target in (("hoop", "hoopcli.cli:main"), ("hoop-hook", "hoopcli.agents.hook_main:launch")):
+        module, attr = target.split(":")
+        script = where / "bin" / name
+        script.write_text(CONSOLE_SCRIPT.format(python=python, module=module, attr=attr), encoding="utf-8")
+        script.chmod(0o755)
+    return where / "bin"
+
+
+def variants(bin_dir: Path, label: str, env: dict[str, str], lean: bool = True) -> list[tuple[str, list[str], bytes]]:
+    python, hoop, hook = str(bin_dir / "python"), str(bin_dir / "hoop"), str(bin_dir / "hoop-hook")
+    rows = [(f"{label}: python -c pass", [python, "-c", "pass"], b""),
+            (f"{label}: hoop --version", [hoop, "--version"], b"")]
+    for name, command in PAYLOADS.items():
+        rows.append((f"{label}: {name}: hoop hook claude-code", [hoop, "hook", "claude-code"], payload(command)))
+        if lean:
+            rows.append((f"{label}: {name}: hoop-hook claude-code", [hook, "claude-code"], payload(command)))
+    for _name, argv, data in rows:
+        one(argv, data, env)                  # bytecode, bashlex tables
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=50)
-    runs = parser.parse_args().runs
+    parser.add_argument("--no-regular", action="store_true", help="only the development virtualenv")
+    parser.add_argument("--baseline", type=Path, help="another hoopcli source tree: its `hoop hook claude-code`")
+    options = parser.parse_args()
+    runs = options.runs
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "hoop-home"
         prepare_home(home)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HOOP_"))}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.update(HOOP_HOME=str(home), HOOP_SESSION_ID="ses_bench")
-        hook_cmd = [HOOP, "hook", "claude-code"] if os.path.exists(HOOP) else [PYTHON, "-m", "hoopcli", "hook",
-                                                                                  "claude-code"]
-        one(hook_cmd, payload("aws s3 ls"), env)                # bytecode, bashlex tables
-        # As from a regular (non-editable) install: no site hook of the editable install, hoopcli
-        # and site-packages on sys.path directly.
-        import sysconfig
-
-        plain = {**env, "PYTHONPATH": os.pathsep.join([str(ROOT), sysconfig.get_paths()["purelib"]])}
-        review = payload(PAYLOADS["aws review + deny"])
-        module = [PYTHON, "-m", "hoopcli", "hook", "claude-code"]
-        variants = [("python -c pass", [PYTHON, "-c", "pass"], b"", env),
-                    ("hoop --version", [*hook_cmd[:-2], "--version"], b"", env),
-                    *[("hoop hook: " + name, hook_cmd, payload(command), env) for name, command in PAYLOADS.items()],
-                    ("python -m hoopcli (aws review)", module, review, env),
-                    ("same, no editable-install hook", [PYTHON, "-S", *module[1:]], review, plain)]
-        walls: dict[str, list[float]] = {name: [] for name, *_ in variants}
-        cpus: dict[str, list[float]] = {name: [] for name, *_ in variants}
+        rows = variants(BIN, "dev venv", env)
+        if not options.no_regular:
+            rows += variants(regular_install(Path(tmp) / "regular"), "regular install", env)
+        if options.baseline:
+            rows += variants(regular_install(Path(tmp) / "baseline", options.baseline.resolve()), "baseline", env,
+                             lean=False)
+        walls: dict[str, list[float]] = {name: [] for name, *_ in rows}
+        cpus: dict[str, list[float]] = {name: [] for name, *_ in rows}
         loads = []
+        print(f"/proc/loadavg before: {Path('/proc/loadavg').read_text().strip()}")
         for _ in range(runs):                 # round robin: load changes touch every row alike
             loads.append(os.getloadavg()[0])
-            for name, argv, data, variant_env in variants:
-                wall, cpu = one(argv, data, variant_env)
+            for name, argv, data in rows:
+                wall, cpu = one(argv, data, env)
                 walls[name].append(wall)
                 cpus[name].append(cpu)
-        print(f"{runs} runs each, load average {min(loads):.1f}-{max(loads):.1f}")
-        for name, *_ in variants:
-            print(f"  {name:32} {summary(walls[name], cpus[name])}")
+        print(f"/proc/loadavg after:  {Path('/proc/loadavg').read_text().strip()}")
+        print(f"{runs} runs each, 1-minute load average {min(loads):.1f}-{max(loads):.1f}")
+        for name, *_ in rows:
+            print(f"  {name:66} {summary(walls[name], cpus[name])}")
 
         first = [PYTHON, "-c", "import io, sys, time; t = time.perf_counter(); from hoopcli.agents.hook import run; "
                  "run(io.BytesIO(sys.stdin.buffer.read()), io.StringIO(), io.StringIO()); "
                  "print((time.perf_counter() - t) * 1000)"]
-        cold = [float(subprocess.run(first, input=payload(PAYLOADS["aws review + deny"]), env=env, capture_output=True,
-                                     check=True).stdout) for _ in range(min(runs, 20))]
-        print(f"  {'in process, first call':32} {summary(cold)}")
+        for name in ("no aws (git, npm)", "aws review + deny"):
+            cold = [float(subprocess.run(first, input=payload(PAYLOADS[name]), env=env, capture_output=True,
+                                         check=True).stdout) for _ in range(min(runs, 20))]
+            print(f"  {'in process, first call: ' + name:66} {summary(cold)}")
         os.environ.update(HOOP_HOME=str(home), HOOP_SESSION_ID="ses_bench")
         from hoopcli.agents.hook import run
 
@@ -129,7 +176,7 @@ def main() -> None:
                 started = time.perf_counter()
                 run(io.BytesIO(data), io.StringIO(), io.StringIO())
                 samples.append((time.perf_counter() - started) * 1000)
-            print(f"  {'in process: ' + name:32} {summary(samples)}")
+            print(f"  {'in process, warm: ' + name:66} {summary(samples)}")
 
 
 if __name__ == "__main__":

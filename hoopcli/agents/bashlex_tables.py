@@ -12,9 +12,14 @@ the real one on first use (only the grammar checks skipped here use it).
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False      # the hook's path imports neither typing nor pathlib (hoopcli.agents.hook_main)
+if TYPE_CHECKING:
+    from typing import Any, TypeAlias
+
+    CacheDir: TypeAlias = "str | os.PathLike[str]"
 
 
 class _Production:
@@ -33,7 +38,7 @@ class _Tables:
         self.lr_action, self.lr_goto, self.lr_productions = action, goto, productions
 
 
-def load(cache_dir: Path | None = None) -> Any:
+def load(cache_dir: CacheDir | None = None) -> Any:
     """The bashlex package, its parser built from `cache_dir` when the tables are there."""
     if "bashlex.parser" in sys.modules or cache_dir is None:
         import bashlex
@@ -44,10 +49,10 @@ def load(cache_dir: Path | None = None) -> Any:
     spec = importlib.util.find_spec("bashlex")
     if spec is None or spec.loader is None or not spec.submodule_search_locations:
         raise ImportError("bashlex is not installed")
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    stats = [(folder / n).stat() for n in ("yacc.py", "parser.py")]   # the grammar's sources
+    folder = next(iter(spec.submodule_search_locations))
+    stats = [os.stat(os.path.join(folder, n)) for n in ("yacc.py", "parser.py")]   # the grammar's sources
     key = "-".join(f"{s.st_size:x}.{s.st_mtime_ns:x}" for s in stats)
-    path = cache_dir / f"bashlex-{key}-py{sys.version_info[0]}{sys.version_info[1]}.tables"
+    path = os.path.join(cache_dir, f"bashlex-{key}-py{sys.version_info[0]}{sys.version_info[1]}.tables")
     stub = None if "inspect" in sys.modules else _deferred("inspect")
     package = importlib.util.module_from_spec(spec)
     sys.modules["bashlex"] = package        # its submodules load without running __init__ yet
@@ -105,11 +110,12 @@ def _deferred(name: str) -> Any:
     return stub
 
 
-def _read(path: Path) -> tuple[dict[int, Any], dict[int, Any], list[tuple[str, int, str | None]]]:
+def _read(path: str) -> tuple[dict[int, Any], dict[int, Any], list[tuple[str, int, str | None]]]:
     import marshal
     import zlib
 
-    raw = path.read_bytes()
+    with open(path, "rb") as fh:
+        raw = fh.read()
     if len(raw) < 8 or zlib.crc32(raw[4:]) != int.from_bytes(raw[:4], "big"):
         raise ValueError("not bashlex tables")
     action, goto, productions = marshal.loads(raw[4:])
@@ -118,15 +124,16 @@ def _read(path: Path) -> tuple[dict[int, Any], dict[int, Any], list[tuple[str, i
     return action, goto, productions
 
 
-def _store(path: Path, action: dict[int, Any], goto: dict[int, Any], productions: list[Any]) -> None:
+def _store(path: str, action: dict[int, Any], goto: dict[int, Any], productions: list[Any]) -> None:
     import marshal
     import zlib
+    from pathlib import Path
 
     from hoopcli.paths import ensure_dir, write_private
 
     data = marshal.dumps((action, goto, productions))
     try:
-        ensure_dir(path.parent)
-        write_private(path, zlib.crc32(data).to_bytes(4, "big") + data)
+        ensure_dir(Path(path).parent)
+        write_private(Path(path), zlib.crc32(data).to_bytes(4, "big") + data)
     except OSError:
         pass                                  # a read-only HOOP_HOME: build the parser each time

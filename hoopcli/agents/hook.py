@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
-from typing import IO, Any
 
 from hoopcli.agents.shellwords import SHELLS, Command, scan
-from hoopcli.paths import Layout
+
+TYPE_CHECKING = False      # typing costs ~3 ms to import, and the hook runs before every Bash command
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import IO, Any
 
 MAX_INPUT = 1 << 20            # bytes of hook input read
 MAX_COMMAND = 64 << 10         # longer commands are not parsed (bashlex takes ~65 us per word)
@@ -112,8 +114,7 @@ def judge(command: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
     if len(command) > MAX_COMMAND or len(command.split()) > MAX_WORDS:
         return "ask", (f"hoop: the command is too long to inspect ({len(command)} characters; hoop parses up "
                        f"to {MAX_COMMAND // 1024} KiB and {MAX_WORDS} words)")
-    layout = Layout.from_env(environ)
-    found = scan(command, layout.cache_dir)
+    found = scan(command, _CacheDir(environ))
     asks = list(found.problems)
     denies: list[str] = []
     gateway = _gateway(environ)
@@ -131,7 +132,7 @@ def judge(command: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
             aws.append(cmd)
         elif _runner(cmd) and not gateway:
             runners.append(cmd.name)
-    decide = _decider(layout, environ) if aws else None
+    decide = _decider(environ) if aws else None
     for cmd in aws:
         _judge_aws(cmd, decide, gateway, denies, asks)
     if aws and not environ.get("HOOP_SESSION_ID"):
@@ -176,13 +177,37 @@ def _judge_aws(cmd: Command, decide: Any, gateway: bool, denies: list[str], asks
         asks.append(f"`{what}` ({actions}) needs a person's approval (policy rule {rule}{why})")
 
 
-def _decider(layout: Layout, environ: Mapping[str, str]) -> Any:
+class _CacheDir:
+    """Layout.from_env(environ).cache_dir, where bashlex's tables are kept, worked out when bashlex
+    is first loaded (a plain line never loads it): no pathlib when HOOP_HOME is set, no
+    platformdirs (~8 ms) for a plain line when it is not."""
+
+    __slots__ = ("environ", "path")
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ, self.path = environ, ""
+
+    def __fspath__(self) -> str:
+        if not self.path:
+            home = self.environ.get("HOOP_HOME")
+            if home:
+                self.path = os.path.join(os.path.expanduser(home), "cache")
+            else:
+                from hoopcli.paths import Layout
+
+                self.path = str(Layout.from_env(self.environ).cache_dir)
+        return self.path
+
+
+def _decider(environ: Mapping[str, str]) -> Any:
     """The policy engine with the cached policy, deciding as the logged-in user (claims of the
     stored ID token, unverified and possibly expired: they only pick rules; no network)."""
     from hoopcli import config
     from hoopcli.identity.tokens import jwt_claims, session_file
     from hoopcli.parse.explain import make_decider
+    from hoopcli.paths import Layout
 
+    layout = Layout.from_env(environ)
     cfg = config.load(environ, layout)
     try:
         with open(session_file(layout), encoding="utf-8") as fh:

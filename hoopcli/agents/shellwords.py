@@ -4,8 +4,11 @@ seen through wrappers (`VAR=x`, `env`, `sudo`, `command`, `xargs`, `find -exec`,
 a depth, through `bash -c` / `sh -c` / `eval` strings. `hoop hook claude-code` judges what it
 finds; `hoop mcp` uses `single_command` to refuse anything but one plain command.
 
-bashlex is imported through `load_bashlex` (hoopcli.agents.bashlex_tables.load): its parser
-is built once and cached under HOOP_HOME/cache.
+A plain line (words and simple quotes joined by `&&`, `||`, `|`, `;`, `&`, simple redirections;
+most of what an agent runs) is read by `_plain` without bashlex, exactly as bashlex reads it
+(tests/agents/test_hook_plain.py compares the two over generated lines); anything else goes to
+bashlex, imported through `load_bashlex` (hoopcli.agents.bashlex_tables.load): its parser is built
+once and cached under HOOP_HOME/cache.
 """
 
 from __future__ import annotations
@@ -13,10 +16,14 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from pathlib import Path
-from typing import Any
 
 from hoopcli.agents.bashlex_tables import load as load_bashlex
+
+TYPE_CHECKING = False      # the hook's path imports neither typing nor pathlib (hoopcli.agents.hook_main)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from hoopcli.agents.bashlex_tables import CacheDir
 
 MAX_DEPTH = 4
 
@@ -34,10 +41,11 @@ WRAPPERS: dict[str, frozenset[str]] = {
                         "--delimiter", "--arg-file"}),
     "env": frozenset({"-u", "--unset", "-C", "--chdir"}),
 }
-_ARITH = re.compile(r"\$\(\((?:[^()]|\([^()]*\))*\)\)")
-_TIME = re.compile(r"(^|[;&|(!]|\n|\bdo\b|\bthen\b)(\s*)time(\s+-p)?\s")
-_QUOTED_HEREDOC = re.compile(r"(?<!<)<<(-?)[ \t]*(?:'([^'\n]+)'|\"([^\"\n]+)\"|\\(\w+))")
-_PLAIN_HEREDOC = re.compile(r"(?<!<)<<-?[ \t]*([A-Za-z_][\w]*)")
+# Compiled on first use (re caches them): most lines have no `$((`, `time` or `<<`.
+_ARITH = r"\$\(\((?:[^()]|\([^()]*\))*\)\)"
+_TIME = r"(^|[;&|(!]|\n|\bdo\b|\bthen\b)(\s*)time(\s+-p)?\s"
+_QUOTED_HEREDOC = r"(?<!<)<<(-?)[ \t]*(?:'([^'\n]+)'|\"([^\"\n]+)\"|\\(\w+))"
+_PLAIN_HEREDOC = r"(?<!<)<<-?[ \t]*([A-Za-z_][\w]*)"
 
 
 class Command:
@@ -70,20 +78,33 @@ class Scan:
 def prepare(text: str) -> tuple[str, set[str]]:
     """Rewrite what bashlex 0.18 cannot parse but bash runs the same way: quoted heredoc
     delimiters (their bodies are literal: returned), `$((...))` and the `time` keyword."""
-    quoted = {m.group(2) or m.group(3) or m.group(4) for m in _QUOTED_HEREDOC.finditer(text)}
-    plain = {m.group(1) for m in _PLAIN_HEREDOC.finditer(_QUOTED_HEREDOC.sub("", text))}
-    text = _QUOTED_HEREDOC.sub(lambda m: f"<<{m.group(1)}{m.group(2) or m.group(3) or m.group(4)}", text)
-    return _TIME.sub(r"\1\2", _ARITH.sub("0", text)), quoted - plain   # a name also used unquoted expands
+    literal: set[str] = set()
+    if "<<" in text:
+        quoted = {m.group(2) or m.group(3) or m.group(4) for m in re.finditer(_QUOTED_HEREDOC, text)}
+        plain = {m.group(1) for m in re.finditer(_PLAIN_HEREDOC, re.sub(_QUOTED_HEREDOC, "", text))}
+        text = re.sub(_QUOTED_HEREDOC, lambda m: f"<<{m.group(1)}{m.group(2) or m.group(3) or m.group(4)}", text)
+        literal = quoted - plain                       # a name also used unquoted expands
+    if "$((" in text:
+        text = re.sub(_ARITH, "0", text)
+    if "time" in text:
+        text = re.sub(_TIME, r"\1\2", text)
+    return text, literal
 
 
-def scan(text: str, cache_dir: Path | None = None, depth: int = 0, out: Scan | None = None) -> Scan:
+def scan(text: str, cache_dir: CacheDir | None = None, depth: int = 0, out: Scan | None = None) -> Scan:
     """Every command `text` would run. A line bashlex cannot parse is a problem, never a crash."""
     out = out if out is not None else Scan()
     if depth > MAX_DEPTH:
         out.problems.append(f"commands nested deeper than {MAX_DEPTH} levels of `sh -c`/`eval`")
         return out
-    bashlex = load_bashlex(cache_dir)
     source, literal = prepare(text)
+    plain = _plain(text) if source == text else None
+    if plain is not None:                        # no parser needed: bashlex is not even imported
+        for argv, computed, assigns in plain:
+            if argv:                             # `A=1` alone runs nothing
+                _simple(argv, computed, assigns, [], out, cache_dir, depth, set())
+        return out
+    bashlex = load_bashlex(cache_dir)
     try:
         trees = bashlex.parse(source)
     except Exception as exc:     # bashlex raises ParsingError, NotImplementedError, AssertionError...
@@ -95,7 +116,7 @@ def scan(text: str, cache_dir: Path | None = None, depth: int = 0, out: Scan | N
     return out
 
 
-def _walk(node: Any, out: Scan, cache_dir: Path | None, depth: int, literal: set[str]) -> None:
+def _walk(node: Any, out: Scan, cache_dir: CacheDir | None, depth: int, literal: set[str]) -> None:
     kind = getattr(node, "kind", None)
     if kind == "command":
         _command(node, out, cache_dir, depth, literal)
@@ -105,11 +126,15 @@ def _walk(node: Any, out: Scan, cache_dir: Path | None, depth: int, literal: set
                 _walk(child, out, cache_dir, depth, literal)
 
 
+def _glob(word: str) -> bool:
+    return any(c in word for c in "*?[{")
+
+
 def _computed(word: Any) -> bool:
-    return bool(getattr(word, "parts", None)) or any(c in word.word for c in "*?[{")
+    return bool(getattr(word, "parts", None)) or _glob(word.word)
 
 
-def _command(node: Any, out: Scan, cache_dir: Path | None, depth: int, literal: set[str]) -> None:
+def _command(node: Any, out: Scan, cache_dir: CacheDir | None, depth: int, literal: set[str]) -> None:
     words = [p for p in node.parts if p.kind == "word"]
     assigns = tuple(p.word for p in node.parts if p.kind == "assignment")
     heredocs = [p for p in node.parts if p.kind == "redirect" and getattr(p, "heredoc", None) is not None]
@@ -119,9 +144,15 @@ def _command(node: Any, out: Scan, cache_dir: Path | None, depth: int, literal: 
         if not quoted and ("$(" in body or "`" in body):
             out.problems.append("a heredoc in the command runs $(...) or `...`")
         out.heredocs.append(body)
-    if not words:
-        return
-    argv, via, computed = [w.word for w in words], "", _computed(words[0])
+    if words:
+        _simple([w.word for w in words], [_computed(w) for w in words], assigns, heredocs, out, cache_dir, depth,
+                literal)
+
+
+def _simple(argv: list[str], computed_words: list[bool], assigns: tuple[str, ...], heredocs: list[Any], out: Scan,
+            cache_dir: CacheDir | None, depth: int, literal: set[str]) -> None:
+    """One simple command's words (and which are computed at run time), seen through wrappers."""
+    via, computed = "", computed_words[0]
     i = 0
     while i < len(argv) and not computed:
         name = argv[i].rsplit("/", 1)[-1]
@@ -140,7 +171,7 @@ def _command(node: Any, out: Scan, cache_dir: Path | None, depth: int, literal: 
             if name == "command" and any(a in ("-v", "-V") for a in argv[i + 1:j]):
                 return
             via = "xargs" if name == "xargs" else via
-            i, computed = j, j < len(words) and _computed(words[j])
+            i, computed = j, j < len(argv) and computed_words[j]
             continue
         break
     argv = argv[i:]
@@ -154,7 +185,130 @@ def _command(node: Any, out: Scan, cache_dir: Path | None, depth: int, literal: 
         for k, arg in enumerate(argv):
             if arg in ("-exec", "-execdir", "-ok", "-okdir") and k + 1 < len(argv):
                 end = next((m for m in range(k + 1, len(argv)) if argv[m] in (";", "+")), len(argv))
-                out.commands.append(Command(argv[k + 1:end], _computed(words[i + k + 1])))
+                out.commands.append(Command(argv[k + 1:end], computed_words[i + k + 1]))
+
+
+_BLANK = " \t"
+_PLAIN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./:,=@%+^*?~")
+_SQ_CHARS = frozenset(chr(c) for c in range(0x20, 0x7f)) - {"'"} | {"\t"}
+_DQ_CHARS = _SQ_CHARS - set('"$`\\!') | {"'"}
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_OPERATORS = frozenset({"&&", "||", "|", ";", "&"})
+_RESERVED = frozenset({"case", "coproc", "do", "done", "elif", "else", "esac", "fi", "for", "function", "if", "in",
+                       "select", "then", "time", "until", "while"})
+
+
+def _plain(text: str) -> list[tuple[list[str], list[bool], tuple[str, ...]]] | None:
+    """(argv, which words are computed at run time, assignments) of each simple command of a plain
+    line, in order, exactly as bashlex reads it; None for anything else, which bashlex then parses.
+    Plain: ASCII words of letters, digits and `-_./:,=@%+^`, globs `*?` and a leading `~`; quotes
+    with no expansion inside ('...', "..." without $ ` \\ !);
+    `&&`, `||`, `|`, `;`, `&` between commands; `>`, `>>`, `<` to a word and `N>&M` after a
+    command's first word; `VAR=x` before it. No reserved word, no newline. tests/agents/
+    test_hook_plain.py checks this against bashlex over generated lines."""
+    commands: list[tuple[list[str], list[bool], tuple[str, ...]]] = []
+    argv: list[str] = []
+    computed: list[bool] = []
+    assigns: list[str] = []
+    n, i, op = len(text), 0, ""
+    while True:
+        while i < n and text[i] in _BLANK:
+            i += 1
+        if i >= n:
+            break
+        c = text[i]
+        if c in "|&;":
+            j = i
+            while j < n and text[j] in "|&;":
+                j += 1
+            op = text[i:j]
+            if op not in _OPERATORS or not (argv or assigns) or (j < n and text[j] in "<>"):
+                return None
+            commands.append((argv, computed, tuple(assigns)))
+            argv, computed, assigns, i = [], [], [], j
+            continue
+        if c in "<>":
+            if not argv:                         # bashlex reads `>f A=1 cmd` differently from bash
+                return None
+            i = _redirect(text, i, n)
+            if i < 0:
+                return None
+            continue
+        word = _word(text, i, n)
+        if word is None:
+            return None
+        value, raw, i = word
+        if i < n and text[i] in "<>" and raw.isdigit():
+            continue                             # `2>&1`: the descriptor, not a word
+        if value in _RESERVED:
+            return None
+        name, eq, _rest = raw.partition("=")
+        name = name[:-1] if name.endswith("+") else name
+        if not argv and eq and name and not name[0].isdigit() and all(ch in _NAME_CHARS for ch in name):
+            assigns.append(value)
+        elif raw.startswith("~") and ("'" in raw or '"' in raw):
+            return None
+        else:
+            argv.append(value)
+            computed.append(raw.startswith("~") or _glob(value))     # `~/bin/aws`: bashlex sees a tilde
+        op = ""
+    if argv or assigns:
+        commands.append((argv, computed, tuple(assigns)))
+    elif op not in (";", "&"):
+        return None                              # empty, or ends with `&&`, `||`, `|`
+    return commands
+
+
+def _word(text: str, i: int, n: int) -> tuple[str, str, int] | None:
+    """(value without quotes, raw text, end) of the word at `i`; None for what `_plain` leaves to bashlex."""
+    start, parts, quoted = i, [], None
+    while i < n:
+        c = text[i]
+        if c in _PLAIN_CHARS:
+            j = i + 1
+            while j < n and text[j] in _PLAIN_CHARS:
+                j += 1
+            parts.append(text[i:j])
+            i = j
+        elif c in "'\"":
+            j = text.find(c, i + 1)
+            allowed = _SQ_CHARS if c == "'" else _DQ_CHARS
+            if j < 0 or any(ch not in allowed for ch in text[i + 1:j]):
+                return None
+            if quoted is not None:
+                return None
+            parts.append(text[i + 1:j])
+            quoted = parts[-1]
+            i = j + 1
+        elif c in _BLANK or c in "|&;<>":
+            break
+        else:
+            return None
+    if i == start or (len(parts) > 1 and quoted and any(ch in quoted for ch in "'\"$`\\")):
+        return None      # bashlex 0.18 misreads `'a''b'`, `"a"'b'`, `x'a"b'` and `x'$a'`
+    return "".join(parts), text[start:i], i
+
+
+def _redirect(text: str, i: int, n: int) -> int:
+    """The end of a `>`, `>>`, `<` redirection to a word or a `>&N` / `>&-` at `i`; -1 otherwise."""
+    j = i + 1
+    if text[i] == ">" and j < n and text[j] == ">":
+        j += 1
+    if j < n and text[j] == "&" and j == i + 1 and text[i] == ">":
+        k = j + 1
+        while k < n and text[k].isdigit():
+            k += 1
+        if k == j + 1 and k < n and text[k] == "-":
+            k += 1
+        return k if k > j + 1 and (k == n or text[k] in _BLANK or text[k] in "|&;") else -1
+    if j < n and text[j] in "<>|&(":
+        return -1
+    while j < n and text[j] in _BLANK:
+        j += 1
+    target = _word(text, j, n) if j < n else None
+    if target is None or (target[2] < n and text[target[2]] in "<>" and target[1].isdigit()):
+        return -1                                # `<2<f`: bash and bashlex read a descriptor there
+    return target[2]
 
 
 def _skip_options(argv: list[str], i: int, with_value: frozenset[str], env: bool = False) -> int:
@@ -171,7 +325,7 @@ def _skip_options(argv: list[str], i: int, with_value: frozenset[str], env: bool
     return i
 
 
-def _reenter(name: str, argv: list[str], out: Scan, cache_dir: Path | None, depth: int,
+def _reenter(name: str, argv: list[str], out: Scan, cache_dir: CacheDir | None, depth: int,
              heredocs: list[Any], literal: set[str]) -> None:
     """`bash -c STRING`, `eval WORDS`, `su -c STRING`, `watch CMD`, `bash <<EOF`: parse again."""
     if name in ("eval", "watch"):
@@ -195,7 +349,7 @@ def _reenter(name: str, argv: list[str], out: Scan, cache_dir: Path | None, dept
             out.problems.append(f"`{name}` reads commands from its input, which hoop cannot see")
 
 
-def single_command(text: str, cache_dir: Path | None = None) -> list[str]:
+def single_command(text: str, cache_dir: CacheDir | None = None) -> list[str]:
     """The argv of one plain command (no operators, redirections, expansions or assignments),
     split as the shell would (shlex rules); ValueError otherwise."""
     from hoopcli.parse.explain import shell_split
