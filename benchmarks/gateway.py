@@ -616,12 +616,9 @@ def serve_instrumented(out: str, argv: list[str]) -> int:
     import inspect
     import json
 
-    import httpx
-
     from hoopcli.cli import main as hoop_main
     from hoopcli.server.gateway import app as gw_app
     from hoopcli.server.gateway import service as gw_service
-    from hoopcli.server.gateway.upstream import Upstream
     from hoopcli.server.ledger.writer import Writer
 
     pc = time.perf_counter
@@ -636,17 +633,6 @@ def serve_instrumented(out: str, argv: list[str]) -> int:
 
     def find_call(args: tuple[Any, ...]) -> Any:
         return next((a for a in args if isinstance(a, gw_service.Call)), None) or current.get()
-
-    pool = gw_app.run_in_threadpool
-
-    async def run_in_threadpool(func: Any, *args: Any, **kwargs: Any) -> Any:
-        call, name, t0 = current.get(), getattr(func, "__name__", "lambda"), pc()
-        try:
-            return await pool(func, *args, **kwargs)
-        finally:
-            mark(call, "pool:" + name, t0, pc())
-
-    gw_app.run_in_threadpool = gw_service.run_in_threadpool = run_in_threadpool
 
     def timed(cls: Any, name: str) -> None:
         f = getattr(cls, name)
@@ -678,11 +664,9 @@ def serve_instrumented(out: str, argv: list[str]) -> int:
                     mark(call, name, t0, pc())
         setattr(cls, name, wrapper)
 
-    for name in ("verify", "decode", "decide", "forward", "_send_streamed", "_send_masked", "record"):
+    for name in ("verify", "decode", "decide", "forward_whole", "_plan", "_exchange", "deliver", "record"):
         timed(gw_service.GatewayService, name)
-    for name in ("credentials", "target", "sign"):
-        timed(Upstream, name)
-    timed(httpx.AsyncClient, "send")
+    timed(gw_app.GatewayApp, "_prepare")
 
     def timed_function(module: str, name: str, label: str) -> None:
         """A module-level function the gateway imports at call time (absent in older trees: skipped)."""
@@ -783,6 +767,7 @@ def stages(stack: Stack, cred: dict[str, Any], n: int, warmup: int) -> dict[str,
     for tid, seconds in threads_cpu.items():
         name = names.get(tid, "other")
         name = "AnyIO worker threads" if name.startswith("AnyIO worker") else name
+        name = "hoop-gateway worker threads" if name.startswith("hoop-gateway_") else name
         by_name[name] = by_name.get(name, 0.0) + seconds
     return {"client": client_times, "rows": [x for x in lines if "created" in x],
             "commits": [x["commit"] for x in lines if "commit" in x], "n": n,
@@ -808,8 +793,8 @@ def print_stages(res: dict[str, Any]) -> None:
             m: dict[str, tuple[float, float]] = {}
             for name, a, b in r["marks"]:
                 m.setdefault(name, (a, b))
-            if not all(k in m for k in ("verify", "decode", "decide", "forward", "send", "_send_streamed",
-                                        "record", "pool:verify", "pool:decode", "pool:decide")):
+            if not all(k in m for k in ("_prepare", "verify", "decode", "decide", "forward_whole", "_plan",
+                                        "_exchange", "deliver", "record")):
                 continue
 
             def add(key: str, value: float, segs: dict[str, list[float]] = segs) -> None:
@@ -817,24 +802,22 @@ def print_stages(res: dict[str, Any]) -> None:
 
             add("client call, total", t1 - t0)
             add("client: sign + send until the gateway has the request", r["created"] - t0)
-            add("verify (in a worker thread)", m["verify"][1] - m["verify"][0])
+            add("arrival -> a worker starts (read the request, one hand-off)", m["_prepare"][0] - r["created"])
+            add("verify (worker)", m["verify"][1] - m["verify"][0])
             add("decode (worker)", m["decode"][1] - m["decode"][0])
-            add("decide (worker), all of it", m["decide"][1] - m["decide"][0])
+            add("decide (worker)", m["decide"][1] - m["decide"][0])
             if "policy" in m:
-                add("  of which the policy (current version from the database + evaluate)",
-                    m["policy"][1] - m["policy"][0])
+                add("  of which the policy (evaluate; its version cached 1 s)", m["policy"][1] - m["policy"][0])
             if "hold check" in m:
-                add("  of which the detections hold check (waits for this server's detector)",
-                    m["hold check"][1] - m["hold check"][0])
-            pool_total = sum(m[f"pool:{s}"][1] - m[f"pool:{s}"][0] - (m[s][1] - m[s][0])
-                             for s in ("verify", "decode", "decide"))
-            add("3 thread-pool hand-offs (queue + wake the loop)", pool_total)
-            add("forward: credentials (cached) + target + sign", m["send"][0] - m["forward"][0])
-            add("forward: upstream send until moto's headers (TCP connect + moto)", m["send"][1] - m["send"][0])
-            add("relay the 1 KiB body to the client", m["record"][0] - m["_send_streamed"][0])
-            add("arrival -> body sent (server-side, before the record)", m["record"][0] - r["created"])
-            add("record (append + wait for the commit; after the body)", m["record"][1] - m["record"][0])
-            add("body sent -> client has it", t1 - m["record"][0])
+                add("  of which the detections hold check", m["hold check"][1] - m["hold check"][0])
+            add("forward: credentials (cached) + target + re-sign (worker)", m["_plan"][1] - m["_plan"][0])
+            add("forward: send to moto, read its answer (worker; moto closes every connection)",
+                m["_exchange"][1] - m["_exchange"][0])
+            add("worker done -> the event loop sends (hand-off back)", m["deliver"][0] - m["_prepare"][1])
+            add("send the 1 KiB answer to the client", m["record"][0] - m["deliver"][0])
+            add("arrival -> answer sent (server-side)", m["record"][0] - r["created"])
+            add("record (append + wait for the commit; after the answer)", m["record"][1] - m["record"][0])
+            add("answer sent -> client has it", t1 - m["record"][0])
         table[gap] = {k: statistics.median(v) for k, v in segs.items()}
         table[gap]["direct call, total (for comparison)"] = statistics.median(direct) * 1000
         table[gap]["n"] = len(next(iter(segs.values()), []))
