@@ -19,7 +19,7 @@ import json
 import os
 from typing import Any
 
-from hoopcli.parse.invocation import UNKNOWN, ApiCall
+from hoopcli.parse.invocation import UNKNOWN, ApiCall, partition_of
 
 PASS_ROLE = "iam:PassRole"
 CREATE_TAGS = "ec2:CreateTags"
@@ -96,14 +96,6 @@ S3_KMS = {"PutObject": ("kms:GenerateDataKey",),
           "CopyObject": ("kms:GenerateDataKey",),
           "CreateMultipartUpload": ("kms:GenerateDataKey", "kms:Decrypt")}
 _ROLE_SUFFIXES = ("role", "rolearn", "rolename")
-
-
-def _partition(region: str | None) -> str:
-    if region and region.startswith("cn-"):
-        return "aws-cn"
-    if region and region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 _shards: dict[int, dict[str, list[str]]] = {}
@@ -209,7 +201,7 @@ def _role_arn(value: Any, kind: str, region: str | None) -> str | None:
             return value
         return None
     if kind == NAME and all(c.isalnum() or c in "+=,.@_-/" for c in value) and "*" not in value:
-        return f"arn:{_partition(region)}:iam::*:role/{value.lstrip('/')}"
+        return f"arn:{partition_of(region)}:iam::*:role/{value.lstrip('/')}"
     return None
 
 
@@ -267,7 +259,7 @@ def create_tags(call: ApiCall, region: str | None) -> list[ApiCall]:
     if not good or len(good) != len(types):
         return [_dependent(CREATE_TAGS, call.operation, [], "TagSpecifications without a readable "
                            "ResourceType: hoop cannot name what ec2:CreateTags would tag")]
-    arns = [f"arn:{_partition(region)}:ec2:{region or '*'}:*:{t}/*" for t in good]
+    arns = [f"arn:{partition_of(region)}:ec2:{region or '*'}:*:{t}/*" for t in good]
     return [_dependent(CREATE_TAGS, call.operation, arns, None)]
 
 
@@ -283,7 +275,7 @@ def kms_key_arn(key: Any, region: str | None) -> tuple[str | None, str | None]:
     if key.startswith("alias/"):
         return None, f"{key[:80]!r} is a KMS alias: hoop cannot name the key it stands for"
     if all(c.isalnum() or c == "-" for c in key):
-        return f"arn:{_partition(region)}:kms:{region or '*'}:*:key/{key}", None
+        return f"arn:{partition_of(region)}:kms:{region or '*'}:*:key/{key}", None
     return None, f"{key[:80]!r} is not a KMS key id"
 
 

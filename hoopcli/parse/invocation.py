@@ -261,3 +261,12 @@ class Invocation(_Value):
             "api_calls": [c.to_dict() for c in self.api_calls],
             "dependent_actions": self.dependent_actions,
         }
+
+
+def partition_of(region: str | None) -> str:
+    """The AWS partition a region belongs to, for ARNs."""
+    if region and region.startswith("cn-"):
+        return "aws-cn"
+    if region and region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"

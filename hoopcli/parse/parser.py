@@ -14,7 +14,7 @@ from typing import Any
 from hoopcli.errors import InvocationError
 from hoopcli.parse import index as actions
 from hoopcli.parse import s3 as s3cmd
-from hoopcli.parse.invocation import UNKNOWN, ApiCall, GlobalOptions, Invocation, strictest
+from hoopcli.parse.invocation import UNKNOWN, ApiCall, GlobalOptions, Invocation, partition_of, strictest
 
 # Global options taking a value, and switches, as awscli v1 and v2 accept them.
 GLOBAL_VALUES = {"profile", "region", "endpoint-url", "output", "query", "ca-bundle",
@@ -269,14 +269,6 @@ def _cli_input(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _partition(region: str | None) -> str:
-    if region and region.startswith("cn-"):
-        return "aws-cn"
-    if region and region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
 def resources_for(hints: list[Any], params: dict[str, Any], region: str | None) -> tuple[str, ...]:
     """Fill the resource hints of an API operation from its (API-named) parameters. A member
     given in a form hoop cannot name (a file:// value) leaves the resources unknown: filling a
@@ -299,7 +291,7 @@ def resources_for(hints: list[Any], params: dict[str, Any], region: str | None) 
                 for v in _names(params[m]):
                     out.setdefault(v, None)
             continue
-        filled = [template.replace("{partition}", _partition(region))
+        filled = [template.replace("{partition}", partition_of(region))
                   .replace("{region}", region or "*").replace("{account}", "*")]
         for m in members:
             filled = [f.replace("{" + m + "}", v) for f in filled for v in _names(params[m])]
@@ -536,7 +528,7 @@ def _parse_s3(inv: Any, op: str | None, tokens: list[str], region: str | None) -
     data = actions.service("s3api")
     assert data is not None
     calls = []
-    for api_op, res in s3cmd.calls(op, paths, params, _partition(region)):
+    for api_op, res in s3cmd.calls(op, paths, params, partition_of(region)):
         entry = data["api"].get(api_op)
         acts, level = (tuple(entry[0]), entry[1]) if entry and entry[0] else ((), UNKNOWN)
         calls.append(ApiCall("s3", api_op, acts, level, res, {}))
