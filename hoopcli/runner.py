@@ -277,7 +277,7 @@ class InProcessRunner:
 
         saved_env = dict(os.environ)
         saved_logging = _logging_state()
-        debug_log: Any = None
+        debugging: list[Any] = []      # the run's DebugLog, once awscli has parsed --debug
         # awscli sets AWS_DATA_PATH to its own models when first imported; keep it set.
         data_path = os.environ.get("AWS_DATA_PATH") or _awscli_data_path()
         os.environ.clear()
@@ -303,17 +303,16 @@ class InProcessRunner:
             if req.region:
                 session.set_config_variable("region", req.region)
 
-            debug_log = _debug_log(req.masker, session)
 
             def on_params(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
                 service = model.service_model.service_name
                 shown = dict(params)
                 if req.mask_params is not None:
                     shown = req.mask_params(service, model.name, shown)
-                if debug_log is not None:
+                if debugging:
                     from hoopcli.masking.debuglog import changed_members
 
-                    debug_log.note_call(context, service, model.name, shown, changed_members(params, shown))
+                    debugging[0].note_call(context, service, model.name, shown, changed_members(params, shown))
                 record = CallRecord(service, model.name, _jsonable(shown), time.monotonic())
                 context["hoop_record"] = record
                 refusal = req.check_call(service, model.name, dict(params)) if req.check_call else None
@@ -355,10 +354,21 @@ class InProcessRunner:
             events.register("before-parameter-build", on_params)
             events.register_last("before-call", before_call)
             events.register_first("after-call", after_call)
-            if debug_log is not None:
-                events.register("before-parse", debug_log.expect_response_event)
-                events.register("building-argument-table", debug_log.expect_operation_event)
-                debug_log.install()
+
+            def on_top_level_args(parsed_args: Any, **_: Any) -> None:
+                # awscli's own parse of its global options (any spelling of --debug), emitted just
+                # before it turns debug logging on: only then is the debug masking set up, so a
+                # call without --debug pays nothing for it
+                if not getattr(parsed_args, "debug", False) or debugging:
+                    return
+                log = _debug_log(req.masker, session)
+                if log is not None:
+                    events.register("before-parse", log.expect_response_event)
+                    events.register("building-argument-table", log.expect_operation_event)
+                    log.install()
+                    debugging.append(log)
+
+            events.register("top-level-args-parsed", on_top_level_args)
             previous = terminate_gracefully()
             resume_gc()
             try:
@@ -379,8 +389,8 @@ class InProcessRunner:
                 sys.stderr.flush()
             except (OSError, ValueError):
                 pass
-            if debug_log is not None:
-                debug_log.uninstall()
+            for log in debugging:
+                log.uninstall()
             _restore_logging(saved_logging)
             sys.stdout, sys.stderr = old_out, old_err
             os.environ.clear()
