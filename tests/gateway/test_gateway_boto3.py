@@ -195,3 +195,26 @@ def test_a_role_the_call_passes_is_decided_as_iam_passrole(gw: Any) -> None:
     code, message, status = _error(exc)
     assert (code, status) == ("AccessDenied", 403)
     assert message.startswith("hoop: denied by policy rule deny-pass-admin-roles")
+
+
+def test_a_download_the_client_abandons_is_stopped_and_recorded(gw: Any) -> None:
+    """The client reads 1 MiB of a 48 MiB object and hangs up: the gateway stops relaying (it
+    does not read the rest from AWS into the void) and the call's record says so."""
+    sid = open_session(gw)
+    s3 = boto3_client("s3", credential(gw, sid))
+    s3.create_bucket(Bucket="gw-abandon")
+    size = 48 * 1024 * 1024
+    s3.put_object(Bucket="gw-abandon", Key="big.bin", Body=b"\x5a" * size)
+    body = s3.get_object(Bucket="gw-abandon", Key="big.bin")["Body"]
+    assert len(body.read(1024 * 1024)) == 1024 * 1024
+    body.close()                                  # closes the connection mid-answer
+    deadline = time.monotonic() + 20
+    gets: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        gets = [r for r in session_records(gw, sid) if r.get("operation") == "GetObject"]
+        if gets:
+            break
+        time.sleep(0.2)
+    assert len(gets) == 1, gets
+    assert gets[0]["error_code"] == "HoopRelayInterrupted"
+    assert gets[0]["http_status"] == 200 and gets[0]["bytes_out"] < size

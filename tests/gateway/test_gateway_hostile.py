@@ -501,10 +501,12 @@ def test_oversized_and_repeated_headers(gw: RunningServer, relay: Relay, good: d
                                         cred: dict[str, Any]) -> None:
     mark = relay.mark()
     signed = sign(cred, "GET", "/")
-    # 64 KiB of headers: over the listener's limit (h11 answers 400 before the gateway sees it)
+    # 64 KiB of headers: over the listener's limit (h11 answers 400 before the gateway sees it
+    # and closes; when our unread bytes are still in its socket the kernel resets the connection,
+    # which can reach us before the 400 does: either way the request is refused)
     for extra in ([("X-Pad", "a" * 64 * 1024)], [(f"X-Pad-{i}", "a" * 60) for i in range(1024)]):
-        answer = one(gw, http_bytes("GET", "/", signed + extra))
-        assert 400 <= answer.status < 500, answer
+        answers = exchange(gw, http_bytes("GET", "/", signed + extra))
+        assert not answers or 400 <= answers[0].status < 500, answers
     # under the listener's limit, over the gateway's own: its error, in the request's format
     for extra, code in (([(f"X-Pad-{i}", "a" * 7000) for i in range(6)], "RequestHeaderSectionTooLarge"),
                         ([("X-Pad", "a" * 9000)], "RequestHeaderSectionTooLarge"),

@@ -40,7 +40,8 @@ from hoopcli.server.store.ledger import LedgerLog, LedgerRecord
 
 log = logging.getLogger("hoopcli.server.detections")
 BATCH = 1000
-MAX_IDLE = 8.0           # seconds between polls once nothing has changed for a while
+MAX_IDLE = 8.0
+HANDED_CHARS = 8 * 1024 * 1024   # leaves held for the detector between two of its passes           # seconds between polls once nothing has changed for a while
 
 
 class DbMemory:
@@ -129,6 +130,7 @@ class Detector:
         self._dirty: set[str] = set()
         self._appended: dict[str, int] = {}     # org -> log size after this server's last commit
         self._handed: dict[str, list[tuple[int, str]]] = {}   # org -> leaves the writer handed over
+        self._handed_chars: dict[str, int] = {}
         self._done: dict[str, int] = {}         # org -> leaves evaluated
         self._orgs: dict[str, OrgState] = {}
         self._stopped = False
@@ -144,9 +146,15 @@ class Detector:
         with self._cond:
             self._appended[org] = max(self._appended.get(org, 0), size)
             if leaves:
+                # bounded in count and size; what does not fit is read back from the log
                 handed = self._handed.setdefault(org, [])
-                if len(handed) < BATCH:
-                    handed.extend(leaves)
+                size = self._handed_chars.get(org, 0)
+                for leaf in leaves:
+                    if len(handed) >= BATCH or size + len(leaf[1]) > HANDED_CHARS:
+                        break
+                    handed.append(leaf)
+                    size += len(leaf[1])
+                self._handed_chars[org] = size
             self._dirty.add(org)
             self._cond.notify_all()
 
@@ -247,6 +255,7 @@ class Detector:
         while not self._stopped:
             with self._cond:
                 handed = self._handed.pop(org, [])
+                self._handed_chars.pop(org, None)
             if handed and handed[0][0] == state.next and \
                     all(b[0] == a[0] + 1 for a, b in itertools.pairwise(handed)):
                 rows: list[tuple[int, str | None]] = list(handed)      # contiguous: no read needed

@@ -27,7 +27,7 @@ from hoopcli.server.gateway import body as bodies
 from hoopcli.server.gateway import wire
 from hoopcli.server.gateway.errors import GatewayError, InvalidRequest, SerializationError
 from hoopcli.server.gateway.request import GatewayRequest
-from hoopcli.server.gateway.service import Call, GatewayService
+from hoopcli.server.gateway.service import Call, ClientGone, GatewayService
 from hoopcli.server.gateway.sigv4 import PayloadMode, needs_body
 
 log = logging.getLogger("hoopcli.server.gateway")
@@ -56,6 +56,8 @@ class GatewayApp:
         call = Call(request_id=uuid.uuid4().hex.upper()[:20], started=time.perf_counter(), time=time.time())
         try:
             await self._handle(scope, receive, send, call)
+        except ClientGone:
+            return                       # recorded as interrupted; nobody is left to answer
         except GatewayError as exc:
             call.error(exc.code, exc.status)
             await self._answer_error(send, call, exc)
@@ -95,7 +97,7 @@ class GatewayApp:
             if answer is None:                      # review: hold, then forward once approved
                 await svc.hold(call)
                 answer = await svc.transport.run(svc.forward_whole, request, decoded, verified, call)
-            await svc.deliver(answer, call, send)
+            await svc.deliver(answer, call, send, receive)
             return
         if needs_body(request):
             request = replace(request, body=await bodies.read_all(receive, svc.settings.gateway.max_body_bytes))
@@ -151,7 +153,7 @@ class GatewayApp:
         counter = [0]
         content: Any = request.body if streamed_length is None else \
             bodies.stream(receive, verified, request.headers, streamed_length, counter)
-        await svc.forward(request, decoded, verified, call, content, streamed_length, send, counter)
+        await svc.forward(request, decoded, verified, call, content, streamed_length, send, counter, receive)
 
 
     async def _answer_error(self, send: Any, call: Call, exc: GatewayError) -> None:

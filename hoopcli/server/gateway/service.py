@@ -273,7 +273,8 @@ class GatewayService:
         return answer
 
     async def forward(self, request: GatewayRequest, decoded: Decoded, verified: Verified, call: Call,
-                      content: Any, streamed_length: int | None, send: Any, counter: list[int]) -> None:
+                      content: Any, streamed_length: int | None, send: Any, counter: list[int],
+                      receive: Any = None) -> None:
         if streamed_length is None:
             answer = await self.transport.run(self.forward_whole, request, decoded, verified, call)
         else:
@@ -283,15 +284,15 @@ class GatewayService:
             call.bytes_in = counter[0]
             if answer.masked is not None:
                 self._settle(answer, call)
-        await self.deliver(answer, call, send)
+        await self.deliver(answer, call, send, receive)
 
-    async def deliver(self, answer: Any, call: Call, send: Any) -> None:
+    async def deliver(self, answer: Any, call: Call, send: Any, receive: Any = None) -> None:
         """Send AWS's answer to the client: masked and recorded first, or streamed then recorded."""
         try:
             if answer.masked is not None:
                 await self._send_masked(answer, call, send)
             else:
-                await self._send_streamed(answer, call, send)
+                await self._send_streamed(answer, call, send, receive)
         finally:
             answer.close()
 
@@ -363,25 +364,46 @@ class GatewayService:
         await send({"type": "http.response.start", "status": answer.status, "headers": answer.out_headers})
         await send({"type": "http.response.body", "body": answer.masked})
 
-    async def _send_streamed(self, answer: Any, call: Call, send: Any) -> None:
+    async def _send_streamed(self, answer: Any, call: Call, send: Any, receive: Any = None) -> None:
         call.aws_request_id = answer.headers.get("x-amz-request-id") or answer.headers.get("x-amzn-requestid")
         headers = [(k, v) for k, v in answer.raw_headers() if k.lower() not in RESPONSE_DROPPED]
         length = answer.headers.get("content-length")
         extra = [("content-length", length)] if length is not None else []
         call.response_started = True
-        await send({"type": "http.response.start", "status": answer.status, "headers": _encode(headers + extra)})
-        if answer.body is not None:
-            call.bytes_out = len(answer.body)
-            if answer.body:
-                await send({"type": "http.response.body", "body": answer.body, "more_body": True})
-        else:
-            async for piece in self.transport.pieces(answer):
-                call.bytes_out += len(piece)
-                await send({"type": "http.response.body", "body": piece, "more_body": True})
-        call.response_size = call.bytes_out
-        # the client has every byte already (no answer can be withheld any more): end the
-        # response first, so its next request on this connection does not wait for the commit
-        await send({"type": "http.response.body", "body": b""})
+        try:
+            await send({"type": "http.response.start", "status": answer.status,
+                        "headers": _encode(headers + extra)})
+            if answer.body is not None:
+                call.bytes_out = len(answer.body)
+                if answer.body:
+                    await send({"type": "http.response.body", "body": answer.body, "more_body": True})
+            else:
+                gone = asyncio.Event()
+                watcher = asyncio.ensure_future(_watch_disconnect(receive, gone)) if receive is not None else None
+                try:
+                    async for piece in self.transport.pieces(answer):
+                        if gone.is_set():      # the server would send the rest into the void
+                            raise ClientGone("the client went away in the middle of the answer")
+                        call.bytes_out += len(piece)
+                        await send({"type": "http.response.body", "body": piece, "more_body": True})
+                finally:
+                    if watcher is not None:
+                        watcher.cancel()
+            call.response_size = call.bytes_out
+            # the client has every byte already (no answer can be withheld any more): end the
+            # response first, so its next request on this connection does not wait for the commit
+            await send({"type": "http.response.body", "body": b""})
+        except BaseException as exc:
+            # AWS ran the call: it is recorded even when the relay broke off (the client went
+            # away, AWS cut the body), saying how far it got
+            call.response_size = call.bytes_out
+            call.error_code = call.error_code or ("HoopRelayInterrupted" if isinstance(exc, Exception)
+                                                  else "HoopRelayCancelled")
+            try:
+                await asyncio.shield(self.record(call))
+            except Exception:
+                pass
+            raise
         await self.record(call)
 
     # -- record --------------------------------------------------------------------------------
@@ -413,6 +435,23 @@ class GatewayService:
     async def close(self) -> None:
         self.transport.pool.clear()
         self.transport.executor.shutdown(wait=False, cancel_futures=True)
+
+
+class ClientGone(Exception):
+    """The client closed its connection while a streamed answer was being relayed."""
+
+
+async def _watch_disconnect(receive: Any, gone: asyncio.Event) -> None:
+    """Set `gone` when the client disconnects (the request body is read already: the next
+    message uvicorn gives is the disconnect)."""
+    try:
+        while True:
+            message = await receive()
+            if message.get("type") == "http.disconnect":
+                gone.set()
+                return
+    except Exception:
+        return
 
 
 def _encode(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:

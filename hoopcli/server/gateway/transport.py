@@ -64,7 +64,7 @@ class Answer:
     def read(self, amount: int) -> bytes:
         try:
             return bytes(self.response.read(amount))
-        except Urllib3Error as exc:
+        except (Urllib3Error, OSError, ValueError, AttributeError) as exc:   # also: closed under it
             raise TransportError(f"AWS broke the connection ({type(exc).__name__})") from None
 
     def close(self) -> None:
