@@ -217,7 +217,7 @@ def start_server(settings: Any, aws_session: Any = None, sock: socket.socket | N
         _api, gw_config = uvicorn_configs(app, uvicorn)
         gw_config.log_level = "warning"
         gateway = _serve_in_thread(gw_config, gateway_sock)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", http="h11",
                             timeout_graceful_shutdown=2)  # long-polls must not hold up teardown
     server, thread = _serve_in_thread(config, sock, "the hoop server")
     return RunningServer(settings, app, server, thread, gateway)

@@ -111,19 +111,22 @@ def create_app(
 def uvicorn_configs(app: FastAPI, uvicorn: Any, *, api_sockets: bool = False) -> tuple[Any, Any]:
     """(API config, gateway config) for the two listeners of one hoop server process."""
     from hoopcli.server.gateway.app import create_gateway_app
+    from hoopcli.server.gateway.listener import GatewayHttpProtocol
 
     settings: Settings = app.state.settings
     gateway = create_gateway_app(app)
     app.state.gateway = gateway
+    # The API: h11, whose bound on the request head is its default (16 KiB incomplete event).
     api = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False,
                          log_level=settings.log_level, server_header=False, proxy_headers=False,
-                         timeout_keep_alive=5, timeout_graceful_shutdown=10)
-    # The gateway: AWS clients keep connections open; headers up to the gateway's own caps reach
-    # it (request.py refuses larger ones in the client's protocol).
+                         timeout_keep_alive=5, timeout_graceful_shutdown=10, http="h11")
+    # The gateway: AWS clients keep connections open; httptools with the request target kept as
+    # sent and the head bounded (listener.py); request.py refuses smaller excesses in the client's
+    # protocol.
     gw = uvicorn.Config(gateway, host=settings.gateway.host, port=settings.gateway.port, access_log=False,
                         log_level=settings.log_level, server_header=False, proxy_headers=False,
                         date_header=True, timeout_keep_alive=60, timeout_graceful_shutdown=10,
-                        h11_max_incomplete_event_size=48 * 1024, lifespan="on")
+                        http=GatewayHttpProtocol, lifespan="on")
     return api, gw
 
 

@@ -519,6 +519,44 @@ def test_oversized_and_repeated_headers(gw: RunningServer, relay: Relay, good: d
     still_serving(relay, good)
 
 
+def test_a_head_that_never_ends_is_cut_off(gw: RunningServer, relay: Relay, good: dict[str, Any]) -> None:
+    """One header value sent a few KiB at a time and never finished: the listener answers 400 and
+    closes once 48 KiB arrived without the head being complete, not when the client stops."""
+    url = urlsplit(gw.gateway_url or "")
+    mark = relay.mark()
+    with socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=20) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ")
+        sent, answer = 0, b""
+        sock.settimeout(0.05)
+        while sent < 4 * 1024 * 1024:
+            try:
+                sock.sendall(b"a" * 4096)
+            except OSError:
+                break
+            sent += 4096
+            try:
+                answer = sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            break
+    assert sent <= 256 * 1024, sent          # cut off near the bound, not at the end of the sender
+    assert not answer or answer.startswith(b"HTTP/1.1 400"), answer[:80]
+    nothing_forwarded(relay, mark)
+    still_serving(relay, good)
+
+
+def test_pipelined_requests_are_answered_in_order(gw: RunningServer, good: dict[str, Any],
+                                                  cred: dict[str, Any]) -> None:
+    """Two signed requests in one write: two answers, in order, on the same connection."""
+    first = http_bytes("GET", "/", sign(cred, "GET", "/"))
+    second = http_bytes("GET", "/no-such-bucket-here", sign(cred, "GET", "/no-such-bucket-here"))
+    answers = exchange(gw, first + second, responses=2)
+    assert [a.status for a in answers] == [200, 404], answers
+    assert b"<ListAllMyBucketsResult" in answers[0].body
+
+
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [
  <!ENTITY lol "lol">
