@@ -125,17 +125,29 @@ def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | N
 
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real moto_server on a free loopback port."""
-    port = free_port()
+    """A real moto_server on a free loopback port. The port is free when picked, not when moto
+    binds it: if another process took it meanwhile, moto exits and a new port is tried."""
     log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HOOP_"))}
     env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_DEFAULT_REGION": "us-east-1"})
-    proc = subprocess.Popen([_moto_server_bin(), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
+    for attempt in range(5):
+        port = free_port()
+        proc = subprocess.Popen([_moto_server_bin(), "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(url + "/moto-api/", proc=proc)
+            time.sleep(0.2)
+            if proc.poll() is None:          # moto answered, not a process that took its port
+                break
+        except RuntimeError:
+            if proc.poll() is None or attempt == 4:
+                proc.kill()
+                raise
+    else:
+        raise RuntimeError("moto_server did not keep a port in 5 attempts")
     try:
-        wait_http(url + "/moto-api/", proc=proc)
         yield url
     finally:
         proc.terminate()

@@ -101,3 +101,11 @@ def make_world(server: Any, moto_endpoint: str, tmp_path: Path, **extra_env: str
     world = ShimWorld(server, moto_endpoint, home, environ, shim_path)
     world.login()
     return world
+
+
+def isolate_world(server: Any, moto_endpoint: str, tmp_path: Path) -> ShimWorld:
+    """make_world for `hoop run --isolate`: the file token store and sbin on PATH (bwrap, unshare)."""
+    path = os.pathsep.join([str(tmp_path / "shimbin"), os.path.dirname(sys.executable), "/usr/bin", "/bin",
+                            "/usr/sbin", "/sbin"])
+    return make_world(server, moto_endpoint, tmp_path, HOOP_TOKEN_STORE="file", AWS_EC2_METADATA_DISABLED="true",
+                      PATH=path)

@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 
-from hoopcli.agents.shimfile import install_shim
 from hoopcli.identity import tokens as auth
 from tests.gateway.gateway_helpers import gateway_server, session_records
-from tests.shim.conftest import ShimWorld
+from tests.shim.conftest import ShimWorld, isolate_world
 
 pytestmark = pytest.mark.e2e
 TOOLS = [t for t in ("bwrap", "unshare") if shutil.which(t)]
@@ -37,16 +36,7 @@ exit "${PROBE_EXIT:-0}"
 @pytest.fixture
 def gw_world(make_server: Any, moto_endpoint: str, clean_env: Path, tmp_path: Path) -> ShimWorld:
     server = gateway_server(make_server, tmp_path, moto_endpoint)
-    home = tmp_path / "client-home"
-    shim_path = install_shim(tmp_path / "shimbin", python=sys.executable)
-    environ = {
-        "HOOP_HOME": str(home), "HOOP_SERVER": server.url, "HOOP_NO_PROMPT": "1", "HOOP_TOKEN_STORE": "file",
-        "PATH": os.pathsep.join([str(shim_path.parent), os.path.dirname(sys.executable), "/usr/bin", "/bin",
-                                 "/usr/sbin", "/sbin"]),
-        "HOME": str(tmp_path), "AWS_EC2_METADATA_DISABLED": "true",
-    }
-    world = ShimWorld(server, moto_endpoint, home, environ, shim_path)
-    world.login()
+    world = isolate_world(server, moto_endpoint, tmp_path)
     aws = tmp_path / ".aws"
     aws.mkdir()
     (aws / "credentials").write_text("[default]\naws_access_key_id = AKIAUSERSOWNKEY00000\n")
