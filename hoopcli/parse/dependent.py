@@ -88,9 +88,22 @@ ROLE_PARAMS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ("cloudtrail", "CreateTrail"): (("CloudWatchLogsRoleArn", ARN),),
     ("cloudtrail", "UpdateTrail"): (("CloudWatchLogsRoleArn", ARN),),
     ("iam", "AddRoleToInstanceProfile"): (("RoleName", NAME),),
+    ("emr", "RunJobFlow"): (("ServiceRole", NAME), ("AutoScalingRole", NAME), ("StepExecutionRoleArn", ARN),
+                            ("JobFlowRole", PROFILE)),
+    ("emr", "AddJobFlowSteps"): (("ExecutionRoleArn", ARN),),
+    ("emr", "CreateStudio"): (("ServiceRole", NAME), ("UserRole", NAME)),
+    ("emr", "StartNotebookExecution"): (("ServiceRole", NAME),),
 }
-# awscli customizations whose option passes a role to the call they make.
-CUSTOM_ROLE_OPTIONS = {("cloudformation", "deploy"): ("CreateChangeSet", "role-arn")}
+# awscli customizations whose options pass roles to the call they make: (cli, command) ->
+# (API operation, {option: the operation's member}).
+CUSTOM_ROLE_OPTIONS: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
+    ("cloudformation", "deploy"): ("CreateChangeSet", {"role-arn": "RoleARN"}),
+    ("emr", "create-cluster"): ("RunJobFlow", {"service-role": "ServiceRole", "auto-scaling-role": "AutoScalingRole",
+                                               "ec2-attributes": "JobFlowRole"}),
+    ("emr", "add-steps"): ("AddJobFlowSteps", {"execution-role-arn": "ExecutionRoleArn"}),
+}
+# `aws emr create-cluster --use-default-roles` passes these by name (awscli's emr customization).
+EMR_DEFAULT_ROLES = {"ServiceRole": "EMR_DefaultRole", "JobFlowRole": "EMR_EC2_DefaultRole"}
 # S3 operations that encrypt with the caller's KMS key when SSEKMSKeyId is given.
 S3_KMS = {"PutObject": ("kms:GenerateDataKey",),
           "CopyObject": ("kms:GenerateDataKey",),
@@ -297,16 +310,24 @@ def dependents(call: ApiCall, region: str | None) -> tuple[ApiCall, ...]:
 def custom_dependents(cli: str, op: str, params: dict[str, Any], calls: tuple[ApiCall, ...],
                       region: str | None) -> tuple[ApiCall, ...]:
     """An awscli customization's calls with the dependent actions its options add
-    (`cloudformation deploy --role-arn`)."""
+    (`cloudformation deploy --role-arn`, `emr create-cluster --service-role`)."""
     found = CUSTOM_ROLE_OPTIONS.get((cli, op))
-    if found is None or found[1] not in params:
+    if found is None:
         return calls
-    api_op, option = found
+    api_op, options = found
+    passed = {member: params[option] for option, member in options.items() if option in params}
+    if (cli, op) == ("emr", "create-cluster"):
+        if "InstanceProfile" not in str(passed.get("JobFlowRole", "InstanceProfile")):
+            del passed["JobFlowRole"]          # --ec2-attributes without an instance profile
+        if params.get("use-default-roles") is True:
+            passed = EMR_DEFAULT_ROLES | passed
+    if not passed:
+        return calls
     out: list[ApiCall] = []
     for call in calls:
         out.append(call)
         if call.operation == api_op:
-            out.extend(pass_role(call.replace(params={"RoleARN": params[option]}), region))
+            out.extend(pass_role(call.replace(params=passed), region))
     return tuple(out)
 
 

@@ -319,7 +319,7 @@ def _api_call(data: dict[str, Any], op: str, params: dict[str, Any], region: str
                    resources_for(hints, params, region), params)
 
 
-_CUSTOM_ROLES = {("cloudformation", "deploy")}   # dependent.CUSTOM_ROLE_OPTIONS, without the import
+_CUSTOM_ROLES = {("cloudformation", "deploy"), ("emr", "create-cluster"), ("emr", "add-steps")}   # dependent.CUSTOM_ROLE_OPTIONS, without the import
 _DEPENDENT_MEMBERS = ("TagSpecifications", "SSEKMSKeyId", "IamInstanceProfile")
 
 

@@ -44,6 +44,11 @@ def deps(argv: list[str]) -> list[dict[str, Any]]:
      [ROLE]),
     (["events", "put-targets", "--rule", "r", "--targets", f"Id=1,Arn=arn:aws:sqs:us-east-1:1:q,RoleArn={ROLE}"],
      [ROLE]),
+    (["emr", "create-studio", "--name", "s", "--auth-mode", "IAM", "--vpc-id", "v", "--subnet-ids", "s1",
+      "--service-role", ROLE, "--workspace-security-group-id", "g", "--engine-security-group-id", "e",
+      "--default-s3-location", "s3://b/"], [ROLE]),
+    (["emr", "add-steps", "--cluster-id", "j-1", "--steps", "Type=CUSTOM_JAR,Jar=s3://b/j.jar",
+      "--execution-role-arn", ROLE], [ROLE]),
     (["rds", "create-db-instance", "--db-instance-identifier", "d", "--db-instance-class", "db.t3.micro",
       "--engine", "postgres", "--monitoring-role-arn", ROLE], [ROLE]),   # from the SAR, no kept entry
 ])
@@ -70,6 +75,38 @@ def test_an_instance_profile_is_not_a_role_and_says_so() -> None:
     assert (found.actions, found.access_level, found.resources) == (("iam:PassRole",), UNKNOWN, ())
     assert "instance profile" in (found.note or "")
     assert inv.access_level == UNKNOWN   # the default policy reviews it
+
+
+@pytest.mark.parametrize(("extra", "roles"), [
+    (["--service-role", "EMR_DefaultRole", "--auto-scaling-role", ROLE,
+      "--ec2-attributes", "InstanceProfile=EMR_EC2_DefaultRole"], ("arn:aws:iam::*:role/EMR_DefaultRole", ROLE)),
+    (["--use-default-roles"], ("arn:aws:iam::*:role/EMR_DefaultRole",)),
+])
+def test_emr_create_cluster_passes_its_roles(extra: list[str], roles: tuple[str, ...]) -> None:
+    """The service and auto-scaling roles by name or ARN; the EC2 instance profile (given or the
+    default one) is a profile, not a role: Unknown, reviewed by the default policy."""
+    inv = parse(["emr", "create-cluster", "--name", "c", "--release-label", "emr-7.0.0", "--instance-type",
+                 "m5.xlarge", "--instance-count", "1", *extra])
+    named, profile = [c for c in inv.api_calls if c.dependent_of]
+    assert (named.actions, named.resources, named.dependent_of) == (("iam:PassRole",), roles, "RunJobFlow")
+    assert profile.access_level == UNKNOWN and "instance profile" in (profile.note or "")
+    assert inv.access_level == UNKNOWN
+
+
+def test_emr_create_cluster_without_roles_adds_nothing() -> None:
+    inv = parse(["emr", "create-cluster", "--name", "c", "--release-label", "emr-7.0.0", "--instance-type",
+                 "m5.xlarge", "--instance-count", "1", "--ec2-attributes", "SubnetId=subnet-1"])
+    assert not [c for c in inv.api_calls if c.dependent_of]
+
+
+def test_emr_run_job_flow_from_an_sdk_passes_its_roles() -> None:
+    """What the gateway decodes from boto3's run_job_flow: the same PassRole."""
+    call = ApiCall("emr", "RunJobFlow", ("elasticmapreduce:RunJobFlow",), "Write", (),
+                   {"Name": "c", "ServiceRole": "EMR_DefaultRole", "JobFlowRole": "EMR_EC2_DefaultRole",
+                    "StepExecutionRoleArn": ROLE})
+    named, profile = dep.dependents(call, "us-east-1")
+    assert named.resources == ("arn:aws:iam::*:role/EMR_DefaultRole", ROLE)
+    assert profile.access_level == UNKNOWN
 
 
 @pytest.mark.parametrize("value", ["file:///etc/hostname", "not an arn", "arn:aws:iam::1:user/bob"])
@@ -141,9 +178,10 @@ def test_the_kept_list_names_real_operations_and_members() -> None:
 
     session = botocore.session.get_session()
     for (service, op), paths in dep.ROLE_PARAMS.items():
-        cli = index.cli_name_for(service)
-        assert cli and op in index.service(cli)["api"], (service, op)
-        shape = session.get_service_model(service).operation_model(op).input_shape
+        model = session.get_service_model(service)
+        assert op in model.operation_names, (service, op)    # awscli may hide it (emr RunJobFlow); SDKs do not
+        assert index.cli_name_for(service), service
+        shape = model.operation_model(op).input_shape
         for path, kind in paths:
             assert kind in (dep.ARN, dep.NAME, dep.PROFILE)
             assert path.split(".")[0].removesuffix("[]") in shape.members, (service, op, path)
