@@ -140,3 +140,36 @@ def test_a_record_is_never_reported_stored_when_its_commit_failed(replicas) -> N
     # the writer forgot what it had prepared: the next record lands right after the first
     gateway_append(a, key, [call(sid, n=2)])
     assert check_log(a)[0] == 2
+
+
+def test_the_writer_gets_a_new_connection_when_the_one_it_holds_breaks(replicas) -> None:
+    """The writer keeps one connection while records keep coming; a connection that broke under it
+    (a database restart, a killed backend) costs the next record one retry, never the record."""
+    (a, _b), key = replicas
+    sid = uuid.uuid4().hex
+    gateway_append(a, key, [call(sid)])
+    writer = writer_for(a, key)
+    held = writer._conn
+    assert held is not None
+    held.connection.dbapi_connection.close()     # gone under it, as after a database restart
+    gateway_append(a, key, [call(sid, n=1)])
+    assert writer._conn is not None and writer._conn is not held
+    assert check_log(a)[0] == 2
+
+
+def test_an_idle_writer_gives_its_connection_back(replicas, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hoopcli.server.ledger import writer as writer_mod
+
+    (a, _b), key = replicas
+    monkeypatch.setattr(writer_mod, "IDLE_RELEASE", 0.2)
+    writer = writer_for(a, key)
+    gateway_append(a, key, [call(uuid.uuid4().hex)])
+    gateway_append(a, key, [call(uuid.uuid4().hex)])       # waits with the new IDLE_RELEASE
+    import time
+
+    deadline = time.monotonic() + 10
+    while writer._conn is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert writer._conn is None
+    gateway_append(a, key, [call(uuid.uuid4().hex)])
+    assert check_log(a)[0] == 3

@@ -25,6 +25,7 @@ from hoopcli.server.ledger import log as ledger_log
 from hoopcli.server.ledger.checkpoints import SigningKey
 
 MAX_GROUP_RECORDS = 5000
+IDLE_RELEASE = 5.0      # seconds without work after which the writer gives its connection back
 _writers: dict[int, Writer] = {}
 _writers_lock = threading.Lock()
 # After-commit hooks per database: hook(org, log size, leaves), `leaves` [(leaf index, leaf text)]
@@ -52,6 +53,9 @@ class Writer:
         self.queue: queue.Queue[tuple[str, ledger_log.Uploader, ledger_log.Batch,
                                       concurrent.futures.Future[ledger_log.AppendResult]]] = queue.Queue()
         self.memo = ledger_log.Memo()
+        # One connection kept while records keep coming: a pool checkout, its reset on return and
+        # a new session per commit cost a quarter of a record's CPU (docs/benchmarks.md).
+        self._conn: Any = None
         self.thread = threading.Thread(target=self._run, name="hoop-ledger-writer", daemon=True)
         self.thread.start()
 
@@ -63,7 +67,12 @@ class Writer:
 
     def _run(self) -> None:
         while True:
-            group = [self.queue.get()]
+            try:
+                first = self.queue.get(timeout=IDLE_RELEASE if self._conn is not None else None)
+            except queue.Empty:
+                self._release()
+                continue
+            group = [first]
             n = len(group[0][2])
             while n < MAX_GROUP_RECORDS:
                 try:
@@ -84,11 +93,14 @@ class Writer:
         error: BaseException = Unavailable("cannot store the records now")
         for attempt in range(3):
             try:
-                with self.db.session() as s:
+                if self._conn is None:
+                    self._conn = self.db.engine.connect()
+                with self.db.bound_session(self._conn) as s:
                     got = ledger_log.append_many(s, org, [(u, r) for _, u, r, _ in items], key=self.key,
                                                  memo=self.memo if attempt == 0 else None)
                     pending = s.info.pop("ledger_memo", None)
-                results = got                       # the session's exit committed: now it is true
+                    s.commit()
+                results = got                       # committed: now it is true
                 self.memo.remember(pending)
                 leaves = pending["leaves"] if pending else []
                 break
@@ -108,6 +120,7 @@ class Writer:
             finally:
                 if results is None:
                     self.memo.forget(org)
+                    self._release()         # whatever failed, the next attempt starts on a fresh connection
         if results is None:
             for *_, fut in items:
                 fut.set_exception(error)
@@ -121,6 +134,15 @@ class Writer:
                     hook(org, results[-1].size, leaves)
                 except Exception as exc:  # a hook never costs a record anything
                     log.error("ledger commit hook failed: %s", type(exc).__name__)
+
+
+    def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception as exc:  # a broken connection: the pool discards it
+                log.warning("ledger writer: closing its connection failed: %s", type(exc).__name__)
 
 
 def writer_for(db: Any, key: SigningKey) -> Writer:

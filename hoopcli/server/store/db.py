@@ -82,6 +82,11 @@ class Database:
         finally:
             session.close()
 
+    def bound_session(self, connection: Any) -> Session:
+        """A session (this database's factory, its events) on a connection the caller holds;
+        the caller commits. Closing it rolls back what was not committed, not the connection."""
+        return self._sessions(bind=connection)
+
     # -- migrations -------------------------------------------------------------------------
     def _alembic_config(self, connection: Any = None) -> Any:
         from alembic.config import Config
