@@ -27,6 +27,7 @@ Errors never contain the secret, the derived key or the expected signature.
 from __future__ import annotations
 
 import calendar
+import datetime
 import hashlib
 import hmac
 import re
@@ -66,7 +67,7 @@ UNNORMALIZED_PATH_SERVICES = frozenset({"s3", "s3-outposts", "s3express"})
 
 _ACCESS_KEY = re.compile(r"[A-Za-z0-9]{16,128}")
 _SCOPE_PART = re.compile(r"[a-z0-9-]{1,64}")
-_DATE = re.compile(r"\d{8}T\d{6}Z")
+_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")
 _PRESIGN_PARAMS = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
@@ -274,10 +275,17 @@ def _parse_query_auth(request: GatewayRequest) -> _Auth:
 
 
 def _epoch(timestamp: str) -> int:
+    """Seconds since the epoch of an X-Amz-Date (YYYYMMDDTHHMMSSZ); a date that does not exist
+    (month 13, 30 February) is refused."""
+    t = timestamp
     try:
-        return calendar.timegm(time.strptime(timestamp, "%Y%m%dT%H%M%SZ"))
+        if not _DATE.fullmatch(t):
+            raise ValueError(t)
+        moment = datetime.datetime(int(t[0:4]), int(t[4:6]), int(t[6:8]), int(t[9:11]), int(t[11:13]),
+                                   int(t[13:15]))
     except ValueError:
         raise IncompleteSignature("X-Amz-Date is not a valid date") from None
+    return calendar.timegm(moment.timetuple())
 
 
 class SigV4Verifier:
