@@ -140,8 +140,35 @@ def _member_for(var: str, members: dict[str, Any]) -> str | None:
     return None
 
 
+_URI_VAR = re.compile(r"\{([^}+]+)\+?\}")
+
+
+def apigateway_hints(op_model: Any) -> list[list[Any]]:
+    """API Gateway's management resources are its request paths: `arn:aws:apigateway:REGION::`
+    followed by the path (without /v2 for API Gateway v2), the SAR's own form. The SAR's generic
+    apigateway:GET/POST/... actions list every resource type, so the request URI names the one."""
+    shape = op_model.input_shape
+    by_location = {m.serialization.get("name"): name for name, m in (shape.members.items() if shape else ())
+                   if m.serialization.get("location") == "uri"}
+    path = op_model.http["requestUri"].split("?", 1)[0]
+    if op_model.service_model.service_name == "apigatewayv2":
+        path = path.removeprefix("/v2")
+    used: list[str] = []
+
+    def sub(m: re.Match[str]) -> str:
+        member = by_location.get(m.group(1))
+        if member is None:
+            return "*"
+        used.append(member)
+        return "{" + member + "}"
+
+    return [["arn:{partition}:apigateway:{region}::" + _URI_VAR.sub(sub, path), used]]
+
+
 def resource_hints(sar: Sar, actions: list[str], op_model: Any) -> list[list[Any]]:
     """[template, members] pairs naming the resources an operation acts on."""
+    if op_model.service_model.service_name in ("apigateway", "apigatewayv2"):
+        return apigateway_hints(op_model)
     shape = op_model.input_shape
     members = dict(shape.members) if shape is not None else {}
     hints: list[list[Any]] = []

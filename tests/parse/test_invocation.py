@@ -74,6 +74,19 @@ def test_resources_are_arns_with_region_and_partition() -> None:
         "arn:aws:iam::1:role/r"]
 
 
+@pytest.mark.parametrize(("line", "resources"), [
+    ("apigateway create-api-key --name k --region eu-west-1", ["arn:aws:apigateway:eu-west-1::/apikeys"]),
+    ("apigateway get-stage --rest-api-id a1 --stage-name prod", ["arn:aws:apigateway:*::/restapis/a1/stages/prod"]),
+    ("apigateway delete-rest-api --rest-api-id a1", ["arn:aws:apigateway:*::/restapis/a1"]),
+    ("apigateway get-rest-apis", ["arn:aws:apigateway:*::/restapis"]),
+    ("apigatewayv2 get-api --api-id x1", ["arn:aws:apigateway:*::/apis/x1"]),        # no /v2, as IAM names it
+    ("apigatewayv2 create-route --api-id x1 --route-key r", ["arn:aws:apigateway:*::/apis/x1/routes"]),
+])
+def test_api_gateway_resources_are_its_request_paths(line: str, resources: list[str]) -> None:
+    """apigateway:GET/POST/... list every resource type in the SAR; the request path names the one."""
+    assert p(line).resources == resources
+
+
 @pytest.mark.parametrize(("line", "api_ops", "level", "resources"), [
     ("s3 ls", ["ListBuckets"], LIST, []),
     ("s3 ls s3://b/p/", ["ListObjectsV2"], LIST, ["arn:aws:s3:::b"]),
