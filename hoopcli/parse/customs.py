@@ -152,4 +152,8 @@ V2_FLAGS: dict[tuple[str, str], list[str]] = {
 }
 
 # Variables of ARN templates that name an API member by another name.
-ARN_VAR_ALIASES: dict[str, str] = {"ObjectName": "Key"}
+ARN_VAR_ALIASES: dict[str, str] = {"ObjectName": "Key", "ClusterId": "JobFlowId"}   # tried after the name itself
+# Options of awscli customizations that give an API member under another name: (service, member)
+# -> option (`emr add-steps --cluster-id` is AddJobFlowSteps' JobFlowId).
+CUSTOM_OPTION_ALIASES: dict[tuple[str, str], str] = {("emr", "JobFlowId"): "cluster-id",
+                                                      ("emr", "JobFlowIds"): "cluster-ids"}

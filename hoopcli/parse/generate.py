@@ -27,7 +27,14 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-from hoopcli.parse.customs import ACTION_OVERRIDES, ARN_VAR_ALIASES, CUSTOM_CALLS, LOCAL, V2_FLAGS
+from hoopcli.parse.customs import (
+    ACTION_OVERRIDES,
+    ARN_VAR_ALIASES,
+    CUSTOM_CALLS,
+    CUSTOM_OPTION_ALIASES,
+    LOCAL,
+    V2_FLAGS,
+)
 from hoopcli.parse.index import DATA_DIR, INDEX_VERSION, SHARD_BYTES, shard_of
 
 LEVEL_RANK = {"List": 0, "Read": 1, "Tagging": 2, "Write": 3, "Permissions management": 4, "Unknown": 5}
@@ -124,7 +131,15 @@ def choose_prefix(sar: Sar, model: Any) -> list[str]:
 
 
 def _member_for(var: str, members: dict[str, Any]) -> str | None:
-    var = ARN_VAR_ALIASES.get(var, var)
+    """The input member a SAR ARN `${Variable}` stands for: by name, then by ARN_VAR_ALIASES."""
+    for name in dict.fromkeys((var, ARN_VAR_ALIASES.get(var, var))):
+        found = _member_named(name, members)
+        if found is not None:
+            return found
+    return None
+
+
+def _member_named(var: str, members: dict[str, Any]) -> str | None:
     var = var.removesuffix("WithPath")
     lower = {m.lower(): m for m in members}
     for cand in (var, var + "s", var.removesuffix("Name"), var.removesuffix("Id")):
@@ -282,13 +297,61 @@ class Generator:
         self.driver = create_clidriver()
         self.table = self.driver._get_command_table()
         self.session = self.driver.session
+        # The gateway decodes with the installed botocore, which can be newer than the copy awscli
+        # carries: its operations and services are indexed too (api entries only, no CLI options).
+        from importlib.metadata import distribution
+
+        import botocore.loaders
+        import botocore.session
+
+        # The installed botocore distribution's models only: once awscli's driver exists, the name
+        # `botocore` is awscli's bundled copy, whose models (and search path) are older.
+        sdk_data = str(distribution("botocore").locate_file("botocore/data"))
+        self.sdk = botocore.session.Session()
+        self.sdk.register_component("data_loader", botocore.loaders.Loader(
+            extra_search_paths=[sdk_data], include_default_search_paths=False))
         self._models: dict[str, Any] = {}
+        self._sdk_models: dict[str, Any] = {}
         self._prefixes: dict[str, list[str]] = {}
 
     def model(self, service: str) -> Any:
         if service not in self._models:
-            self._models[service] = self.session.get_service_model(service)
+            try:
+                self._models[service] = self.session.get_service_model(service)
+            except Exception:          # a service awscli's botocore does not have
+                self._models[service] = self.sdk_model(service)
         return self._models[service]
+
+    def sdk_model(self, service: str) -> Any:
+        if service not in self._sdk_models:
+            self._sdk_models[service] = self.sdk.get_service_model(service)
+        return self._sdk_models[service]
+
+    def sdk_only_services(self, known: set[str]) -> list[str]:
+        """botocore services the gateway can decode that awscli has no command for."""
+        return sorted(set(self.sdk.get_available_services()) - known)
+
+    def sdk_api(self, service: str, out: dict[str, Any]) -> None:
+        """Add to `out["api"]` the operations of the installed botocore's model that awscli's
+        table lacks (newer ones; those a customization hides, as emr RunJobFlow)."""
+        try:
+            model = self.sdk_model(service)
+        except Exception:
+            return
+        for op in model.operation_names:
+            if op not in out["api"]:
+                op_model = model.operation_model(op)
+                entry = self.api_entry(service, op, op_model)
+                versioned = self.versioned(entry[0], op, op_model)
+                out["api"][op] = entry + [{}] + ([versioned] if versioned else [])
+
+    def sdk_service_file(self, service: str) -> dict[str, Any]:
+        prefixes = self.prefixes(service)
+        out: dict[str, Any] = {"v": INDEX_VERSION, "cli": service, "service": service,
+                               "prefix": prefixes[0] if prefixes else None, "ops": {}, "api": {},
+                               "waiters": {}, "custom": {}, "pos": {}, "args": {}, "wargs": {}}
+        self.sdk_api(service, out)
+        return out
 
     def prefixes(self, service: str) -> list[str]:
         if service not in self._prefixes:
@@ -312,10 +375,10 @@ class Generator:
                 out.append(action)
         return [out, _strictest([self.sar.level(a) for a in out])] if changed else None
 
-    def api_entry(self, service: str, op: str) -> list[Any]:
+    def api_entry(self, service: str, op: str, op_model: Any = None) -> list[Any]:
         """[actions, access level, resource hints] of one API operation."""
-        model = self.model(service)
-        op_model = model.operation_model(op)
+        if op_model is None:
+            op_model = self.model(service).operation_model(op)
         actions = [a for a in ACTION_OVERRIDES.get((service, op), ()) if self.sar.level(a) != "Unknown"]
         if not actions:
             method = op_model.http.get("method")
@@ -344,9 +407,12 @@ class Generator:
 
         actions, level, hints = self.api_entry(service, op)
         options = set(cmd.arg_table) if cmd is not None else set()
-        cli_map = {xform_name(m, "-"): m for _, members in hints for m in members
-                   if xform_name(m, "-") in options}
-        hints = [h for h in hints if all(xform_name(m, "-") in options for m in h[1])]
+
+        def option(member: str) -> str:
+            return CUSTOM_OPTION_ALIASES.get((service, member)) or xform_name(member, "-")
+
+        cli_map = {option(m): m for _, members in hints for m in members if option(m) in options}
+        hints = [h for h in hints if all(option(m) in options for m in h[1])]
         return [service, op, actions, level, hints, cli_map]
 
     def service_file(self, cli: str) -> dict[str, Any]:
@@ -396,6 +462,8 @@ class Generator:
             if name not in out["custom"]:  # awscli v2-only customizations
                 out["custom"][name] = {"calls": [self.custom_call(*c) for c in calls],
                                        "flags": V2_FLAGS.get((cli, name), []), "pos": 0}
+        if _botocore_name(cmd) is not None:
+            self.sdk_api(service, out)
         return out
 
     def cli_services(self) -> list[str]:
@@ -447,8 +515,13 @@ def generate(only: list[str] | None = None) -> dict[str, str]:
             botocore_map.setdefault(name, cli)
         if only is None or cli in only:
             files.update(shard(cli, gen.service_file(cli)))
+    sdk_only = [svc for svc in gen.sdk_only_services(set(botocore_map)) if svc not in services]
+    for svc in sdk_only:
+        botocore_map[svc] = svc
+        if only is None or svc in only:
+            files.update(shard(svc, gen.sdk_service_file(svc)))
     files["_index.json"] = dump({"v": INDEX_VERSION, "services": services, "botocore": botocore_map,
-                                 "s3": gen.s3_flags()})
+                                 "sdk": sdk_only, "s3": gen.s3_flags()})
     dependents = gen.sar.dependents()
     count = -(-len(dump(dependents)) // (SHARD_BYTES // 2))  # hashed by action: even shards
     parts: list[dict[str, list[str]]] = [{} for _ in range(count)]

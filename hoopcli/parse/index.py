@@ -124,13 +124,14 @@ class _Sharded(dict[str, Any]):
         return super().values()
 
 
-def service(cli_name: str) -> dict[str, Any] | None:
-    """The index entry of one CLI service (``s3api``, ``cloudwatch``), or None if unknown."""
+def service(cli_name: str, *, sdk: bool = False) -> dict[str, Any] | None:
+    """The index entry of one CLI service (``s3api``, ``cloudwatch``), or None if unknown.
+    `sdk`: also a service only SDKs reach (no awscli command; the gateway decodes it)."""
     cached = _services.get(cli_name)
     if cached is not None:
-        return cached
+        return cached if sdk or not cached.get("sdk_only") else None
     idx = index()
-    if cli_name not in idx["services"]:
+    if cli_name not in idx["services"] and not (sdk and cli_name in idx.get("sdk", ())):
         return None
     data = _load(cli_name)
     shards = data.get("shards")
@@ -139,6 +140,7 @@ def service(cli_name: str) -> dict[str, Any] | None:
         data["ops"] = _Sharded(cli_name, "ops", data["ops"], shards, cache)
         data["api"] = _Sharded(cli_name, "api", data["api"], shards, cache)
         data["args"] = _Sharded(cli_name, "args", data.get("args", {}), shards, cache)
+    data["sdk_only"] = cli_name not in idx["services"]
     _services[cli_name] = data
     return data
 

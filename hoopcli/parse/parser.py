@@ -350,7 +350,7 @@ def _with_dependents(calls: tuple[ApiCall, ...], region: str | None) -> tuple[Ap
 def call_for(service: str, operation: str, params: dict[str, Any], region: str | None = None
              ) -> ApiCall:
     cli = actions.cli_name_for(service)
-    data = actions.service(cli) if cli else None
+    data = actions.service(cli, sdk=True) if cli else None
     if data is None:
         return ApiCall(service, operation, (), UNKNOWN, (), dict(params))
     return _api_call(data, operation, dict(params), region)

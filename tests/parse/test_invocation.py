@@ -273,3 +273,21 @@ def test_invocation_values_are_immutable_and_replace_makes_a_changed_copy():
         inv.replace(no_such_field=1)
     assert copy.deepcopy(inv) == inv == pickle.loads(pickle.dumps(inv))
     assert hash(inv) == hash(parse(["s3api", "list-buckets", "--region", "eu-west-1"]))
+
+
+def test_operations_only_sdks_reach_are_indexed_for_the_gateway() -> None:
+    """The gateway decodes with the installed botocore: operations awscli hides behind a
+    customization (emr RunJobFlow), cannot run (event streams) or does not have yet are indexed
+    with their IAM actions, so policy decides them like any call; a service no awscli command
+    names is known to the gateway and still unknown to the shim."""
+    from hoopcli.parse import call_for, index
+
+    run = call_for("emr", "RunJobFlow", {"Name": "c", "ServiceRole": "EMR_DefaultRole"}, "us-east-1")
+    assert (run.actions, run.access_level) == (("elasticmapreduce:RunJobFlow",), "Write")
+    stream = call_for("bedrock-runtime", "InvokeModelWithResponseStream", {"modelId": "m"}, "us-east-1")
+    assert stream.actions == ("bedrock:InvokeModelWithResponseStream",)
+    sdk_only = index.index()["sdk"]
+    assert sdk_only and all(index.cli_name_for(s) == s for s in sdk_only)
+    assert index.service(sdk_only[0]) is None and index.service(sdk_only[0], sdk=True) is not None
+    with pytest.raises(InvocationError, match="unknown service"):
+        p(f"{sdk_only[0]} list-things")
