@@ -122,11 +122,11 @@ def uvicorn_configs(app: FastAPI, uvicorn: Any, *, api_sockets: bool = False) ->
                          timeout_keep_alive=5, timeout_graceful_shutdown=10, http="h11")
     # The gateway: AWS clients keep connections open; httptools with the request target kept as
     # sent and the head bounded (listener.py); request.py refuses smaller excesses in the client's
-    # protocol.
+    # protocol. No WebSocket upgrades, whatever is installed: every request is an AWS request.
     gw = uvicorn.Config(gateway, host=settings.gateway.host, port=settings.gateway.port, access_log=False,
                         log_level=settings.log_level, server_header=False, proxy_headers=False,
                         date_header=True, timeout_keep_alive=60, timeout_graceful_shutdown=10,
-                        http=GatewayHttpProtocol, lifespan="on")
+                        http=GatewayHttpProtocol, ws="none", lifespan="on")
     return api, gw
 
 

@@ -547,6 +547,20 @@ def test_a_head_that_never_ends_is_cut_off(gw: RunningServer, relay: Relay, good
     still_serving(relay, good)
 
 
+def test_an_upgrade_request_is_an_aws_request_like_any_other(gw: RunningServer, relay: Relay,
+                                                              good: dict[str, Any]) -> None:
+    """`Upgrade: websocket` (or h2c) never switches protocols: the request is verified as any other
+    and, unsigned, refused in S3's format."""
+    mark = relay.mark()
+    for upgrade in ("websocket", "h2c"):
+        headers = [("Host", "x"), ("Connection", "Upgrade"), ("Upgrade", upgrade),
+                   ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13")]
+        answer = one(gw, http_bytes("GET", "/", headers))
+        assert answer.status != 101 and 400 <= answer.status < 500, answer
+    nothing_forwarded(relay, mark)
+    still_serving(relay, good)
+
+
 def test_pipelined_requests_are_answered_in_order(gw: RunningServer, good: dict[str, Any],
                                                   cred: dict[str, Any]) -> None:
     """Two signed requests in one write: two answers, in order, on the same connection."""
