@@ -299,13 +299,13 @@ class Generator:
         self.session = self.driver.session
         # The gateway decodes with the installed botocore, which can be newer than the copy awscli
         # carries: its operations and services are indexed too (api entries only, no CLI options).
+        # Its models are read from the installed distribution: once awscli's driver exists, the
+        # name `botocore` is awscli's bundled copy, whose models (and search path) are older.
         from importlib.metadata import distribution
 
         import botocore.loaders
         import botocore.session
 
-        # The installed botocore distribution's models only: once awscli's driver exists, the name
-        # `botocore` is awscli's bundled copy, whose models (and search path) are older.
         sdk_data = str(distribution("botocore").locate_file("botocore/data"))
         self.sdk = botocore.session.Session()
         self.sdk.register_component("data_loader", botocore.loaders.Loader(

@@ -53,8 +53,8 @@ class Writer:
         self.queue: queue.Queue[tuple[str, ledger_log.Uploader, ledger_log.Batch,
                                       concurrent.futures.Future[ledger_log.AppendResult]]] = queue.Queue()
         self.memo = ledger_log.Memo()
-        # One connection kept while records keep coming: a pool checkout, its reset on return and
-        # a new session per commit cost a quarter of a record's CPU (docs/benchmarks.md).
+        # One connection kept while records keep coming: a pool checkout and its rollback on return
+        # per commit cost a quarter of a record's CPU (docs/benchmarks.md).
         self._conn: Any = None
         self.thread = threading.Thread(target=self._run, name="hoop-ledger-writer", daemon=True)
         self.thread.start()
