@@ -1,6 +1,7 @@
 """The gateway, two versions side by side: a git revision (default HEAD) against the working tree.
 
     .venv/bin/python benchmarks/gateway_ab.py [--base REV] [--requests 1500] [--op get|put] [--swap]
+                                              [--clients N]
 
 Why: on a shared host the speed of the machine moves by more than a change is worth between two
 runs of benchmarks/gateway.py minutes apart (direct p50 3.9 -> 5.5 ms). Here both versions run at
@@ -11,6 +12,10 @@ same moments of the machine. Printed per version: the client's p50 and p90 and t
 per request (user + system, /proc/PID/stat), from a second pass of the same length. An A/A run
 (`--base` naming the working tree's own HEAD with no change) shows the noise: about 0.1 ms p50
 and 3 % CPU here.
+
+With `--clients N`: throughput instead, N threads with a boto3 client each sending GetObjects,
+`--requests` in all per round, rounds alternating A, B, B, A, ... (six in all), requests per second
+per version from the sum of its rounds.
 """
 
 from __future__ import annotations
@@ -60,12 +65,37 @@ def start(label: str, pythonpath: str | None, work: Path) -> dict[str, Any]:
     return {"label": label, "stack": stack, "client": client, "times": []}
 
 
+def throughput(sides: list[dict[str, Any]], clients: int, requests: int) -> None:
+    import boto3
+
+    for side in sides:
+        _sid, cred = side["stack"].session_credential()
+        session = boto3.session.Session()
+        side["pool"] = [gw.s3_client(session, cred["endpoint_url"], cred["access_key_id"],
+                                     cred["secret_access_key"]) for _ in range(clients)]
+        side["elapsed"], side["done"], side["errors"] = 0.0, 0, 0
+        gw.concurrent_phase(side["pool"], 5)                       # warm every client
+    per_client = max(1, requests // clients)
+    for r in range(6):
+        for side in (sides if r % 2 == 0 else sides[::-1]):
+            elapsed, _latencies, errors = gw.concurrent_phase(side["pool"], per_client)
+            side["elapsed"] += elapsed
+            side["done"] += per_client * clients
+            side["errors"] += errors
+    print(f"| version | {clients} clients, GetObject req/s | errors |")
+    print("|---|---|---|")
+    for side in sides:
+        print(f"| {side['label']} | {side['done'] / side['elapsed']:.0f} | {side['errors']} |")
+    print(f"load at end {gw.load()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="HEAD", help="the git revision to compare the working tree with")
     parser.add_argument("--requests", type=int, default=1500, help="requests per version and pass")
     parser.add_argument("--op", choices=["get", "put"], default="get")
     parser.add_argument("--swap", action="store_true", help="start the working tree's server first")
+    parser.add_argument("--clients", type=int, default=0, help="concurrent clients: measure throughput")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="hoop-gw-ab-"))
@@ -90,6 +120,9 @@ def main() -> None:
         for side in sides:
             for _ in range(100):
                 call(side["client"])
+        if args.clients:
+            throughput(sides, args.clients, args.requests)
+            return
         for i in range(args.requests):                     # pass 1: the client's times
             for side in (sides if i % 2 == 0 else sides[::-1]):
                 t0 = time.perf_counter()

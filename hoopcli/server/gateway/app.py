@@ -89,14 +89,13 @@ class GatewayApp:
         if "transfer-encoding" in request.headers and "content-length" in request.headers:
             raise InvalidRequest("a request carries either Content-Length or Transfer-Encoding, not both")
         if not _may_stream(request):
-            # the common case, one thread-pool hop: the (bounded) body first, then verify, decode
-            # and decide together
+            # the common case, one thread-pool hop: the (bounded) body first, then verify, decode,
+            # decide and re-sign together; the exchange with AWS on the event loop
             raw = await bodies.read_all(receive, svc.settings.gateway.max_body_bytes)
-            request, verified, decoded, answer = await svc.transport.run(self._prepare, replace(request, body=raw),
-                                                                         call)
-            if answer is None:                      # review: hold, then forward once approved
+            request, verified, decoded, plan = await svc.transport.run(self._prepare, replace(request, body=raw), call)
+            if plan is None:                        # review: hold, then forward once approved
                 await svc.hold(call)
-                answer = await svc.transport.run(svc.forward_whole, request, decoded, verified, call)
+            answer = await svc.forward_whole(request, decoded, verified, call, plan)
             await svc.deliver(answer, call, send, receive)
             return
         if needs_body(request):
@@ -131,7 +130,7 @@ class GatewayApp:
 
     def _prepare(self, request: GatewayRequest, call: Call) -> tuple[GatewayRequest, Any, Any, Any]:
         """In one worker, one hand-off: verify, check the body, decode, decide and, unless the
-        call is held for review, forward it -> (request, verified, decoded, AWS's answer or None)."""
+        call is held for review, plan its forwarding -> (request, verified, decoded, plan or None)."""
         svc = self.service
         verified = svc.verify(request, call)
         call.protocol = wire.guess_protocol(request, verified.service)
@@ -143,7 +142,7 @@ class GatewayApp:
         svc.decide(decoded, verified, call)
         if call.decision_effect == "review":
             return request, verified, decoded, None
-        return request, verified, decoded, svc.forward_whole(request, decoded, verified, call)
+        return request, verified, decoded, svc.plan(request, decoded, verified, call, request.body or b"", None)
 
     async def _decided(self, request: GatewayRequest, verified: Any, decoded: Any, call: Call, receive: Any,
                        send: Any, streamed_length: int | None) -> None:

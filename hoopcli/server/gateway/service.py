@@ -1,7 +1,7 @@
 """What the gateway does with one request, step by step (the ASGI app in app.py calls these).
 
-Sync steps (verify, decode, decide) touch the database and botocore's models and run in the
-thread pool; hold, forward and record are async.
+Sync steps (verify, decode, decide, plan) touch the database and botocore's models and run in a
+worker thread (`transport.run`); hold, the exchange with AWS (aiohttp) and record are async.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ from hoopcli.server.gateway.decode import Decoded, Decoder
 from hoopcli.server.gateway.errors import GatewayError, InvalidClientTokenId
 from hoopcli.server.gateway.request import GatewayRequest
 from hoopcli.server.gateway.sigv4 import SigV4Verifier, Verified
-from hoopcli.server.gateway.transport import Pipe, Transport, TransportError
+from hoopcli.server.gateway.transport import Transport, TransportError
 from hoopcli.server.gateway.upstream import RESPONSE_DROPPED, Upstream, UpstreamUnavailable
 from hoopcli.server.sessions.credentials import LiveCredential, Lookup
 
 log = logging.getLogger("hoopcli.server.gateway")
+MASK_ON_LOOP = 64 * 1024       # a larger answer is masked in a worker, not on the event loop
 
 
 class AccessDenied(GatewayError):
@@ -238,7 +239,7 @@ class GatewayService:
                          name="hoop-gateway-slack").start()
 
     # -- forward -------------------------------------------------------------------------------
-    def _plan(self, request: GatewayRequest, decoded: Decoded, verified: Verified, call: Call, body: bytes | None,
+    def plan(self, request: GatewayRequest, decoded: Decoded, verified: Verified, call: Call, body: bytes | None,
               streamed_length: int | None) -> tuple[str, list[tuple[str, str]], bool]:
         """In a worker: the server's credentials (cached; AssumeRole when not), the target and the
         re-signed headers -> (url, headers, whether the answer is masked)."""
@@ -262,23 +263,25 @@ class GatewayService:
             headers = [(k, v) for k, v in headers if k != "accept-encoding"] + [("accept-encoding", "identity")]
         return target.url, self.upstream.sign(target, request.method, headers, creds, body, streamed_length), masked
 
-    def forward_whole(self, request: GatewayRequest, decoded: Decoded, verified: Verified, call: Call) -> Any:
-        """In a worker: forward a request whose body is read (plan, send, read, mask) and, when the
-        answer is read whole, hand its record to the ledger: one hand-off for the whole call."""
-        url, signed, masked = self._plan(request, decoded, verified, call, request.body or b"", None)
-        answer = self._exchange(url, request.method, signed, request.body or b"", masked, decoded, call)
+    async def forward_whole(self, request: GatewayRequest, decoded: Decoded, verified: Verified, call: Call,
+                            plan: tuple[str, list[tuple[str, str]], bool] | None = None) -> Any:
+        """Forward a request whose body is read: plan (in a worker, unless the caller's worker
+        did already), send and read on the loop, mask."""
+        if plan is None:
+            plan = await self.transport.run(self.plan, request, decoded, verified, call, request.body or b"", None)
+        url, signed, masked = plan
+        answer = await self._exchange(url, request.method, signed, request.body or b"", masked, decoded, call)
         if answer.masked is not None:
             self._settle(answer, call)
-            call.extra["record"] = self.submit_record(call)
         return answer
 
     async def forward(self, request: GatewayRequest, decoded: Decoded, verified: Verified, call: Call,
                       content: Any, streamed_length: int | None, send: Any, counter: list[int],
                       receive: Any = None) -> None:
         if streamed_length is None:
-            answer = await self.transport.run(self.forward_whole, request, decoded, verified, call)
+            answer = await self.forward_whole(request, decoded, verified, call)
         else:
-            url, signed, masked = await self.transport.run(self._plan, request, decoded, verified, call, None,
+            url, signed, masked = await self.transport.run(self.plan, request, decoded, verified, call, None,
                                                            streamed_length)
             answer = await self._upload(url, request.method, signed, content, masked, decoded, call)
             call.bytes_in = counter[0]
@@ -297,7 +300,7 @@ class GatewayService:
             answer.close()
 
     def _settle(self, answer: Any, call: Call) -> None:
-        """A masked answer's headers and what its record says (sync: a worker may do it)."""
+        """A masked answer's headers and what its record says."""
         masked, raw = answer.masked, answer.body
         call.aws_request_id = answer.headers.get("x-amz-request-id") or answer.headers.get("x-amzn-requestid")
         headers = [(k, v) for k, v in answer.raw_headers() if k.lower() not in RESPONSE_DROPPED]
@@ -312,18 +315,25 @@ class GatewayService:
         if answer.status >= 300:
             call.error_code = records.error_code(masked, answer.headers)
 
-    def _exchange(self, url: str, method: str, headers: list[tuple[str, str]], body: bytes, masked: bool,
-                  decoded: Decoded, call: Call) -> Any:
-        """In a worker: send, read the answer, and mask it when it is masked (one hand-off)."""
+    async def _exchange(self, url: str, method: str, headers: list[tuple[str, str]], body: Any, masked: bool,
+                        decoded: Decoded, call: Call) -> Any:
+        """Send, read the answer, and mask it when it is masked."""
         try:
-            answer = self.transport.send(method, url, headers, body, masked, self.settings.gateway.max_response_bytes)
+            answer = await self.transport.send(method, url, headers, body, masked,
+                                               self.settings.gateway.max_response_bytes)
         except TransportError as exc:
             raise UpstreamUnavailable(f"hoop: {exc}") from None
         except OverflowError:
             raise GatewayError(f"hoop: the response is larger than the gateway masks "
                                f"({self.settings.gateway.max_response_bytes} bytes)",
                                code="InternalError", status=502) from None
-        return self._answered(answer, masked, decoded, call)
+        try:
+            if answer.body is not None and len(answer.body) > MASK_ON_LOOP:
+                return await self.transport.run(self._answered, answer, masked, decoded, call)
+            return self._answered(answer, masked, decoded, call)
+        except BaseException:
+            answer.close()
+            raise
 
     def _answered(self, answer: Any, masked: bool, decoded: Decoded, call: Call) -> Any:
         """AWS answered: note it, and mask a body read whole that is masked (errors always)."""
@@ -336,27 +346,25 @@ class GatewayService:
 
     async def _upload(self, url: str, method: str, headers: list[tuple[str, str]], content: Any, masked: bool,
                       decoded: Decoded, call: Call) -> Any:
-        """A streamed upload: the loop feeds the verified body to the worker that sends it."""
-        pipe = Pipe()
-        feeding = asyncio.ensure_future(self.transport.feed(content, pipe))
-        answer = None
+        """A streamed upload: the client's pieces, checked as they arrive, written upstream. A
+        piece that fails its check stops the upload before its last bytes; the client gets
+        that check's error, not AWS's."""
+        refused: list[BaseException] = []
+
+        async def checked() -> Any:
+            try:
+                async for piece in content:
+                    yield piece
+            except Exception as exc:
+                refused.append(exc)
+                raise
+
         try:
-            answer = await self.transport.run(self.transport.send, method, url, headers, pipe.pieces(), True,
-                                              self.settings.gateway.max_response_bytes)
-        except (TransportError, OverflowError):
-            pass
-        finally:
-            pipe.close()
-        if not feeding.done():
-            feeding.cancel()
-        refused = feeding.exception() if feeding.done() and not feeding.cancelled() else None
-        if refused is not None:                 # the client's body failed its check: its error
-            if answer is not None:
-                answer.close()
-            raise refused
-        if answer is None:
-            raise UpstreamUnavailable("hoop: AWS did not take the upload")
-        return await self.transport.run(self._answered, answer, masked, decoded, call)
+            return await self._exchange(url, method, headers, checked(), masked, decoded, call)
+        except Exception:
+            if refused:
+                raise refused[0] from None
+            raise
 
     async def _send_masked(self, answer: Any, call: Call, send: Any) -> None:
         await self.record(call)
@@ -433,8 +441,7 @@ class GatewayService:
             raise UpstreamUnavailable("hoop: the gateway could not record this request; try again") from None
 
     async def close(self) -> None:
-        self.transport.pool.clear()
-        self.transport.executor.shutdown(wait=False, cancel_futures=True)
+        await self.transport.close()
 
 
 class ClientGone(Exception):

@@ -182,4 +182,6 @@ class Upstream:
         request.context["payload_hash"] = payload_hash
         signer = (_S3Signer if target.s3 else _Signer)(credentials, target.signing_name, target.signing_region)
         signer.add_auth(request)
-        return [(k, str(v)) for k, v in request.headers.items()]
+        # the Host header exactly as signed (the HTTP client would otherwise write its own)
+        host = signer.headers_to_sign(request).get("host")
+        return [(k, str(v)) for k, v in request.headers.items()] + ([("Host", host)] if host else [])
