@@ -11,17 +11,15 @@ while its buffer is full, so memory stays bounded whatever the object's size. A 
 is written as the client's pieces arrive, each awaited until the socket takes it.
 
 No proxies from the environment, no redirects, no retries, no decompression: the target is the
-endpoint that upstream.py resolved, sent byte for byte as it was signed.
+URL that upstream.py resolved and signed, sent byte for byte as it stands (`encoded=True`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import aiohttp
 from yarl import URL
@@ -30,21 +28,10 @@ SMALL_BODY = 1024 * 1024
 READ_SIZE = 1024 * 1024
 FEED_SIZE = 256 * 1024
 MAX_HEADER_FIELD = 64 * 1024
-_PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
 
 
 class TransportError(Exception):
     """AWS could not be reached or broke the connection (the message names no host)."""
-
-
-def wire_target(url: str) -> tuple[str, str]:
-    """(scheme://host:port, path?query) with the path and query in the form they go out
-    (percent-encodings upper-case, characters a request line cannot carry encoded), so what is
-    signed is byte for byte what is sent."""
-    parts = urlsplit(url)
-    path = quote(_PERCENT.sub(lambda m: m.group(0).upper(), parts.path or "/"), safe="/%:@!$&'()*+,;=-._~")
-    query = quote(_PERCENT.sub(lambda m: m.group(0).upper(), parts.query), safe="/%:@!$&'()*+,;=-._~?")
-    return f"{parts.scheme}://{parts.netloc}", path + ("?" + query if query else "")
 
 
 def _broken(exc: BaseException, what: str) -> TransportError:
@@ -104,11 +91,10 @@ class Transport:
         """Send and read the headers; the body too when `read_whole` or it is small. `body` is
         bytes or an async iterator of pieces. A body larger than `cap` to be read whole is
         refused (OverflowError)."""
-        origin, target = wire_target(url)
         data = body if isinstance(body, (bytes, bytearray)) else _coalesced(body)
         try:
             response = await self.session().request(
-                method, URL(origin + target, encoded=True), data=data if data or method in ("PUT", "POST") else None,
+                method, URL(url, encoded=True), data=data if data or method in ("PUT", "POST") else None,
                 headers=headers, allow_redirects=False, compress=None, chunked=None, expect100=False)
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as exc:
             raise _broken(exc, "AWS did not answer") from None

@@ -14,7 +14,9 @@ the request re-signed for it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -44,6 +46,24 @@ PRESIGN_QUERY = frozenset({"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", 
 RESPONSE_DROPPED = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "server",
                               "date", "trailer", "upgrade", "proxy-authenticate"})
 S3_NAMES = frozenset({"s3", "s3-outposts", "s3express"})
+_PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
+
+
+def wire_path(path: str) -> str:
+    """The request's path in the one form it is both signed and sent in: percent-encodings
+    upper-case, anything a request line should not carry raw encoded. S3 signs the path as it
+    arrives, so a client's `%7e` forwarded as signed but sent as `%7E` would not verify; the
+    character each stands for is the same, so AWS reads the same path."""
+    return quote(_PERCENT.sub(lambda m: m.group(0).upper(), path or "/"), safe="/%:@!$&'()*+,;=-._~")
+
+
+@functools.lru_cache(maxsize=256)
+def _host(base: str) -> str:
+    """The Host header for an endpoint: botocore's own derivation (lower-case, no default port,
+    IPv6 in brackets), the one its signer uses when a request carries none."""
+    from botocore.auth import _host_from_url
+
+    return str(_host_from_url(base))
 
 
 class UpstreamUnavailable(GatewayError):
@@ -56,6 +76,7 @@ class Target:
     signing_name: str
     signing_region: str
     s3: bool
+    host: str                # the Host header, as botocore's signer derives it from the URL
 
 
 class _Signer(SigV4Auth):
@@ -126,8 +147,8 @@ class Upstream:
         # it stands); AWS decodes either form to the same parameters.
         kept = sorted((quote(k, safe="-_.~"), quote(v, safe="-_.~")) for k, v in query_pairs(query)
                       if k not in PRESIGN_QUERY)
-        url = base.rstrip("/") + (path or "/") + ("?" + "&".join(f"{k}={v}" for k, v in kept) if kept else "")
-        return Target(url, signing_name, signing_region, signing_name in S3_NAMES)
+        url = base.rstrip("/") + wire_path(path) + ("?" + "&".join(f"{k}={v}" for k, v in kept) if kept else "")
+        return Target(url, signing_name, signing_region, signing_name in S3_NAMES, _host(base))
 
     # -- credentials ---------------------------------------------------------------------------
     def cached_credentials(self, connection: Connection, session_id: str) -> Credentials | None:
@@ -178,10 +199,9 @@ class Upstream:
             payload_hash, size = UNSIGNED_PAYLOAD, length or 0
         if size or method in ("PUT", "POST"):
             out["content-length"] = str(size)
+        out["host"] = target.host          # signed, and sent as is (the HTTP client writes no other)
         request = AWSRequest(method=method, url=target.url, headers=out)
         request.context["payload_hash"] = payload_hash
         signer = (_S3Signer if target.s3 else _Signer)(credentials, target.signing_name, target.signing_region)
         signer.add_auth(request)
-        # the Host header exactly as signed (the HTTP client would otherwise write its own)
-        host = signer.headers_to_sign(request).get("host")
-        return [(k, str(v)) for k, v in request.headers.items()] + ([("Host", host)] if host else [])
+        return [(k, str(v)) for k, v in request.headers.items()]
