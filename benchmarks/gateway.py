@@ -664,7 +664,7 @@ def serve_instrumented(out: str, argv: list[str]) -> int:
                     mark(call, name, t0, pc())
         setattr(cls, name, wrapper)
 
-    for name in ("verify", "decode", "decide", "forward_whole", "_plan", "_exchange", "deliver", "record"):
+    for name in ("verify", "decode", "decide", "forward_whole", "plan", "_exchange", "deliver", "record"):
         timed(gw_service.GatewayService, name)
     timed(gw_app.GatewayApp, "_prepare")
 
@@ -793,7 +793,7 @@ def print_stages(res: dict[str, Any]) -> None:
             m: dict[str, tuple[float, float]] = {}
             for name, a, b in r["marks"]:
                 m.setdefault(name, (a, b))
-            if not all(k in m for k in ("_prepare", "verify", "decode", "decide", "forward_whole", "_plan",
+            if not all(k in m for k in ("_prepare", "verify", "decode", "decide", "forward_whole", "plan",
                                         "_exchange", "deliver", "record")):
                 continue
 
@@ -810,10 +810,10 @@ def print_stages(res: dict[str, Any]) -> None:
                 add("  of which the policy (evaluate; its version cached 1 s)", m["policy"][1] - m["policy"][0])
             if "hold check" in m:
                 add("  of which the detections hold check", m["hold check"][1] - m["hold check"][0])
-            add("forward: credentials (cached) + target + re-sign (worker)", m["_plan"][1] - m["_plan"][0])
-            add("forward: send to moto, read its answer (worker; moto closes every connection)",
+            add("plan: credentials (cached) + target + re-sign (worker)", m["plan"][1] - m["plan"][0])
+            add("worker done -> the event loop goes on (hand-off back)", m["forward_whole"][0] - m["_prepare"][1])
+            add("send to moto, read its answer (event loop, aiohttp; moto closes every connection)",
                 m["_exchange"][1] - m["_exchange"][0])
-            add("worker done -> the event loop sends (hand-off back)", m["deliver"][0] - m["_prepare"][1])
             add("send the 1 KiB answer to the client", m["record"][0] - m["deliver"][0])
             add("arrival -> answer sent (server-side)", m["record"][0] - r["created"])
             add("record (append + wait for the commit; after the answer)", m["record"][1] - m["record"][0])

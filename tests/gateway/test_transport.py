@@ -69,18 +69,56 @@ def test_what_is_sent_is_what_was_signed(service: str, operation: str, method: s
                                     SERVER_CREDS, body, None)
             answer = await transport.send(method, target.url, headers, body, True, 1 << 20)
             answer.close()
+            sent.extend(k.lower() for k, _ in headers)
             return await asyncio.wait_for(got, 5), port, answer.body or b""
         finally:
             await transport.close()
             server.close()
 
+    sent: list[str] = []
     raw, port, answer = asyncio.run(main())
     assert answer == b"<ok/>"
     request = _as_request(raw)
     assert request.headers["host"] == f"127.0.0.1:{port}"          # the endpoint's, nothing else
     assert raw.lower().count(b"\r\nhost:") == 1
+    # nothing the HTTP client adds by itself (User-Agent, Accept, Content-Type, a cookie)
+    assert set(request.headers) <= {*sent, "content-length"}
     verified = SigV4Verifier(lambda key: SERVER_CREDS.secret_key if key == SERVER_CREDS.access_key else None)\
         .verify(request)
     assert verified.access_key == SERVER_CREDS.access_key
     assert verified.content_sha256 in (hashlib.sha256(body).hexdigest(), "UNSIGNED-PAYLOAD")
     assert request.body == body
+
+
+def test_no_cookie_carries_over_between_calls() -> None:
+    """One HTTP client serves every session: a cookie an endpoint sets must never ride along on
+    another call (another user's, another session's)."""
+    async def main() -> list[bytes]:
+        seen: list[bytes] = []
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    break
+                seen.append(head)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nSet-Cookie: s=alice; Path=/\r\n\r\n")
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        # a host name, not an address: cookie jars keep no cookies of bare IP addresses
+        url = f"http://localhost:{server.sockets[0].getsockname()[1]}/bucket/k"
+        transport = Transport()
+        try:
+            for _ in range(2):
+                answer = await transport.send("GET", url, [("host", "x")], b"", True, 1024)
+                answer.close()
+        finally:
+            await transport.close()
+            server.close()
+        return seen
+
+    _first, second = asyncio.run(main())
+    assert b"cookie" not in second.lower()
