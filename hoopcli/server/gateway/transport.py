@@ -60,7 +60,7 @@ class Answer:
 
     def close(self) -> None:
         """Give the connection back when the body was read to its end, else drop it."""
-        if self.body is not None:
+        if self.body is not None or self.response.content.at_eof():
             self.response.release()
         else:
             self.response.close()
@@ -79,7 +79,7 @@ class Transport:
         """One client session for the server's event loop (made on first use, on that loop)."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=60, enable_cleanup_closed=True),
+                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=60),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=300.0),
                 # one client for every session: no cookie an endpoint sets may ride on another call
                 cookie_jar=aiohttp.DummyCookieJar(),
