@@ -103,13 +103,13 @@ class GatewayService:
 
     # -- verify --------------------------------------------------------------------------------
     def _secret(self, access_key_id: str) -> str | None:
-        status, _ = self.lookup.state(access_key_id)
+        status, credential = self.lookup.state(access_key_id)
         if status == "expired":
             raise ExpiredToken("The security token included in the request is expired")
         if status == "revoked":
             raise InvalidClientTokenId("The security token included in the request is invalid "
                                        "(hoop: this session credential was revoked)")
-        return self.lookup.secret(access_key_id)
+        return self.lookup.derive(access_key_id) if credential is not None else None
 
     def verify(self, request: GatewayRequest, call: Call) -> Verified:
         verified = self.verifier.verify(request)

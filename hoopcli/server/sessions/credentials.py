@@ -154,15 +154,16 @@ class Lookup:
         self.db = db
         self.settings = settings
         self.ttl = ttl
-        self._cache: dict[str, tuple[float, SessionCredential | None]] = {}
+        # access key id -> (fetched at, row, the row as a LiveCredential unless revoked)
+        self._cache: dict[str, tuple[float, SessionCredential | None, LiveCredential | None]] = {}
         self._lock = threading.Lock()
 
-    def row(self, access_key_id: str) -> SessionCredential | None:
+    def _entry(self, access_key_id: str) -> tuple[float, SessionCredential | None, LiveCredential | None]:
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(access_key_id)
         if hit is not None and now - hit[0] < self.ttl:
-            return hit[1]
+            return hit
         row = None
         if access_key_id.startswith(KEY_PREFIX) and len(access_key_id) == 20:
             with self.db.session() as s:
@@ -170,30 +171,40 @@ class Lookup:
                     SessionCredential.access_key_id == access_key_id)).scalar_one_or_none()
                 if row is not None:
                     s.expunge(row)
+        live = None
+        if row is not None and row.revoked_at is None:
+            principal = Principal(subject=row.user, email=row.user_email, name=None,
+                                  groups=tuple(row.groups or ()), roles=frozenset(row.roles or ()), org=row.org)
+            live = LiveCredential(row.access_key_id, row.org, row.session_id, row.connection, row.agent,
+                                  principal, _aware(row.expires_at).timestamp())
+        entry = (now, row, live)
         with self._lock:
             if len(self._cache) > 10000:
                 self._cache.clear()
-            self._cache[access_key_id] = (now, row)
-        return row
+            self._cache[access_key_id] = entry
+        return entry
+
+    def row(self, access_key_id: str) -> SessionCredential | None:
+        return self._entry(access_key_id)[1]
 
     def state(self, access_key_id: str) -> tuple[str, LiveCredential | None]:
         """("live", credential) | ("unknown" | "revoked" | "expired", None)."""
-        row = self.row(access_key_id)
+        _at, row, live = self._entry(access_key_id)
         if row is None:
             return "unknown", None
-        if row.revoked_at is not None:
+        if live is None:
             return "revoked", None
-        expires = _aware(row.expires_at).timestamp()
-        if expires <= time.time():
+        if live.expires_at <= time.time():
             return "expired", None
-        principal = Principal(subject=row.user, email=row.user_email, name=None, groups=tuple(row.groups or ()),
-                              roles=frozenset(row.roles or ()), org=row.org)
-        return "live", LiveCredential(row.access_key_id, row.org, row.session_id, row.connection, row.agent,
-                                      principal, expires)
+        return "live", live
 
     def secret(self, access_key_id: str) -> str | None:
         """What the SigV4 verifier needs: the secret of a live credential, else None."""
         status, _ = self.state(access_key_id)
         if status != "live":
             return None
+        return self.derive(access_key_id)
+
+    def derive(self, access_key_id: str) -> str:
+        """The secret of `access_key_id` (derived from the server's key; check `state` first)."""
         return derive_secret(gateway_key(self.settings.home), access_key_id)

@@ -184,7 +184,7 @@ class Decoder:
                     and len(request.path) > 2:
                 paths.append(request.path[:-1])     # "/bucket/" (the JS SDK, path style) is "/bucket" to S3
             for path in paths:
-                for route in self.index.routes(model, request.method):
+                for route in self.index.routes(model, request.method, query):
                     rank = rest.score(route, path, query, request.headers)
                     if rank is not None:
                         best.append((rank, model, route, path))

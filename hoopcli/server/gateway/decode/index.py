@@ -28,6 +28,8 @@ class Route:
     query_literals: tuple[tuple[str, str | None], ...]
     literal_chars: int
     label_count: int
+    required_headers: tuple[str, ...] = ()     # wire names of required header members
+    required_query: tuple[str, ...] = ()       # wire names of required querystring members (not maps)
 
 
 def compile_route(operation: OperationModel) -> Route:
@@ -54,8 +56,20 @@ def compile_route(operation: OperationModel) -> Route:
         if item:
             key, eq, value = item.partition("=")
             literals.append((key, value if eq else None))
+    required_headers: list[str] = []
+    required_query: list[str] = []
+    shape = operation.input_shape
+    if shape is not None:
+        for name in shape.required_members:
+            member = shape.members[name]
+            location = member.serialization.get("location")
+            wire = member.serialization.get("name", name)
+            if location == "header":
+                required_headers.append(wire)
+            elif location == "querystring" and member.type_name != "map":
+                required_query.append(wire)
     return Route(operation, http.get("method", "POST").upper(), re.compile("".join(regex)), tuple(labels),
-                 tuple(literals), literal, len(labels))
+                 tuple(literals), literal, len(labels), tuple(required_headers), tuple(required_query))
 
 
 class ServiceIndex:
@@ -68,7 +82,7 @@ class ServiceIndex:
         self._models: dict[str, ServiceModel] = {}
         self._by_signing: dict[str, list[ServiceModel]] | None = None
         self._targets: dict[str, dict[str, str]] = {}
-        self._routes: dict[str, dict[str, list[Route]]] = {}
+        self._routes: dict[str, dict[str, dict[str | None, list[Route]]]] = {}
 
     def model(self, name: str) -> ServiceModel:
         found = self._models.get(name)
@@ -99,15 +113,24 @@ class ServiceIndex:
             self._targets[model.service_name] = table
         return table.get(target)
 
-    def routes(self, model: ServiceModel, method: str) -> list[Route]:
+    def routes(self, model: ServiceModel, method: str, query_keys: Iterable[str] | None = None) -> list[Route]:
+        """The routes of `method`; with `query_keys`, only those the request's query can satisfy
+        (a route whose requestUri names a query key the request lacks can never match)."""
         table = self._routes.get(model.service_name)
         if table is None:
             table = {}
             for op in model.operation_names:
                 route = compile_route(model.operation_model(op))
-                table.setdefault(route.method, []).append(route)
+                key = route.query_literals[0][0] if route.query_literals else None
+                table.setdefault(route.method, {}).setdefault(key, []).append(route)
             self._routes[model.service_name] = table
-        return table.get(method, [])
+        groups = table.get(method, {})
+        if query_keys is None:
+            return [route for group in groups.values() for route in group]
+        out = list(groups.get(None, ()))
+        for key in query_keys:
+            out.extend(groups.get(key, ()))
+        return out
 
 
 _shared: ServiceIndex | None = None

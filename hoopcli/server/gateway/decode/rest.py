@@ -36,26 +36,18 @@ REST_XML = _RestXml()
 
 def score(route: Route, path: str, query: dict[str, list[str]], headers: Headers) -> tuple[int, ...] | None:
     """The rank of ``route`` for this request, or None when it cannot be the operation."""
-    if route.pattern.fullmatch(path) is None:
-        return None
     for key, value in route.query_literals:
         if key not in query or (value is not None and value not in query[key]):
             return None
-    required = 0
-    shape = route.operation.input_shape
-    if shape is not None:
-        for name in shape.required_members:
-            member = shape.members[name]
-            location = member.serialization.get("location")
-            wire = member.serialization.get("name", name)
-            if location == "header":
-                if wire not in headers:
-                    return None
-                required += 1
-            elif location == "querystring" and member.type_name != "map":
-                if wire not in query:
-                    return None
-                required += 1
+    if route.pattern.fullmatch(path) is None:
+        return None
+    for wire in route.required_headers:
+        if wire not in headers:
+            return None
+    for wire in route.required_query:
+        if wire not in query:
+            return None
+    required = len(route.required_headers) + len(route.required_query)
     return (len(route.query_literals), required, route.literal_chars, -route.label_count)
 
 
