@@ -1,7 +1,7 @@
 """The gateway, two versions side by side: a git revision (default HEAD) against the working tree.
 
     .venv/bin/python benchmarks/gateway_ab.py [--base REV] [--requests 1500] [--op get|put] [--swap]
-                                              [--clients N]
+                                              [--clients N] [--big-mib N]
 
 Why: on a shared host the speed of the machine moves by more than a change is worth between two
 runs of benchmarks/gateway.py minutes apart (direct p50 3.9 -> 5.5 ms). Here both versions run at
@@ -16,6 +16,10 @@ and 3 % CPU here.
 With `--clients N`: throughput instead, N threads with a boto3 client each sending GetObjects,
 `--requests` in all per round, rounds alternating A, B, B, A, ... (six in all), requests per second
 per version from the sum of its rounds.
+
+With `--big-mib N`: one N MiB object down (GetObject read in 1 MiB pieces) and up (one PutObject)
+per version and round, four rounds alternating; MiB/s from the median and the server's CPU
+seconds per GiB.
 """
 
 from __future__ import annotations
@@ -89,6 +93,38 @@ def throughput(sides: list[dict[str, Any]], clients: int, requests: int) -> None
     print(f"load at end {gw.load()}")
 
 
+def big(sides: list[dict[str, Any]], mib: int, rounds: int = 4) -> None:
+    import io
+
+    from boto3.s3.transfer import TransferConfig
+
+    data = os.urandom(mib << 20)
+    one_put = TransferConfig(multipart_threshold=1 << 40)       # one PutObject, streamed by the gateway
+    for side in sides:
+        side["down"], side["up"], side["cpu_down"], side["cpu_up"] = [], [], 0.0, 0.0
+        side["client"].upload_fileobj(io.BytesIO(data), gw.BUCKET, "big", Config=one_put)
+    for r in range(rounds):
+        for side in (sides if r % 2 == 0 else sides[::-1]):
+            pid = side["stack"].server.pid
+            c0, t0 = sum(cpu(pid)), time.perf_counter()
+            body = side["client"].get_object(Bucket=gw.BUCKET, Key="big")["Body"]
+            while body.read(1 << 20):
+                pass
+            side["down"].append(mib / (time.perf_counter() - t0))
+            side["cpu_down"] += sum(cpu(pid)) - c0
+            c0, t0 = sum(cpu(pid)), time.perf_counter()
+            side["client"].upload_fileobj(io.BytesIO(data), gw.BUCKET, "big-up", Config=one_put)
+            side["up"].append(mib / (time.perf_counter() - t0))
+            side["cpu_up"] += sum(cpu(pid)) - c0
+    print(f"| version | {mib} MiB down MiB/s | up MiB/s | server CPU s / GiB down | up |")
+    print("|---|---|---|---|---|")
+    for side in sides:
+        per_gib = 1024 / (mib * rounds)
+        print(f"| {side['label']} | {statistics.median(side['down']):.0f} | {statistics.median(side['up']):.0f} | "
+              f"{side['cpu_down'] * per_gib:.2f} | {side['cpu_up'] * per_gib:.2f} |")
+    print(f"load at end {gw.load()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="HEAD", help="the git revision to compare the working tree with")
@@ -96,6 +132,7 @@ def main() -> None:
     parser.add_argument("--op", choices=["get", "put"], default="get")
     parser.add_argument("--swap", action="store_true", help="start the working tree's server first")
     parser.add_argument("--clients", type=int, default=0, help="concurrent clients: measure throughput")
+    parser.add_argument("--big-mib", type=int, default=0, help="a large object up and down: measure MiB/s")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="hoop-gw-ab-"))
@@ -122,6 +159,9 @@ def main() -> None:
                 call(side["client"])
         if args.clients:
             throughput(sides, args.clients, args.requests)
+            return
+        if args.big_mib:
+            big(sides, args.big_mib)
             return
         for i in range(args.requests):                     # pass 1: the client's times
             for side in (sides if i % 2 == 0 else sides[::-1]):
