@@ -23,8 +23,9 @@ from hoopcli.server.settings import Settings
 from hoopcli.server.store.db import Database
 
 # At DEBUG, botocore logs whole STS responses (the vended secret) and urllib3 logs request lines;
-# the server never lets them below WARNING, whatever the root logger says.
-QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
+# the server never lets them, nor aiohttp (the gateway's client to AWS), below WARNING, whatever
+# the root logger says.
+QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "aiohttp")
 
 
 def quiet_libraries() -> None:
