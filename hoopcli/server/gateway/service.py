@@ -417,7 +417,7 @@ class GatewayService:
     # -- record --------------------------------------------------------------------------------
     def submit_record(self, call: Call) -> Any:
         """Build the call's record and hand it to the ledger's writer -> a future of the append
-        (sync: a worker may do it; `record` waits for it)."""
+        (`record` waits for it)."""
         try:
             return records.submit(self.api_app, call)
         except Exception as exc:
@@ -426,11 +426,11 @@ class GatewayService:
             return failed
 
     async def record(self, call: Call) -> None:
-        """The call's record, committed (submitted here unless a worker did already)."""
+        """The call's record, submitted to the ledger's writer and committed."""
         if call.recorded or call.credential is None:
             return
         call.recorded = True
-        future = call.extra.pop("record", None) or self.submit_record(call)
+        future = self.submit_record(call)
         try:
             records.check_result(await asyncio.wrap_future(future))
         except Exception as exc:
