@@ -158,6 +158,11 @@ class Detector:
             self._dirty.add(org)
             self._cond.notify_all()
 
+    def would_wait(self, org: str) -> bool:
+        """Would wait_caught_up(org) wait now? (records appended, not evaluated, detector not behind)"""
+        with self._cond:
+            return self._done.get(org, 0) < self._appended.get(org, 0) and not self._lagging
+
     def wait_caught_up(self, org: str, timeout: float) -> bool:
         """Wait until every record this server appended to `org` is evaluated (at most `timeout`;
         not at all while the detector is behind, so a stuck detector never slows calls)."""

@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from hoopcli.policy.model import Decision, ReviewSpec
 from hoopcli.server.errors import Forbidden, NotFound
 from hoopcli.server.identity.security import Principal
+from hoopcli.server.nonblocking import may_block
 from hoopcli.server.store.db import Database
 from hoopcli.server.store.detections import Hold
 
@@ -78,6 +79,7 @@ def active_hold(db: Database, org: str, session_id: str) -> tuple[str, str] | No
     hit = _cache.get(key)
     if hit is not None and hit[0] > time.monotonic():
         return hit[1]
+    may_block("session hold read")
     with db.session() as s:
         row = s.execute(select(Hold.rule, Hold.reason).where(
             Hold.org == org, Hold.session_id == session_id, Hold.released_at.is_(None))).first()
@@ -91,6 +93,8 @@ def _caught_up(db: Database, org: str) -> None:
 
     detector = detector_of(db)
     if detector is not None:
+        if detector.would_wait(org):
+            may_block("detector catching up")
         detector.wait_caught_up(org, WAIT_FOR_DETECTOR)
 
 

@@ -29,10 +29,13 @@ from hoopcli.server.gateway.errors import GatewayError, InvalidRequest, Serializ
 from hoopcli.server.gateway.request import GatewayRequest
 from hoopcli.server.gateway.service import Call, ClientGone, GatewayService
 from hoopcli.server.gateway.sigv4 import PayloadMode, needs_body
+from hoopcli.server.nonblocking import WouldBlock, on_loop
 
 log = logging.getLogger("hoopcli.server.gateway")
 STREAMED_SERVICES = frozenset({"s3", "s3express"})
 STREAM_MIN_BYTES = 1024 * 1024
+# A larger body is decoded (and its parameters masked) in a worker, never on the event loop.
+INLINE_MAX_BODY = 64 * 1024
 
 
 class GatewayApp:
@@ -89,10 +92,18 @@ class GatewayApp:
         if "transfer-encoding" in request.headers and "content-length" in request.headers:
             raise InvalidRequest("a request carries either Content-Length or Transfer-Encoding, not both")
         if not _may_stream(request):
-            # the common case, one thread-pool hop: the (bounded) body first, then verify, decode,
-            # decide and re-sign together; the exchange with AWS on the event loop
+            # the common case: the (bounded) body first, then verify, decode, decide and re-sign
+            # together, on the event loop when everything they need is in memory, else in one
+            # worker (hoopcli.server.nonblocking); the exchange with AWS on the event loop
             raw = await bodies.read_all(receive, svc.settings.gateway.max_body_bytes)
-            request, verified, decoded, plan = await svc.transport.run(self._prepare, replace(request, body=raw), call)
+            request = replace(request, body=raw)
+            try:
+                if len(raw) > INLINE_MAX_BODY:
+                    raise WouldBlock("a large body")
+                with on_loop():
+                    request, verified, decoded, plan = self._prepare(request, call)
+            except WouldBlock:
+                request, verified, decoded, plan = await svc.transport.run(self._prepare, request, call)
             if plan is None:                        # review: hold, then forward once approved
                 await svc.hold(call)
             answer = await svc.forward_whole(request, decoded, verified, call, plan)
@@ -129,8 +140,9 @@ class GatewayApp:
         await self._decided(request, verified, decoded, call, receive, send, streamed_length)
 
     def _prepare(self, request: GatewayRequest, call: Call) -> tuple[GatewayRequest, Any, Any, Any]:
-        """In one worker, one hand-off: verify, check the body, decode, decide and, unless the
-        call is held for review, plan its forwarding -> (request, verified, decoded, plan or None)."""
+        """Verify, check the body, decode, decide and, unless the call is held for review, plan its
+        forwarding -> (request, verified, decoded, plan or None). On the event loop inside
+        `on_loop()` (WouldBlock where it would wait: nothing is decided yet), else in a worker."""
         svc = self.service
         verified = svc.verify(request, call)
         call.protocol = wire.guess_protocol(request, verified.service)

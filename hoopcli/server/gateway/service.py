@@ -24,6 +24,7 @@ from hoopcli.server.gateway.request import GatewayRequest
 from hoopcli.server.gateway.sigv4 import SigV4Verifier, Verified
 from hoopcli.server.gateway.transport import Transport, TransportError
 from hoopcli.server.gateway.upstream import RESPONSE_DROPPED, Upstream, UpstreamUnavailable
+from hoopcli.server.nonblocking import may_block
 from hoopcli.server.sessions.credentials import LiveCredential, Lookup
 
 log = logging.getLogger("hoopcli.server.gateway")
@@ -124,6 +125,7 @@ class GatewayService:
     @property
     def decoder(self) -> Decoder:
         if self._decoder is None:
+            may_block("botocore model load")
             with self._decoder_lock:
                 if self._decoder is None:
                     from hoopcli.server.gateway.decode.index import shared_index
@@ -139,6 +141,7 @@ class GatewayService:
     def masker(self) -> Any:
         """(Masker for parameters, ResponseMasker for bodies), keyed by the server's masking key."""
         if self._masker is None:
+            may_block("masking rules load")
             from hoopcli.server.gateway.mask import ResponseMasker, server_masker
 
             params = server_masker(self.settings.home)

@@ -30,6 +30,7 @@ from botocore.credentials import Credentials
 
 from hoopcli.server.gateway.errors import GatewayError
 from hoopcli.server.gateway.request import query_pairs
+from hoopcli.server.nonblocking import may_block
 from hoopcli.server.settings import Connection
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -105,6 +106,7 @@ class Upstream:
         with self._lock:
             client = self._clients.get(key)
         if client is None:
+            may_block("endpoint client build")
             import botocore.session
             from botocore.config import Config
 
@@ -164,6 +166,7 @@ class Upstream:
             hit = self._creds.get(key)
         if hit is not None and hit[0] - 300 > now:
             return hit[1]
+        may_block("AssumeRole")
         from hoopcli.server.credentials.broker import assume_role
 
         vended = assume_role(connection, None, session_id=session_id, user=user, aws_session=self.aws_session)

@@ -25,6 +25,7 @@ from hoopcli.parse.invocation import Invocation
 from hoopcli.policy.cache import default_policy
 from hoopcli.policy.model import Context, Decision, Policy
 from hoopcli.server.errors import Conflict, NotFound, Unprocessable
+from hoopcli.server.nonblocking import may_block
 
 if TYPE_CHECKING:
     from hoopcli.server.store.db import Database
@@ -69,6 +70,7 @@ def _file_policy(settings: Any) -> tuple[Policy, str, str] | None:
         hit = _file_memo.get(key)
         if hit and hit[0] == st.st_mtime and hit[1] == st.st_size:
             return hit[2], hit[3], hit[4]
+    may_block("policy file compile")
     compiled, _warnings = compile_file(path)
     source = read_policy_file(path).decode("utf-8")
     sha = sha256_of(canonical(compiled))
@@ -90,6 +92,7 @@ def baseline(settings: Any) -> tuple[Policy, str, str]:
         return found
     global _default
     if _default is None:
+        may_block("default policy load")
         from importlib import resources
 
         from hoopcli.server.store.policy import canonical, sha256_of
@@ -110,6 +113,7 @@ def _latest_head(db: Any, org: str) -> tuple[int, str] | None:
     hit = _heads.get(key)
     if hit is not None and now - hit[0] < HEAD_TTL:
         return hit[1]
+    may_block("policy head read")
     with db.session() as session:
         head = store.latest_sha(session, org)
     _heads[key] = (now, head)
@@ -134,6 +138,7 @@ def current_policy(db: Any, settings: Any, org: str = "default") -> Policy:
             cached = _memo.get(sha)
         if cached is not None and cached.version == version:
             return cached
+        may_block("policy version read")
         with db.session() as session:
             row = store.get_version(session, version, org)
             if row is None:        # the database changed under a cached head: read it again

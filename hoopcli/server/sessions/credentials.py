@@ -30,6 +30,7 @@ from hoopcli.errors import ConfigError
 from hoopcli.server.errors import Conflict, Forbidden, NotFound, Unprocessable
 from hoopcli.server.identity.security import Principal
 from hoopcli.server.identity.service import check_connection
+from hoopcli.server.nonblocking import may_block
 from hoopcli.server.settings import Settings
 from hoopcli.server.store.db import Database
 from hoopcli.server.store.models import AgentSession, SessionCredential
@@ -47,6 +48,7 @@ def gateway_key(home: Path) -> bytes:
     cached = _keys.get(str(path))
     if cached is not None:
         return cached
+    may_block("gateway key load")
     with _keys_lock:
         try:
             if not path.exists():
@@ -164,6 +166,7 @@ class Lookup:
             hit = self._cache.get(access_key_id)
         if hit is not None and now - hit[0] < self.ttl:
             return hit
+        may_block("session credential lookup")
         row = None
         if access_key_id.startswith(KEY_PREFIX) and len(access_key_id) == 20:
             with self.db.session() as s:

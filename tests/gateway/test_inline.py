@@ -1,0 +1,121 @@
+"""The gateway's steps on the event loop (hoopcli.server.nonblocking): a request whose credential,
+policy and hold state are in memory is verified, decided and re-signed without a worker; anything
+that would wait (a cache miss, the detector catching up) sends the whole step to a worker, which
+decides exactly as before."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from hoopcli.server.nonblocking import WouldBlock, may_block, on_loop
+from tests.gateway.gateway_helpers import boto3_client, credential, gateway_server, open_session
+
+pytestmark = pytest.mark.e2e
+
+
+def test_may_block_raises_only_on_the_loop_and_passes_except_exception() -> None:
+    may_block("outside")                         # a worker: nothing happens
+    with on_loop(), pytest.raises(WouldBlock):
+        try:
+            may_block("a database read")
+        except Exception:                    # what a step's own error handling looks like
+            pytest.fail("WouldBlock must not be caught as an ordinary error")
+    may_block("outside again")
+
+
+@pytest.fixture
+def gw(make_server: Any, tmp_path: Path, moto_endpoint: str) -> Any:
+    return gateway_server(make_server, tmp_path, moto_endpoint, gateway={"hold_seconds": 1})
+
+
+def _count_worker_prepares(gw: Any) -> list[str]:
+    """Wrap the gateway's worker hand-off: the names of the steps it ran."""
+    service = gw.app.state.gateway.service
+    ran: list[str] = []
+    real = service.transport.run
+
+    async def run(fn: Any, *args: Any) -> Any:
+        ran.append(getattr(fn, "__name__", "?"))
+        return await real(fn, *args)
+
+    service.transport.run = run
+    return ran
+
+
+def _caught_up(gw: Any) -> None:
+    from hoopcli.server.detections.registry import detector_of
+
+    detector = detector_of(gw.db)
+    if detector is not None:
+        assert detector.wait_caught_up("default", 10.0)
+
+
+def test_warm_requests_run_on_the_loop_cold_ones_in_a_worker(gw: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hoopcli.server.detections import holds
+    from hoopcli.server.policy import service as policy_service
+
+    # the caches that normally live about a second live a minute here, so that a slow machine
+    # cannot turn a warm request into a cold one
+    monkeypatch.setattr(policy_service, "HEAD_TTL", 60.0)
+    monkeypatch.setattr(holds, "CACHE_SECONDS", 60.0)
+    gw.app.state.gateway.service.lookup.ttl = 60.0
+    ran = _count_worker_prepares(gw)
+    s3 = boto3_client("s3", credential(gw, open_session(gw)))
+    s3.create_bucket(Bucket="gw-inline")             # cold: the credential is read from the database
+    assert ran.count("_prepare") == 1
+    s3.put_object(Bucket="gw-inline", Key="k", Body=b"inline")
+    ran.clear()
+    for _ in range(5):
+        _caught_up(gw)                               # else decide waits for the detector: a worker
+        assert s3.get_object(Bucket="gw-inline", Key="k")["Body"].read() == b"inline"
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket="gw-inline")["Contents"]] == ["k"]
+    assert ran == []
+
+
+def test_a_revoked_credential_is_refused_when_its_cache_entry_expires_on_the_loop(gw: Any) -> None:
+    service = gw.app.state.gateway.service
+    sid = open_session(gw)
+    s3 = boto3_client("s3", credential(gw, sid))
+    ran = _count_worker_prepares(gw)
+    s3.list_buckets()
+    r = httpx.post(f"{gw.url}/api/v1/sessions/{sid}/close", headers=gw.headers("alice"), json={"exit_code": 0})
+    assert r.status_code == 200 and r.json()["revoked_credentials"] == 1
+    ran.clear()
+    time.sleep(service.lookup.ttl + 0.1)
+    with pytest.raises(ClientError) as exc:
+        s3.list_buckets()
+    assert exc.value.response["Error"]["Code"] == "InvalidClientTokenId"
+    assert ran == ["_prepare"]        # the loop would have read the database: the worker did
+
+
+def test_large_bodies_are_decoded_in_a_worker(gw: Any) -> None:
+    cred = credential(gw, open_session(gw))
+    sqs = boto3_client("sqs", cred)
+    url = sqs.create_queue(QueueName="gw-inline-big")["QueueUrl"]
+    ran = _count_worker_prepares(gw)
+    sqs.send_message(QueueUrl=url, MessageBody="x" * (100 * 1024))
+    assert "_prepare" in ran
+
+
+def test_the_detector_catching_up_is_waited_for_in_a_worker(gw: Any) -> None:
+    from hoopcli.policy.model import Decision
+    from hoopcli.server.detections.holds import held_decision
+    from hoopcli.server.detections.registry import detector_of
+
+    detector = detector_of(gw.db)
+    assert detector is not None                      # misuse detection is on by default
+    allow = Decision("allow", None, None, None, "Read", (), (), ())
+    with detector._cond:                             # a record this server appended, not evaluated yet
+        detector._appended["default"] = detector._done.get("default", 0) + 1
+        detector._lagging = False
+        assert detector.would_wait("default")
+        with on_loop(), pytest.raises(WouldBlock):
+            held_decision(gw.db, "default", "s-1", allow)
+        detector._appended["default"] = detector._done.get("default", 0)
+    assert not detector.would_wait("default")
