@@ -232,3 +232,28 @@ def test_errors_never_carry_the_expected_signature() -> None:
     with pytest.raises(GatewayError) as caught:
         VERIFIER.verify(GatewayRequest.build("POST", "/", headers, req.body))
     assert good_sig not in repr(caught.value) and good_sig not in caught.value.message
+
+
+@pytest.mark.parametrize("s3", [True, False])
+def test_the_light_header_map_signs_exactly_as_botocores_own(s3: bool) -> None:
+    """Upstream.sign runs botocore's signer on SignerHeaders instead of HTTPHeaders: for the same
+    request (mixed-case names, runs of spaces, a session token) the signed headers are the same."""
+    from hoopcli.server.gateway.upstream import Target, Upstream
+
+    creds = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "a-session-token")
+    url = "https://example.amazonaws.com/some%20path/a~b" + ("" if s3 else "?b=2&a=1")
+    headers = [("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", "Svc.Op"),
+               ("x-amz-meta-note", "  two   spaces  "), ("User-Agent", "hoop-test/1"),
+               ("host", "example.amazonaws.com")]
+    body = b'{"a": 1}'
+    at = datetime.datetime(2026, 12, 7, 1, 2, 3)
+    stock_cls = S3SigV4Auth if s3 else SigV4Auth
+    stock = AWSRequest(method="PUT", url=url, headers={**dict(headers), "content-length": str(len(body))},
+                       data=body)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=at):
+        stock_cls(creds, "svc", "us-east-1").add_auth(stock)
+        ours = Upstream.sign(Target(url, "svc", "us-east-1", s3, "example.amazonaws.com"), "PUT", headers,
+                             creds, body, None)
+    want = {k.lower(): v for k, v in stock.headers.items()}
+    assert {k.lower(): v for k, v in ours} == want
+    assert want["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261207/")

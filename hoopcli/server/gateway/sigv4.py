@@ -32,13 +32,13 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from urllib.parse import quote
 
 from botocore.auth import S3SigV4Auth, SigV4Auth
-from botocore.awsrequest import AWSRequest, HTTPHeaders
+from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from hoopcli.server.gateway.chunked import AwsChunkedDecoder
@@ -154,6 +154,61 @@ class _Auth:
     expires: int = 0
 
 
+class SignerHeaders:
+    """The part of botocore's HTTPHeaders its SigV4 signer uses, for single-valued headers.
+
+    HTTPHeaders is an `email.message.Message`: every set and lookup sanitizes and scans a list,
+    which was most of a verify's and a re-sign's CPU. The gateway's headers are single-valued
+    (request.Headers refuses repeats; the re-signed set is a dict), and botocore's signer deletes
+    a header before setting it again, so a dict keyed by the lower-case name, keeping the name as
+    last set, reads the same to the signer: same lookups, same items, same canonical form."""
+
+    __slots__ = ("_map",)
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        self._map: dict[str, tuple[str, str]] = {name.lower(): (name, value) for name, value in pairs}
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._map
+
+    def __getitem__(self, name: str) -> str | None:
+        found = self._map.get(name.lower())       # as email.message: a missing header is None
+        return found[1] if found is not None else None
+
+    def __setitem__(self, name: str, value: str) -> None:
+        self._map[name.lower()] = (name, value)
+
+    def __delitem__(self, name: str) -> None:
+        self._map.pop(name.lower(), None)
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._map.values())
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        found = self._map.get(name.lower())
+        return found[1] if found is not None else default
+
+    def get_all(self, name: str, default: list[str] | None = None) -> list[str] | None:
+        found = self._map.get(name.lower())
+        return [found[1]] if found is not None else default
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._map.values())
+
+    def keys(self) -> list[str]:
+        return [name for name, _ in self._map.values()]
+
+
+def light_request(method: str, url: str, headers: Iterable[tuple[str, str]]) -> AWSRequest:
+    """An AWSRequest whose headers are SignerHeaders (see there)."""
+    request = AWSRequest(method=method, url=url)
+    request.headers = SignerHeaders(headers)
+    return request
+
+
 class _Verifier(SigV4Auth):
     """botocore's signer, told which headers were signed and how to canonicalize any query."""
 
@@ -164,11 +219,8 @@ class _Verifier(SigV4Auth):
         self._query = query
         self._presigned = presigned
 
-    def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
-        out = HTTPHeaders()
-        for name in self._signed:
-            out[name] = request.headers[name]
-        return out
+    def headers_to_sign(self, request: AWSRequest) -> SignerHeaders:
+        return SignerHeaders((name, request.headers[name]) for name in self._signed)
 
     def canonical_query_string(self, request: AWSRequest) -> str:
         pairs = []
@@ -328,12 +380,10 @@ class SigV4Verifier:
         credentials = Credentials(auth.access_key, secret, token)
         cls = _S3Verifier if auth.service in UNNORMALIZED_PATH_SERVICES else _Verifier
         signer = cls(credentials, auth.service, auth.region, auth.signed_headers, request.query, auth.presigned)
-        headers = HTTPHeaders()
-        for name in auth.signed_headers:
-            headers[name] = request.headers[name]
+        signed = [(name, request.headers[name]) for name in auth.signed_headers]
         if content is None:
-            headers["X-Amz-Content-SHA256"] = payload_hash  # what botocore's canonical_request reads
-        aws = AWSRequest(method=request.method, url="http://gateway" + request.path, headers=headers)
+            signed.append(("X-Amz-Content-SHA256", payload_hash))  # what botocore's canonical_request reads
+        aws = light_request(request.method, "http://gateway" + request.path, signed)
         aws.context["timestamp"] = auth.timestamp
         canonical = signer.canonical_request(aws)
         string_to_sign = signer.string_to_sign(aws, canonical)

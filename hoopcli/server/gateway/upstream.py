@@ -24,12 +24,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from botocore.auth import S3SigV4Auth, SigV4Auth
+from botocore.auth import SIGNED_HEADERS_BLACKLIST, S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from hoopcli.server.gateway.errors import GatewayError
 from hoopcli.server.gateway.request import query_pairs
+from hoopcli.server.gateway.sigv4 import SignerHeaders, light_request
 from hoopcli.server.nonblocking import may_block
 from hoopcli.server.settings import Connection
 
@@ -80,14 +81,27 @@ class Target:
     host: str                # the Host header, as botocore's signer derives it from the URL
 
 
-class _Signer(SigV4Auth):
+class _Light:
+    """botocore's signer on SignerHeaders (sigv4.py): the body's hash given, headers chosen as
+    botocore's own headers_to_sign chooses them."""
+
     def payload(self, request: AWSRequest) -> str:
         return str(request.context["payload_hash"])
 
+    def headers_to_sign(self, request: AWSRequest) -> SignerHeaders:
+        out = SignerHeaders((name.lower(), value) for name, value in request.headers.items()
+                            if name.lower() not in SIGNED_HEADERS_BLACKLIST)
+        if "host" not in out:
+            out["host"] = _host(request.url)
+        return out
 
-class _S3Signer(S3SigV4Auth):
-    def payload(self, request: AWSRequest) -> str:
-        return str(request.context["payload_hash"])
+
+class _Signer(_Light, SigV4Auth):
+    pass
+
+
+class _S3Signer(_Light, S3SigV4Auth):
+    pass
 
 
 class Upstream:
@@ -203,7 +217,7 @@ class Upstream:
         if size or method in ("PUT", "POST"):
             out["content-length"] = str(size)
         out["host"] = target.host          # signed, and sent as is (the HTTP client writes no other)
-        request = AWSRequest(method=method, url=target.url, headers=out)
+        request = light_request(method, target.url, out.items())
         request.context["payload_hash"] = payload_hash
         signer = (_S3Signer if target.s3 else _Signer)(credentials, target.signing_name, target.signing_region)
         signer.add_auth(request)
