@@ -89,6 +89,10 @@ def duration(seconds: float) -> str:
     return f"{s}s"
 
 
+def _time_of(item: tuple[float, str, str]) -> float:
+    return item[0]
+
+
 class _Window:
     __slots__ = ("items", "counts", "errors", "last_fire", "newest")
 
@@ -116,9 +120,8 @@ class _Window:
         item = (when, value, record)
         if when >= self.newest:
             self.items.append(item)
-        else:                                     # out of order (a late client record): rare
-            keys = [i[0] for i in self.items]
-            self.items.insert(bisect.bisect_right(keys, when), item)
+        else:   # out of order: a late client record, or gateway calls finishing in another order
+            self.items.insert(bisect.bisect_right(self.items, when, key=_time_of), item)
         self.newest = now
         self.counts[value] = self.counts.get(value, 0) + 1
         if value == "error":

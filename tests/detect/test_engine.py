@@ -57,6 +57,21 @@ def test_out_of_order_and_too_old_events() -> None:
     assert feed(engine, [ev(1001, "iam", "CreateUser", status="denied")]) == [("policy-probing", "r1001", 5)]
 
 
+def test_a_window_stays_in_time_order_when_calls_finish_out_of_order() -> None:
+    """Concurrent gateway calls are recorded as they finish, stamped when they arrived: most
+    arrive slightly out of order. The window keeps time order and drops by time."""
+    from hoopcli.detect.engine import _Window
+
+    rng = random.Random(7)
+    window = _Window()
+    times = [i * 0.01 - rng.random() * 0.05 for i in range(3000)]
+    for i, t in enumerate(times):
+        assert window.add(t, f"v{i % 3}", f"r{i}", 10.0)
+    kept = [item[0] for item in window.items]
+    assert kept == sorted(kept) and kept[0] >= max(times) - 10.0
+    assert sum(window.counts.values()) == len(kept)
+
+
 def test_error_rate_needs_both_the_count_and_the_ratio() -> None:
     engine = Engine(build(None))
     ok = [ev(i, "s3", "GetObject") for i in range(30)]
