@@ -126,6 +126,9 @@ NODES = cast(Table, LedgerNode.__table__)
 SESSIONS = cast(Table, LedgerSession.__table__)
 COMMANDS = cast(Table, LedgerCommand.__table__)
 ACTIONS = cast(Table, LedgerCommandAction.__table__)
+# built once: a statement object made per append is built and keyed for the compiled cache again
+_RECORDS_INSERT, _NODES_INSERT = RECORDS.insert(), NODES.insert()
+_SESSIONS_INSERT, _COMMANDS_INSERT = SESSIONS.insert(), COMMANDS.insert()
 
 
 def lock_head(session: Session, org: str) -> LedgerLog:
@@ -294,8 +297,8 @@ def append_many(session: Session, org: str, requests: Sequence[tuple[Uploader, B
                                           "n_frontier": new_front, "n_at": now})
         if moved.rowcount != 1:
             raise StaleHead(org)
-        conn.execute(RECORDS.insert(), rows)
-        conn.execute(NODES.insert(), nodes)
+        conn.execute(_RECORDS_INSERT, rows)
+        conn.execute(_NODES_INSERT, nodes)
         _summarize(session, org, new_sessions, appended, fresh=fast)
     for out in results:
         out.size = frontier.size
@@ -407,7 +410,7 @@ def _summarize(session: Session, org: str, new_sessions: dict[str, dict[str, Any
         row.update({k: d[k] for k in _SESSION_DELTAS}, started_at=d["first"], last_at=d["last"], **d["meta"])
     conn = session.connection()
     if new_sessions:
-        conn.execute(SESSIONS.insert(), list(new_sessions.values()))
+        conn.execute(_SESSIONS_INSERT, list(new_sessions.values()))
     if deltas:
         params = [{"b_org": org, "b_id": sid, **{f"d_{k}": d[k] for k in _SESSION_DELTAS},
                    "d_last": d["last"], "d_first": d["first"],
@@ -416,7 +419,7 @@ def _summarize(session: Session, org: str, new_sessions: dict[str, dict[str, Any
         if (len(params) == 1 or conn.dialect.supports_sane_multi_rowcount) and moved.rowcount != len(params):
             raise StaleHead(org)          # a session the memo knew is not stored: do it again
     if created:
-        conn.execute(COMMANDS.insert(), list(created.values()))
+        conn.execute(_COMMANDS_INSERT, list(created.values()))
     if changed:
         conn.execute(_COMMAND_MOVE, [{"b_org": org, "b_cid": cid, **{f"v_{k}": row[k] for k in _COMMAND_COLS}}
                                      for cid, row in changed.items()])
