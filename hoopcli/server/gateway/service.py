@@ -1,7 +1,8 @@
 """What the gateway does with one request, step by step (the ASGI app in app.py calls these).
 
-Sync steps (verify, decode, decide, plan) touch the database and botocore's models and run in a
-worker thread (`transport.run`); hold, the exchange with AWS (aiohttp) and record are async.
+Sync steps (verify, decode, decide, plan) run on the event loop while their caches answer, and in a
+worker thread (`transport.run`) where they would read the database or wait (`may_block`,
+hoopcli.server.nonblocking); hold, the exchange with AWS (aiohttp) and record are async.
 """
 
 from __future__ import annotations
