@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import botocore.session
 from botocore.model import OperationModel, ServiceModel
 
+from hoopcli.server.nonblocking import may_block
+
 _LABEL = re.compile(r"\{([^}]+)\}")
 
 
@@ -87,11 +89,13 @@ class ServiceIndex:
     def model(self, name: str) -> ServiceModel:
         found = self._models.get(name)
         if found is None:
+            may_block("botocore model load")
             found = self._models[name] = self._session.get_service_model(name)
         return found
 
     def candidates(self, signing_name: str) -> list[ServiceModel]:
         if self._by_signing is None:
+            may_block("botocore models load")      # the warm-up thread may hold the lock for seconds
             with self._lock:
                 if self._by_signing is None:
                     table: dict[str, list[ServiceModel]] = {}
