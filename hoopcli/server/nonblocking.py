@@ -37,6 +37,11 @@ def on_loop() -> Iterator[None]:
         _local.forbidden = False
 
 
+def waiting_allowed() -> bool:
+    """False inside `on_loop()`: for code that asks "would I wait?" and its answer in one step."""
+    return not getattr(_local, "forbidden", False)
+
+
 def may_block(what: str) -> None:
     """Call before waiting on anything (a database, the network, another thread)."""
     if getattr(_local, "forbidden", False):

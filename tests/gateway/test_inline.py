@@ -134,11 +134,15 @@ def test_the_detector_catching_up_is_waited_for_in_a_worker(gw: Any) -> None:
     with detector._cond:                             # a record this server appended, not evaluated yet
         detector._appended["default"] = detector._done.get("default", 0) + 1
         detector._lagging = False
-        assert detector.would_wait("default")
+        assert detector.wait_caught_up("default", 5.0, wait=False) is None
         with on_loop(), pytest.raises(WouldBlock):
             held_decision(gw.db, "default", "s-1", allow)
+        assert not detector._lagging                 # probing on the loop is not lagging
         detector._appended["default"] = detector._done.get("default", 0)
-    assert not detector.would_wait("default")
+    assert detector.wait_caught_up("default", 5.0, wait=False) is True
+    assert held_decision(gw.db, "default", "s-1", allow).effect == "allow"   # in a worker: the hold read
+    with on_loop():                                  # then on the loop, from memory
+        assert held_decision(gw.db, "default", "s-1", allow).effect == "allow"
 
 
 def test_loading_botocore_models_on_the_loop_is_left_to_a_worker() -> None:

@@ -158,14 +158,10 @@ class Detector:
             self._dirty.add(org)
             self._cond.notify_all()
 
-    def would_wait(self, org: str) -> bool:
-        """Would wait_caught_up(org) wait now? (records appended, not evaluated, detector not behind)"""
-        with self._cond:
-            return self._done.get(org, 0) < self._appended.get(org, 0) and not self._lagging
-
-    def wait_caught_up(self, org: str, timeout: float) -> bool:
+    def wait_caught_up(self, org: str, timeout: float, *, wait: bool = True) -> bool | None:
         """Wait until every record this server appended to `org` is evaluated (at most `timeout`;
-        not at all while the detector is behind, so a stuck detector never slows calls)."""
+        not at all while the detector is behind, so a stuck detector never slows calls). With
+        `wait=False`: None where it would wait (the check and the answer under one lock)."""
         with self._cond:
             target = self._appended.get(org, 0)
             if self._done.get(org, 0) >= target:
@@ -173,6 +169,8 @@ class Detector:
                 return True
             if self._lagging:
                 return False
+            if not wait:
+                return None
             ok = self._cond.wait_for(lambda: self._done.get(org, 0) >= target or self._stopped, timeout)
             self._lagging = not ok
             return ok

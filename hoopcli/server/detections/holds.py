@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from hoopcli.policy.model import Decision, ReviewSpec
 from hoopcli.server.errors import Forbidden, NotFound
 from hoopcli.server.identity.security import Principal
-from hoopcli.server.nonblocking import may_block
+from hoopcli.server.nonblocking import may_block, waiting_allowed
 from hoopcli.server.store.db import Database
 from hoopcli.server.store.detections import Hold
 
@@ -92,10 +92,8 @@ def _caught_up(db: Database, org: str) -> None:
     from hoopcli.server.detections.registry import detector_of
 
     detector = detector_of(db)
-    if detector is not None:
-        if detector.would_wait(org):
-            may_block("detector catching up")
-        detector.wait_caught_up(org, WAIT_FOR_DETECTOR)
+    if detector is not None and detector.wait_caught_up(org, WAIT_FOR_DETECTOR, wait=waiting_allowed()) is None:
+        may_block("detector catching up")
 
 
 def held_decision(db: Database, org: str, session_id: str | None, decision: Decision) -> Decision:
