@@ -2,10 +2,11 @@
 
 The request is sent and its answer read on the event loop, with aiohttp's compiled HTTP parser;
 the gateway's sync steps (verify, decode, decide, re-sign) run before it, on the loop when they
-answer from memory, else in one worker hand-off (`run`; hoopcli.server.nonblocking). Against urllib3 in worker threads (botocore's transport, what the gateway used before),
-measured side by side (docs/benchmarks.md): the same latency within 0.1 ms, 2-10 % more requests
-per second with 16 and 50 clients, uploads with less CPU, downloads level to 9 % slower (reading
-and writing share the loop), and no thread held per transfer.
+answer from memory, else in one worker hand-off (`run`; hoopcli.server.nonblocking). Against
+urllib3 in worker threads (botocore's transport, what the gateway used before), measured side by
+side (docs/benchmarks.md): the same latency within 0.1 ms, 2-10 % more requests per second with
+16 and 50 clients, uploads with less CPU, downloads level to 9 % slower (reading and writing share
+the loop), and no thread held per transfer.
 A small answer (anything the gateway masks, and object bodies up to SMALL_BODY) is read whole; a
 large one is relayed in pieces of READ_SIZE, aiohttp pausing the socket while its buffer is full,
 so memory stays bounded whatever the object's size. A streamed upload is written as the client's
