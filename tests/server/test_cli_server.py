@@ -46,8 +46,10 @@ def run_hoop(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str
 
 def test_server_runs_and_logs_access_without_secrets(tmp_path: Path) -> None:
     port = free_port()
+    # The gateway's default port is the API's + 1, which another process may hold: give it its own.
+    env = {**os.environ, "HOOP_SERVER_GATEWAY_LISTEN": f"127.0.0.1:{free_port()}"}
     proc = subprocess.Popen([*HOOP, "server", "--port", str(port)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+                            stderr=subprocess.PIPE, text=True, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + "/api/v1/health", proc=proc)
