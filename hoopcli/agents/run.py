@@ -119,22 +119,35 @@ def open_session(client: Any, run: RunInput, connection: str) -> str:
 
 
 def exec_agent(run: RunInput, env: Mapping[str, str]) -> int:
-    """Start the agent, forward SIGINT/SIGTERM/SIGHUP to it, and return its exit status."""
-    try:
-        proc = subprocess.Popen(list(run.command), env=dict(env))
-    except FileNotFoundError as exc:
-        raise UsageError(f"command not found: {run.command[0]}") from exc
-    except PermissionError as exc:
-        raise UsageError(f"command not executable: {run.command[0]}") from exc
+    """Start the agent, forward SIGINT/SIGTERM/SIGHUP to it, and return its exit status.
+
+    The handlers go in before the agent starts: a signal that lands between the start and the
+    handlers would otherwise end `hoop run` alone and leave the agent running, orphaned. One that
+    lands while the agent is being started is kept and sent to it once it runs."""
+    started: list[subprocess.Popen[bytes]] = []
+    pending: list[int] = []
 
     def forward(signum: int, _frame: Any) -> None:
+        if not started:
+            pending.append(signum)
+            return
         try:
-            proc.send_signal(signum)
+            started[0].send_signal(signum)
         except ProcessLookupError:
             pass
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
+        try:
+            proc = subprocess.Popen(list(run.command), env=dict(env))
+        except FileNotFoundError as exc:
+            raise UsageError(f"command not found: {run.command[0]}") from exc
+        except PermissionError as exc:
+            raise UsageError(f"command not executable: {run.command[0]}") from exc
+        started.append(proc)
+        # A signal from here on is sent by `forward` itself, so this list no longer grows.
+        for signum in pending:
+            proc.send_signal(signum)
         code = proc.wait()
     finally:
         for sig, handler in previous.items():

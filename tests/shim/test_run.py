@@ -117,3 +117,32 @@ def test_records_take_a_larger_body_than_other_routes(shim_world):
     records = requests.post(srv.url + "/api/v1/records", data=b'{"records": [], "pad": "' + big + b'"}',
                             headers=headers, timeout=30)
     assert records.status_code != 413
+
+
+SIGNAL_AT_START = r"""
+import os, signal, subprocess, sys
+from hoopcli.agents import run as agent_run
+
+real_popen = subprocess.Popen
+
+def popen_then_signal(*args, **kwargs):
+    proc = real_popen(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGTERM)  # lands after the agent started, before anything else
+    return proc
+
+subprocess.Popen = popen_then_signal
+code = agent_run.exec_agent(agent_run.RunInput(command=sys.argv[1:]), dict(os.environ))
+print("returned", code, flush=True)
+"""
+
+
+def test_a_signal_as_the_agent_starts_still_reaches_it():
+    """A SIGTERM that arrives just after the agent was started (before `hoop run` got to its
+    handlers) must still go to the agent: before the fix it killed `hoop run` alone and left the
+    agent running, orphaned."""
+    proc = subprocess.run(
+        [sys.executable, "-c", SIGNAL_AT_START, "sh", "-c",
+         "trap 'exit 42' TERM; i=0; while [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done"],
+        capture_output=True, text=True, timeout=60, check=False)
+    # 143: the agent was ended by the SIGTERM before its trap was set; 42: by its trap.
+    assert proc.stdout.strip() in ("returned 143", "returned 42"), (proc.returncode, proc.stderr[-2000:])
