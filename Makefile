@@ -6,6 +6,10 @@ STAMP  := $(VENV)/.stamp-install
 NODE_STAMP := tests/e2e/oidc/node_modules/.stamp
 GATEWAY_JS_STAMP := tests/gateway/js/node_modules/.stamp
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` and `make test-fast`: one per core, at most 4 (each worker
+# starts servers, moto and browsers of its own). TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 .PHONY: all venv demo test test-fast soak bench screenshots system-deps node-deps actions lint clean
 
@@ -57,10 +61,10 @@ demo: venv
 
 # lint runs first: it fails in seconds, the suite takes minutes.
 test: venv system-deps node-deps lint
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(XDIST) $(PYTEST_ARGS)
 
 test-fast: venv
-	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not e2e" $(XDIST) $(PYTEST_ARGS)
 
 soak: venv system-deps node-deps
 	$(PY) -m pytest -q -m soak $(PYTEST_ARGS)

@@ -18,7 +18,10 @@ def console(make_server, moto_endpoint):
                                                 "region": "us-east-1", "endpoint_url": moto_endpoint}})
 
 
-@pytest.fixture(scope="session")
+# One browser per module, not per session: while Playwright's sync API is open it marks an asyncio
+# loop as running in this thread, and asyncio.run() in any later test of the same process (the
+# order differs under pytest-xdist) would fail.
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
