@@ -22,6 +22,7 @@ from hoopcli.policy.model import Decision, ReviewSpec
 from hoopcli.server.errors import Forbidden, NotFound
 from hoopcli.server.identity.security import Principal
 from hoopcli.server.nonblocking import may_block, waiting_allowed
+from hoopcli.server.singleflight import SingleFlight
 from hoopcli.server.store.db import Database
 from hoopcli.server.store.detections import Hold
 
@@ -32,14 +33,36 @@ HELD_REVIEW = ReviewSpec(approvers=("role:approver",), channels=("cli", "slack",
 CACHE_SECONDS = 0.5         # a hold another replica raised is seen within this
 WAIT_FOR_DETECTOR = 0.25    # how long a decision waits for this server's detector to catch up
 _cache: dict[tuple[int, str, str], tuple[float, tuple[str, str] | None]] = {}
+# Bumped by every hold placed or released here: a read that started before one must not put its
+# older answer in the cache over the newer one (a hold placed mid-read would be forgotten).
+_generations: dict[tuple[int, str, str], int] = {}
 _lock = threading.Lock()
+_reads: SingleFlight[tuple[str, str] | None] = SingleFlight()
 
 
 def _remember(db: Database, org: str, session_id: str, value: tuple[str, str] | None) -> None:
+    """A hold placed or released by this server: cached at once."""
+    key = (id(db), org, session_id)
     with _lock:
         if len(_cache) > 50_000:
             _cache.clear()
-        _cache[(id(db), org, session_id)] = (time.monotonic() + CACHE_SECONDS, value)
+            _generations.clear()
+        _generations[key] = _generations.get(key, 0) + 1
+        _cache[key] = (time.monotonic() + CACHE_SECONDS, value)
+
+
+def _read(db: Database, org: str, session_id: str, generation: int) -> tuple[str, str] | None:
+    key = (id(db), org, session_id)
+    with db.session() as s:
+        row = s.execute(select(Hold.rule, Hold.reason).where(
+            Hold.org == org, Hold.session_id == session_id, Hold.released_at.is_(None))).first()
+    value = (row[0], row[1]) if row is not None else None
+    with _lock:
+        if _generations.get(key, 0) == generation:
+            _cache[key] = (time.monotonic() + CACHE_SECONDS, value)
+            return value
+        newer = _cache.get(key)       # placed or released while this read ran: that one counts
+    return newer[1] if newer is not None else value
 
 
 def dialect_insert(s: Any) -> Any:
@@ -80,12 +103,10 @@ def active_hold(db: Database, org: str, session_id: str) -> tuple[str, str] | No
     if hit is not None and hit[0] > time.monotonic():
         return hit[1]
     may_block("session hold read")
-    with db.session() as s:
-        row = s.execute(select(Hold.rule, Hold.reason).where(
-            Hold.org == org, Hold.session_id == session_id, Hold.released_at.is_(None))).first()
-    value = (row[0], row[1]) if row is not None else None
-    _remember(db, org, session_id, value)
-    return value
+    with _lock:
+        generation = _generations.get(key, 0)
+    # a caller after a hold was placed or released joins no read that began before it
+    return _reads.do((key, generation), lambda: _read(db, org, session_id, generation))
 
 
 def _caught_up(db: Database, org: str) -> None:

@@ -26,6 +26,7 @@ from hoopcli.policy.cache import default_policy
 from hoopcli.policy.model import Context, Decision, Policy
 from hoopcli.server.errors import Conflict, NotFound, Unprocessable
 from hoopcli.server.nonblocking import may_block
+from hoopcli.server.singleflight import SingleFlight
 
 if TYPE_CHECKING:
     from hoopcli.server.store.db import Database
@@ -38,6 +39,8 @@ _default: tuple[Policy, str, str] | None = None
 # from the database after HEAD_TTL seconds (other replicas' pushes) or at once after a push here
 HEAD_TTL = 1.0
 _heads: dict[tuple[int, str], tuple[float, tuple[int, str] | None]] = {}
+_head_generations: dict[tuple[int, str], int] = {}     # bumped by each push here
+_head_reads: SingleFlight[tuple[int, str] | None] = SingleFlight()
 log = logging.getLogger("hoopcli.server")
 log_policy = logging.getLogger("hoopcli.server.policy")   # pushes, as the policy API logged them
 
@@ -114,15 +117,26 @@ def _latest_head(db: Any, org: str) -> tuple[int, str] | None:
     if hit is not None and now - hit[0] < HEAD_TTL:
         return hit[1]
     may_block("policy head read")
-    with db.session() as session:
-        head = store.latest_sha(session, org)
-    _heads[key] = (now, head)
-    return head
+    generation = _head_generations.get(key, 0)
+
+    def read() -> tuple[int, str] | None:
+        with db.session() as session:
+            head = store.latest_sha(session, org)
+        with _lock:
+            if _head_generations.get(key, 0) == generation:   # no push here while it read
+                _heads[key] = (now, head)
+        return head
+
+    # a caller after a push joins no read that began before it (the generation is in the key)
+    return _head_reads.do((key, generation), read)
 
 
 def forget_head(db: Any, org: str) -> None:
     """A version was stored: the next decision reads the newest from the database."""
-    _heads.pop((id(db), org), None)
+    key = (id(db), org)
+    with _lock:
+        _head_generations[key] = _head_generations.get(key, 0) + 1
+        _heads.pop(key, None)
 
 
 def current_policy(db: Any, settings: Any, org: str = "default") -> Policy:

@@ -32,6 +32,7 @@ from hoopcli.server.identity.security import Principal
 from hoopcli.server.identity.service import check_connection
 from hoopcli.server.nonblocking import may_block
 from hoopcli.server.settings import Settings
+from hoopcli.server.singleflight import SingleFlight
 from hoopcli.server.store.db import Database
 from hoopcli.server.store.models import AgentSession, SessionCredential
 
@@ -159,6 +160,8 @@ class Lookup:
         # access key id -> (fetched at, row, the row as a LiveCredential unless revoked)
         self._cache: dict[str, tuple[float, SessionCredential | None, LiveCredential | None]] = {}
         self._lock = threading.Lock()
+        # requests in flight that find the same entry expired share one read
+        self._reads: SingleFlight[tuple[float, SessionCredential | None, LiveCredential | None]] = SingleFlight()
 
     def _entry(self, access_key_id: str) -> tuple[float, SessionCredential | None, LiveCredential | None]:
         now = time.monotonic()
@@ -167,6 +170,10 @@ class Lookup:
         if hit is not None and now - hit[0] < self.ttl:
             return hit
         may_block("session credential lookup")
+        return self._reads.do(access_key_id, lambda: self._read(access_key_id, now))
+
+    def _read(self, access_key_id: str, now: float) -> tuple[float, SessionCredential | None,
+                                                               LiveCredential | None]:
         row = None
         if access_key_id.startswith(KEY_PREFIX) and len(access_key_id) == 20:
             with self.db.session() as s:
