@@ -525,24 +525,25 @@ class SubprocessRunner:
         if req.region:
             env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = req.region
         resume_gc()
-        proc = subprocess.Popen(
-            [self.executable, *req.args], env=env, stdin=stdin,
-            stdout=passthrough_stdout if passthrough_stdout is not None else subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        forwarded = _forward_signals(proc)
-        threads = []
-        if passthrough_stdout is None:
-            threads.append(threading.Thread(target=_pump, args=(proc.stdout, stdout_sink), daemon=True))
-        threads.append(threading.Thread(target=_pump, args=(proc.stderr, stderr_sink), daemon=True))
-        for t in threads:
-            t.start()
+        forwarder = SignalForwarder()
+        threads: list[threading.Thread] = []
         try:
+            proc = subprocess.Popen(
+                [self.executable, *req.args], env=env, stdin=stdin,
+                stdout=passthrough_stdout if passthrough_stdout is not None else subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            forwarder.started(proc)
+            if passthrough_stdout is None:
+                threads.append(threading.Thread(target=_pump, args=(proc.stdout, stdout_sink), daemon=True))
+            threads.append(threading.Thread(target=_pump, args=(proc.stderr, stderr_sink), daemon=True))
+            for t in threads:
+                t.start()
             code = proc.wait()
         finally:
             for t in threads:
                 t.join()
-            restore_signals(forwarded)
+            forwarder.restore()
         if code < 0:  # killed by a signal: report it the way a shell does
             code = 128 - code
         return RunResult(exit_code=code)
@@ -559,20 +560,37 @@ def _pump(stream: IO[bytes] | None, sink: Callable[[bytes], None]) -> None:
         sink(chunk)
 
 
-def _forward_signals(proc: subprocess.Popen[bytes]) -> dict[int, Any]:
-    previous: dict[int, Any] = {}
-    if threading.current_thread() is not threading.main_thread():
-        return previous
+class SignalForwarder:
+    """Send SIGINT/SIGTERM/SIGHUP to a child process. Installed before the child starts (in the
+    main thread; elsewhere it does nothing): a signal that lands while the child is being started
+    is kept and sent once it runs, instead of ending this process alone and leaving the child
+    running, orphaned."""
 
-    def forward(signum: int, _frame: Any) -> None:
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.pending: list[int] = []
+        self.previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {sig: signal.signal(sig, self._forward)
+                             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+
+    def _forward(self, signum: int, _frame: Any) -> None:
+        if self.proc is None:
+            self.pending.append(signum)
+            return
         try:
-            proc.send_signal(signum)
+            self.proc.send_signal(signum)
         except ProcessLookupError:
             pass
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        previous[sig] = signal.signal(sig, forward)
-    return previous
+    def started(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        # from here on `_forward` sends a signal itself, so `pending` no longer grows
+        for signum in self.pending:
+            proc.send_signal(signum)
+
+    def restore(self) -> None:
+        restore_signals(self.previous)
 
 
 def restore_signals(previous: Mapping[int, Any]) -> None:

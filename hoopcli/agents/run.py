@@ -5,7 +5,6 @@ forward signals, return the child's status)."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -16,7 +15,7 @@ from typing import Any
 from hoopcli.agents.shimfile import install_shim
 from hoopcli.errors import UsageError
 from hoopcli.paths import Layout
-from hoopcli.runner import AMBIENT_AWS_VARS, is_shim
+from hoopcli.runner import AMBIENT_AWS_VARS, SignalForwarder, is_shim
 
 # Beyond the variables the shim strips before the real CLI: an agent must not see these either.
 AGENT_STRIPPED = (*AMBIENT_AWS_VARS, "AWS_CONFIG_FILE", "HOOP_REAL_AWS_CREDENTIALS")
@@ -119,24 +118,9 @@ def open_session(client: Any, run: RunInput, connection: str) -> str:
 
 
 def exec_agent(run: RunInput, env: Mapping[str, str]) -> int:
-    """Start the agent, forward SIGINT/SIGTERM/SIGHUP to it, and return its exit status.
-
-    The handlers go in before the agent starts: a signal that lands between the start and the
-    handlers would otherwise end `hoop run` alone and leave the agent running, orphaned. One that
-    lands while the agent is being started is kept and sent to it once it runs."""
-    started: list[subprocess.Popen[bytes]] = []
-    pending: list[int] = []
-
-    def forward(signum: int, _frame: Any) -> None:
-        if not started:
-            pending.append(signum)
-            return
-        try:
-            started[0].send_signal(signum)
-        except ProcessLookupError:
-            pass
-
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    """Start the agent, forward SIGINT/SIGTERM/SIGHUP to it, and return its exit status. The
+    forwarding is in place before the agent starts, so no signal ends `hoop run` alone."""
+    forwarder = SignalForwarder()
     try:
         try:
             proc = subprocess.Popen(list(run.command), env=dict(env))
@@ -144,14 +128,10 @@ def exec_agent(run: RunInput, env: Mapping[str, str]) -> int:
             raise UsageError(f"command not found: {run.command[0]}") from exc
         except PermissionError as exc:
             raise UsageError(f"command not executable: {run.command[0]}") from exc
-        started.append(proc)
-        # A signal from here on is sent by `forward` itself, so this list no longer grows.
-        for signum in pending:
-            proc.send_signal(signum)
+        forwarder.started(proc)
         code = proc.wait()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        forwarder.restore()
     return 128 - code if code < 0 else code
 
 

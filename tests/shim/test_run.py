@@ -120,29 +120,47 @@ def test_records_take_a_larger_body_than_other_routes(shim_world):
 
 
 SIGNAL_AT_START = r"""
-import os, signal, subprocess, sys
-from hoopcli.agents import run as agent_run
+import io, os, signal, subprocess, sys
+from hoopcli import runner
 
 real_popen = subprocess.Popen
 
 def popen_then_signal(*args, **kwargs):
     proc = real_popen(*args, **kwargs)
-    os.kill(os.getpid(), signal.SIGTERM)  # lands after the agent started, before anything else
+    os.kill(os.getpid(), signal.SIGTERM)  # lands after the child started, before anything else
     return proc
 
 subprocess.Popen = popen_then_signal
-code = agent_run.exec_agent(agent_run.RunInput(command=sys.argv[1:]), dict(os.environ))
+if sys.argv[1] == "hoop-run":
+    from hoopcli.agents import run as agent_run
+    code = agent_run.exec_agent(agent_run.RunInput(command=sys.argv[2:]), dict(os.environ))
+else:  # the shim's subprocess runner, with the shim's own SIGTERM handling in place
+    runner.terminate_gracefully()
+    result = runner.SubprocessRunner(sys.argv[2]).run(
+        runner.RunRequest(["s3", "ls"], None, env=dict(os.environ)), None, lambda b: None, lambda b: None)
+    code = result.exit_code
 print("returned", code, flush=True)
 """
+AGENT = "trap 'exit 42' TERM; i=0; while [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done"
 
 
 def test_a_signal_as_the_agent_starts_still_reaches_it():
     """A SIGTERM that arrives just after the agent was started (before `hoop run` got to its
     handlers) must still go to the agent: before the fix it killed `hoop run` alone and left the
     agent running, orphaned."""
-    proc = subprocess.run(
-        [sys.executable, "-c", SIGNAL_AT_START, "sh", "-c",
-         "trap 'exit 42' TERM; i=0; while [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done"],
-        capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run([sys.executable, "-c", SIGNAL_AT_START, "hoop-run", "sh", "-c", AGENT],
+                          capture_output=True, text=True, timeout=60, check=False)
     # 143: the agent was ended by the SIGTERM before its trap was set; 42: by its trap.
+    assert proc.stdout.strip() in ("returned 143", "returned 42"), (proc.returncode, proc.stderr[-2000:])
+
+
+def test_a_signal_as_the_real_cli_starts_still_reaches_it(tmp_path):
+    """The same for the shim's subprocess runner and the real CLI it starts: before the fix the
+    shim's own handler ended the shim and left the CLI running."""
+    fake_aws = tmp_path / "aws"
+    fake_aws.write_text(f"#!/bin/sh\n{AGENT}\n")
+    fake_aws.chmod(0o755)
+    proc = subprocess.run([sys.executable, "-c", SIGNAL_AT_START, "runner", str(fake_aws)],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, "HOME": str(tmp_path)})
     assert proc.stdout.strip() in ("returned 143", "returned 42"), (proc.returncode, proc.stderr[-2000:])
