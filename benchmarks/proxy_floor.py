@@ -15,6 +15,14 @@ rotates every round, so machine load weighs on each alike):
 Printed: p50 and p90 per way and each way's added p50 over direct. The first two rows are the
 floor a gateway in CPython starts from here; the difference between asgi and gateway is hoop's
 own work per request. Nothing here is asserted.
+
+    .venv/bin/python benchmarks/proxy_floor.py --big-mib 512 [--rounds 3]
+
+The same question for a large download: one GetObject of N MiB read in 1 MiB pieces, the ways
+rotating each round, MiB/s from the median round and the ratio to direct. Two more ways, below
+any HTTP proxy: `relay` (asyncio streams copying the bytes of the TCP connection, no HTTP at all)
+and `splice` (os.splice between the two sockets in threads: the bytes never enter user space).
+`asgi` is left out here (it reads an answer whole).
 """
 
 from __future__ import annotations
@@ -132,16 +140,91 @@ def serve_asgi(port: int, upstream: int) -> None:
                 log_level="warning", server_header=False, date_header=True)
 
 
+def serve_relay(port: int, upstream: int) -> None:
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while piece := await reader.read(1 << 20):
+                writer.write(piece)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def handle(down_r: asyncio.StreamReader, down_w: asyncio.StreamWriter) -> None:
+        up_r, up_w = await asyncio.open_connection("127.0.0.1", upstream, limit=1 << 20)
+        await asyncio.gather(pipe(down_r, up_w), pipe(up_r, down_w), return_exceptions=True)
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", port, limit=1 << 20)
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def serve_splice(port: int, upstream: int) -> None:
+    import socket
+    import threading
+
+    def one_way(src: socket.socket, dst: socket.socket) -> None:
+        r, w = os.pipe()
+        try:
+            while n := os.splice(src.fileno(), w, 1 << 20):
+                while n:
+                    n -= os.splice(r, dst.fileno(), n)
+        except OSError:
+            pass
+        finally:
+            for end in (r, w):
+                os.close(end)
+            try:
+                dst.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    listener = socket.create_server(("127.0.0.1", port))
+    while True:
+        down, _ = listener.accept()
+        up = socket.create_connection(("127.0.0.1", upstream))
+        for src, dst in ((down, up), (up, down)):
+            threading.Thread(target=one_way, args=(src, dst), daemon=True).start()
+
+
+SERVE = {"bare": serve_bare, "asgi": serve_asgi, "relay": serve_relay, "splice": serve_splice}
+
+
 # -- the measurement -------------------------------------------------------------------------------
+
+def big(clients: dict[str, Any], mib: int, rounds: int) -> None:
+    clients["direct"].put_object(Bucket=gw.BUCKET, Key="big", Body=os.urandom(1 << 20) * mib)
+    speeds: dict[str, list[float]] = {name: [] for name in clients}
+    order = list(clients)
+    for _ in range(rounds):
+        order = order[1:] + order[:1]
+        for name in order:
+            t0 = time.perf_counter()
+            body = clients[name].get_object(Bucket=gw.BUCKET, Key="big")["Body"]
+            got = 0
+            while piece := body.read(1 << 20):
+                got += len(piece)
+            assert got == mib << 20, (name, got)
+            speeds[name].append(mib / (time.perf_counter() - t0))
+    base = statistics.median(speeds["direct"])
+    print(f"| way | {mib} MiB down, MiB/s (median of {rounds}) | each round | / direct |")
+    print("|---|---|---|---|")
+    for name, values in speeds.items():
+        print(f"| {name} | {statistics.median(values):.0f} | {', '.join(f'{v:.0f}' for v in values)} | "
+              f"**{statistics.median(values) / base:.2f}** |")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=600, help="measured requests per way")
+    parser.add_argument("--big-mib", type=int, default=0, help="a large download of N MiB instead")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the large download")
     parser.add_argument("--serve", nargs=3, metavar=("KIND", "PORT", "UPSTREAM_PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         kind, port, upstream = args.serve
-        (serve_bare if kind == "bare" else serve_asgi)(int(port), int(upstream))
+        SERVE[kind](int(port), int(upstream))
         return
 
     import boto3
@@ -150,7 +233,8 @@ def main() -> None:
     stack = gw.Stack(work).start()
     proxies: list[subprocess.Popen[bytes]] = []
     try:
-        ports = {"bare": gw.free_port(), "asgi": gw.free_port()}
+        kinds = ("relay", "splice", "bare") if args.big_mib else ("bare", "asgi")
+        ports = {kind: gw.free_port() for kind in kinds}
         for kind, port in ports.items():
             proxies.append(subprocess.Popen([sys.executable, __file__, "--serve", kind, str(port),
                                              str(stack.moto_port)], env=stack.env))
@@ -166,6 +250,10 @@ def main() -> None:
         clients["direct"].put_object(Bucket=gw.BUCKET, Key=KEY, Body=os.urandom(1024))
         print(f"command: .venv/bin/python benchmarks/proxy_floor.py {' '.join(sys.argv[1:])}")
         print(f"load at start {gw.load()}")
+        if args.big_mib:
+            big(clients, args.big_mib, args.rounds)
+            print(f"load at end {gw.load()}")
+            return
         times: dict[str, list[float]] = {name: [] for name in clients}
         order = list(clients)
         for i in range(args.requests + 50):
