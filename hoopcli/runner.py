@@ -528,6 +528,8 @@ class SubprocessRunner:
         forwarder = SignalForwarder()
         threads: list[threading.Thread] = []
         try:
+            if forwarder.pending:      # stopped before the CLI started: it does not start
+                return RunResult(exit_code=128 + forwarder.pending[0])
             proc = subprocess.Popen(
                 [self.executable, *req.args], env=env, stdin=stdin,
                 stdout=passthrough_stdout if passthrough_stdout is not None else subprocess.PIPE,

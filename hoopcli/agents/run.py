@@ -122,6 +122,8 @@ def exec_agent(run: RunInput, env: Mapping[str, str]) -> int:
     forwarding is in place before the agent starts, so no signal ends `hoop run` alone."""
     forwarder = SignalForwarder()
     try:
+        if forwarder.pending:          # stopped before the agent started: it does not start
+            return 128 + forwarder.pending[0]
         try:
             proc = subprocess.Popen(list(run.command), env=dict(env))
         except FileNotFoundError as exc:

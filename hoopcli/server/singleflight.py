@@ -6,9 +6,11 @@ expired at the same moment, and each used to read the database itself: sixteen c
 sixteen identical reads, all in workers. With `SingleFlight.do(key, read)` the first caller reads
 and the others that arrive while it does wait for its answer.
 
-What a waiter gets was read after it found the entry expired or missing... or just before: the
-read it joins started at most one read's duration earlier. The caches' promises ("a revocation
-takes effect within a second") are stated for the time the read starts, so they still hold.
+A waiter gets the answer of a read that began at most one read's duration before it arrived.
+The caches' promises ("a revocation takes effect within a second") count from the time a read
+starts, so they still hold. A cache that this server itself updates (a hold placed, a policy
+pushed) puts a generation number in the key, so that no caller after the update joins a read
+that began before it.
 
 If the read fails, the waiters do not inherit the failure (its message might not be theirs to
 see): each reads for itself, as it would have without this.
