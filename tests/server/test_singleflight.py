@@ -128,24 +128,30 @@ def test_a_sessions_hold_is_read_once_for_many_requests(db: Database) -> None:
     assert len(reads) == 1
 
 
+def paused_read_of(db: Database, table: str) -> tuple[threading.Event, threading.Event]:
+    """The first SELECT on `table` stops once its snapshot is taken -> (reading: set when it has
+    stopped, go_on: set it to let the read finish)."""
+    reading, go_on = threading.Event(), threading.Event()
+
+    @event.listens_for(db.engine, "after_cursor_execute")
+    def pause(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and table in statement and not go_on.is_set():
+            reading.set()
+            go_on.wait(10)
+
+    return reading, go_on
+
+
 def test_a_hold_placed_while_a_read_runs_is_not_forgotten(db: Database) -> None:
     """A read that began before the hold must not cache its "not held" over it: before the fix
     the session's next calls went through unheld for CACHE_SECONDS."""
-    reading = threading.Event()
-    placed = threading.Event()
-
-    @event.listens_for(db.engine, "after_cursor_execute")     # the read's snapshot is taken
-    def pause(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "detection_holds" in statement \
-                and not placed.is_set():
-            reading.set()
-            placed.wait(10)                         # the hold is placed (and committed) meanwhile
+    reading, placed = paused_read_of(db, "detection_holds")
 
     def place() -> None:
         reading.wait(10)
         with db.session() as s:
             holds.hold_session(s, db, "default", "sess-race", "alice", "f1", "burst", "too many deletes")
-        placed.set()
+        placed.set()                                # committed while the read was stopped
 
     placer = threading.Thread(target=place)
     placer.start()
@@ -156,16 +162,7 @@ def test_a_hold_placed_while_a_read_runs_is_not_forgotten(db: Database) -> None:
 
 def test_a_push_during_a_head_read_is_not_overwritten(db: Database) -> None:
     """A policy pushed here takes effect at once, even while an older read is in flight."""
-    reading = threading.Event()
-    pushed = threading.Event()
-
-    @event.listens_for(db.engine, "after_cursor_execute")     # the read's snapshot is taken
-    def pause(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "policy_versions" in statement \
-                and not pushed.is_set():
-            reading.set()
-            pushed.wait(10)
-
+    reading, pushed = paused_read_of(db, "policy_versions")
     old = threading.Thread(target=policy_service._latest_head, args=(db, "default"))
     old.start()
     reading.wait(10)
